@@ -11,7 +11,6 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 from rich.console import Console
 
@@ -46,18 +45,8 @@ for _name in _COMMAND_MODULES:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the app and turn user errors into exit code 2."""
-    err = Console(stderr=True)
     try:
-        result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(1)
+        app(args=list(argv) if argv is not None else None, prog_name="scomm")
     except ScommError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    sys.exit(result if isinstance(result, int) else 0)

@@ -116,11 +116,12 @@ def _packaged(folder: str) -> Iterable[tuple[str, str]]:
 @cache
 def federal_regimes() -> FederalRegimes:
     """The packaged federal regimes (``policies/federal/regimes.yaml``)."""
-    for where, text in _packaged("federal"):
-        parsed = parse_policy(text, where)
-        if isinstance(parsed, FederalRegimes):
-            return parsed
-    raise PolicyError("scomm/policies/federal", "no federal regimes file")
+    where = "scomm/policies/federal/regimes.yaml"
+    text = resources.files(__package__).joinpath("federal/regimes.yaml").read_text()
+    parsed = parse_policy(text, where)
+    if not isinstance(parsed, FederalRegimes):
+        raise PolicyError(where, "the federal regimes file must have fips: US")
+    return parsed
 
 
 @cache

@@ -1,0 +1,208 @@
+"""The jail: answers a detainer under its policy in force, runs the hold clock, notifies the
+family, releases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from scomm.agencies.base import Emit, Send, StepResult, iso
+from scomm.agencies.ero import offense_record, release_when_due
+from scomm.people import born_in_us
+from scomm.policies.decisions import RulesInForce, hold_limit_hours, honor_detainer
+from scomm.policies.hold_clock import hold_expires_at
+from scomm.policies.practice import Practice
+
+SAFEGUARD_CITIZENSHIP = (
+    "Safeguard: a record of US citizenship stops the detainer; ICE has no authority to detain "
+    "a US citizen (8 U.S.C. 1357(a); 8 CFR 287.7)"
+)
+
+
+def citizenship_records(booking: dict[str, Any]) -> list[str]:
+    """Records of US citizenship the jail holds or is shown: US birthplace, naturalization or
+    derived citizenship certificates."""
+    records = [f"{e['kind']} {e['number']}" for e in booking.get("citizenship_evidence", [])]
+    if born_in_us(booking["place_of_birth"]):
+        records.insert(0, f"place of birth {booking['place_of_birth']} (US)")
+    return records
+
+
+def receive_detainer(
+    at: dt.datetime,
+    booking: dict[str, Any],
+    rap_sheet: list[dict[str, Any]],
+    detainer: dict[str, Any],
+    rules: RulesInForce,
+) -> StepResult:
+    """The jail's answer to a detainer under its policy layers in force that day."""
+    actor = f"Jail {booking['ori']}"
+    release = release_when_due(booking)
+    records = citizenship_records(booking)
+    if records:
+        return StepResult(
+            (
+                Emit(
+                    "detainer.stopped",
+                    actor,
+                    at,
+                    {
+                        "wrongful_detainer": True,
+                        "citizenship_records": records,
+                        "form": detainer["form"],
+                    },
+                    SAFEGUARD_CITIZENSHIP,
+                ),
+            ),
+            release,
+        )
+    if release and release[0].at <= at:
+        return StepResult(
+            (
+                Emit(
+                    "detainer.after_release",
+                    actor,
+                    at,
+                    {"released_at": iso(release[0].at)},
+                    "The detainer arrived after the person was released; nothing to hold",
+                ),
+            ),
+            (),
+        )
+    layers = rules.policy_arrays()
+    honored = bool(
+        honor_detainer(
+            layers,
+            offense_record(booking, rap_sheet),
+            detainer["judicial_warrant"],
+            detainer["reimbursement_offered"],
+        )[0]
+    )
+    limit = float(hold_limit_hours(layers, rules.regime_arrays())[0])
+    answer = {"honored": honored, "form": detainer["form"], "hold_limit_hours": limit}
+    basis = "; ".join(layer.basis for layer in rules.layers)
+    basis += "; detainers are requests, not orders (Galarza v. Szalczyk, 3d Cir. 2014)"
+    return StepResult((Emit("jail.detainer_answer", actor, at, answer, basis),), release)
+
+
+def release(
+    at: dt.datetime,
+    reason: str,
+    booking: dict[str, Any],
+    answer: dict[str, Any] | None,
+    detainer: dict[str, Any] | None,
+    rules: RulesInForce,
+    practice: Practice,
+    pickup_draw: float,
+    delay_draw: float,
+) -> StepResult:
+    """The moment the person would otherwise walk out: release, or the start of a hold."""
+    actor = f"Jail {booking['ori']}"
+    base = {"reason": reason}
+    holds = bool(answer and answer["honored"] and detainer and _requests_hold(detainer))
+    if not holds:
+        events = [
+            Emit("released", actor, at, base, f"Custody ends: {reason.replace('_', ' ')}"),
+        ]
+        notifies = any(layer.policy.notifies_ice_of_release for layer in rules.layers)
+        if (
+            detainer
+            and notifies
+            and (answer is None or answer["honored"] or not _requests_hold(detainer))
+        ):
+            events.append(
+                Emit(
+                    "ice.notified_of_release",
+                    actor,
+                    at,
+                    {"form": detainer["form"]},
+                    "Request for notification of release honored",
+                )
+            )
+        return StepResult(tuple(events), ())
+
+    assert answer is not None and detainer is not None
+    limit = answer["hold_limit_hours"]
+    expires = hold_expires_at(at, limit, rules.regime.hold_excludes_weekends_and_holidays)
+    contact = booking.get("contact")
+    events = [
+        Emit(
+            "hold.started",
+            actor,
+            at,
+            {
+                **base,
+                "hold_expires_at": iso(expires),
+                "limit_hours": limit,
+                "form": detainer["form"],
+            },
+            "8 CFR 287.7(d): hold up to "
+            f"{limit:g} hours"
+            + (
+                " excluding Saturdays, Sundays and federal holidays"
+                if rules.regime.hold_excludes_weekends_and_holidays
+                else ""
+            )
+            + " beyond the time of release",
+        ),
+        Emit(
+            "contact.notified",
+            actor,
+            at,
+            {"contact": contact, "delivered": contact is not None, "hold_expires_at": iso(expires)},
+            "Safeguard: the person's designated contact is told of the hold, where and until when"
+            if contact
+            else "Safeguard: no designated contact on record; the attempt is logged",
+        ),
+    ]
+    pickup_at = None
+    if pickup_draw < practice.pickup_rate:
+        z = NormalDist().inv_cdf(min(max(delay_draw, 1e-9), 1 - 1e-9))
+        delay_hours = practice.pickup_delay_median_hours * math.exp(practice.pickup_delay_sigma * z)
+        pickup_at = at + dt.timedelta(hours=delay_hours)
+    if pickup_at is not None and pickup_at <= expires:
+        return StepResult(
+            tuple(events), (Send("ero.pickup", pickup_at, {"hold_expires_at": iso(expires)}),)
+        )
+    return StepResult(
+        tuple(events), (Send("hold.expire", expires, {"hold_expires_at": iso(expires)}),)
+    )
+
+
+def _requests_hold(detainer: dict[str, Any]) -> bool:
+    return any(name.startswith("hold_48h") for name in detainer.get("fields", {}))
+
+
+def end_hold_at_expiry(
+    at: dt.datetime, booking: dict[str, Any], hold_started_at: dt.datetime
+) -> StepResult:
+    actor = f"Jail {booking['ori']}"
+    hours = (at - hold_started_at).total_seconds() / 3600
+    return StepResult(
+        (
+            Emit(
+                "hold.ended",
+                actor,
+                at,
+                {"reason": "expired", "hours": round(hours, 2)},
+                "The hold's legal limit is reached: the person must be released",
+            ),
+            Emit(
+                "released", actor, at, {"reason": "hold_expired"}, "Release at the end of the hold"
+            ),
+        ),
+        (),
+    )
+
+
+def check_within_limit(at: dt.datetime, expires_at: dt.datetime) -> None:
+    """No code path may hold anyone past the limit: a pickup after expiry is a bug."""
+    if at > expires_at:
+        raise AssertionError(f"hold would run to {at}, past its legal limit {expires_at}")
+
+
+__all__ = ["receive_detainer", "release", "end_hold_at_expiry", "check_within_limit", "np"]

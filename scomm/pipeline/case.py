@@ -1,0 +1,104 @@
+"""A case's current state, derived from its events (the log is the truth; this is a view)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class EventLike(Protocol):
+    step: str
+    actor: str
+    occurred_at: dt.datetime
+    payload: dict[str, Any]
+    legal_basis: str
+
+
+@dataclass
+class CaseState:
+    case_id: str
+    booking: dict[str, Any] | None = None
+    secure_communities: str | None = None
+    results_reach_agency: bool = True
+    cjis: dict[str, Any] | None = None
+    ident: dict[str, Any] | None = None
+    iar: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None
+    detainer: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None
+    wrongful_detainer: bool = False
+    cap_interview: bool = False
+    hold_started_at: dt.datetime | None = None
+    hold_expires_at: dt.datetime | None = None
+    hold_ended_at: dt.datetime | None = None
+    hold_end_reason: str | None = None
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    released_at: dt.datetime | None = None
+    transferred_at: dt.datetime | None = None
+    outcome: dict[str, Any] | None = None
+    last_at: dt.datetime | None = None
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def rap_sheet(self) -> list[dict[str, Any]]:
+        return list(self.cjis["rap_sheet"]) if self.cjis else []
+
+    @property
+    def level(self) -> str | None:
+        return self.decision["level"] if self.decision else None
+
+    def apply(self, event: EventLike) -> CaseState:
+        """Fold one event into the state."""
+        p, at = event.payload, event.occurred_at
+        self.steps.append(event.step)
+        self.last_at = at
+        match event.step:
+            case "booking":
+                self.booking = p
+            case "sib.routed":
+                self.secure_communities = p["secure_communities"]
+                self.results_reach_agency = p["results_reach_agency"]
+            case "cjis.response":
+                self.cjis = p
+            case "ident.response":
+                self.ident = p
+            case "lesc.iar":
+                self.iar = p
+            case "ero.decision":
+                self.decision = p
+            case "ero.cap_interview":
+                self.cap_interview = True
+            case "detainer.issued":
+                self.detainer = p
+            case "detainer.stopped":
+                self.wrongful_detainer = True
+            case "jail.detainer_answer":
+                self.answer = p
+            case "hold.started":
+                self.hold_started_at = at
+                self.hold_expires_at = dt.datetime.fromisoformat(p["hold_expires_at"])
+            case "hold.ended":
+                self.hold_ended_at = at
+                self.hold_end_reason = p["reason"]
+                if self.hold_expires_at is not None and at > self.hold_expires_at:
+                    raise ValueError(
+                        f"case {self.case_id}: hold ended {at}, past its limit {self.hold_expires_at}"
+                    )
+            case "contact.notified":
+                self.notifications.append(p)
+            case "released":
+                self.released_at = at
+            case "transfer":
+                self.transferred_at = at
+            case "outcome":
+                self.outcome = p
+        return self
+
+
+def fold(case_id: str, events: Iterable[EventLike]) -> CaseState:
+    state = CaseState(case_id)
+    for event in events:
+        state.apply(event)
+    return state

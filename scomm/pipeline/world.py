@@ -1,0 +1,61 @@
+"""The agencies' databases that the steps search: the edges of the pure flow.
+
+FBI CJIS keeps the criminal master file (prints and rap sheets, by FBI number); DHS IDENT keeps
+immigration encounters (prints and encounter records, by FIN); ICE LESC keeps status records,
+which can lag behind the truth. Biometric searches go through the one engine interface of
+``scomm.biometrics.engine``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from scomm.people import Status
+from scomm.policies.practice import Practice, default_practice
+
+if TYPE_CHECKING:
+    from scomm.biometrics.engine import BiometricEngine
+    from scomm.biometrics.template import Template
+
+
+def _no_activation(_: str) -> dt.date | None:
+    return None
+
+
+@dataclass
+class World:
+    iafis: BiometricEngine
+    ident: BiometricEngine
+    rap_sheets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    encounters: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    status_records: dict[str, Status] = field(default_factory=dict)
+    activation_date: Callable[[str], dt.date | None] = _no_activation
+    field_office_of: Callable[[str], str] = lambda fips: "unknown"
+    practice: Practice = field(default_factory=default_practice)
+    seed: int = 0
+    fingers_searched: tuple[int, ...] = (2, 7)
+
+    @classmethod
+    def empty(cls, **kwargs: Any) -> World:
+        from scomm.biometrics.engine import BiometricEngine
+
+        return cls(iafis=BiometricEngine.in_memory(), ident=BiometricEngine.in_memory(), **kwargs)
+
+    def probe(self, fingers: Mapping[int, Template]) -> dict[int, Template]:
+        chosen = {f: t for f, t in fingers.items() if f in self.fingers_searched}
+        return chosen or dict(fingers)
+
+    def search_iafis(self, fingers: Mapping[int, Template]) -> tuple[str | None, float | None]:
+        candidates = self.iafis.identify(self.probe(fingers), max_candidates=1)
+        if not candidates:
+            return None, None
+        return candidates[0].subject_id, float(candidates[0].score)
+
+    def search_ident(self, fingers: Mapping[int, Template]) -> tuple[str | None, float | None]:
+        candidates = self.ident.identify(self.probe(fingers), max_candidates=1)
+        if not candidates:
+            return None, None
+        return candidates[0].subject_id, float(candidates[0].score)

@@ -1,0 +1,46 @@
+"""ICE's practice where the rules leave discretion (rates, not law; see practice.yaml)."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from scomm.errors import PolicyError
+
+Rate = float
+
+
+class Practice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    act_rate: dict[str, Rate]
+    pickup_rate: float = Field(ge=0, le=1)
+    pickup_delay_median_hours: float = Field(gt=0)
+    pickup_delay_sigma: float = Field(ge=0)
+    stale_citizen_record_rate: float = Field(ge=0, le=1)
+    cap_interview_rate: float = Field(ge=0, le=1)
+    cap_detainer_rate: float = Field(ge=0, le=1)
+    removal_rate: dict[str, Rate]
+    voluntary_return_share: float = Field(ge=0, le=1)
+    relief_share: float = Field(ge=0, le=1)
+    proceedings_days_median: float = Field(gt=0)
+
+
+def load_practice(path: Path | None = None) -> Practice:
+    if path is None:
+        return default_practice()
+    try:
+        data = yaml.safe_load(path.read_text())
+        return Practice.model_validate(data["practice"])
+    except (OSError, yaml.YAMLError, KeyError, ValueError) as exc:
+        raise PolicyError(str(path), f"not a practice file: {exc}") from None
+
+
+@cache
+def default_practice() -> Practice:
+    text = resources.files(__package__).joinpath("federal/practice.yaml").read_text()
+    return Practice.model_validate(yaml.safe_load(text)["practice"])
