@@ -37,8 +37,38 @@ def admissions_per_capita(year: int) -> float:
     return float(np.interp(year, years, [table[y] for y in years]))
 
 
-FIRST = "JOSE MARIA JUAN ANA LUIS CARMEN JAMES MARY JOHN LINDA DAVID SARAH WEI MINH OMAR FATIMA".split()
-LAST = "GARCIA SMITH LOPEZ JOHNSON NGUYEN MARTINEZ WILLIAMS KIM HERNANDEZ BROWN PATEL RIVERA".split()
+FIRST = [
+    "JOSE",
+    "MARIA",
+    "JUAN",
+    "ANA",
+    "LUIS",
+    "CARMEN",
+    "JAMES",
+    "MARY",
+    "JOHN",
+    "LINDA",
+    "DAVID",
+    "SARAH",
+    "WEI",
+    "MINH",
+    "OMAR",
+    "FATIMA",
+]
+LAST = [
+    "GARCIA",
+    "SMITH",
+    "LOPEZ",
+    "JOHNSON",
+    "NGUYEN",
+    "MARTINEZ",
+    "WILLIAMS",
+    "KIM",
+    "HERNANDEZ",
+    "BROWN",
+    "PATEL",
+    "RIVERA",
+]
 COUNTRIES = ("MM", "GT", "ES", "HO", "IN", "CH", "VM", "PH", "CU", "DR")  # NCIC country codes
 
 
@@ -67,11 +97,19 @@ def status_shares(noncitizen_share: float) -> dict[Status, float]:
     return shares
 
 
-def draw_person(rng: np.random.Generator, person_id: str, when: dt.date, noncitizen_share: float, home_state: str) -> Person:
+def draw_person(
+    rng: np.random.Generator,
+    person_id: str,
+    when: dt.date,
+    noncitizen_share: float,
+    home_state: str,
+) -> Person:
     p = parameters()
     shares = status_shares(noncitizen_share)
     statuses = list(shares)
-    status = statuses[rng.choice(len(statuses), p=np.array(list(shares.values())) / sum(shares.values()))]
+    status = statuses[
+        rng.choice(len(statuses), p=np.array(list(shares.values())) / sum(shares.values()))
+    ]
     age_days = int(rng.integers(18 * 365, 65 * 365))
     dob = when - dt.timedelta(days=age_days)
     pob = home_state if status in (Status.US_BORN, Status.DERIVED) else str(rng.choice(COUNTRIES))
@@ -87,7 +125,9 @@ def draw_person(rng: np.random.Generator, person_id: str, when: dt.date, nonciti
             Status.PRIOR_REMOVAL: EncounterKind.REMOVAL,
             Status.US_BORN: EncounterKind.BORDER,
         }[status]
-        encounters.append(Encounter(kind, when - dt.timedelta(days=int(rng.integers(30, 15 * 365)))))
+        encounters.append(
+            Encounter(kind, when - dt.timedelta(days=int(rng.integers(30, 15 * 365))))
+        )
 
     on_record = status
     if status in (Status.NATURALIZED, Status.DERIVED):
@@ -98,8 +138,12 @@ def draw_person(rng: np.random.Generator, person_id: str, when: dt.date, nonciti
     evidence: tuple[CitizenshipEvidence, ...] = ()
     share = p["citizenship_evidence"].get(status.value, 0.0)
     if rng.random() < share:
-        kind = "naturalization_certificate" if status == Status.NATURALIZED else "certificate_of_citizenship"
-        evidence = (CitizenshipEvidence(kind, f"N{rng.integers(10**7, 10**8)}"),)
+        document = (
+            "naturalization_certificate"
+            if status == Status.NATURALIZED
+            else "certificate_of_citizenship"
+        )
+        evidence = (CitizenshipEvidence(document, f"N{rng.integers(10**7, 10**8)}"),)
 
     history = p["criminal_history"]
     arrests = []
@@ -149,5 +193,7 @@ def draw_booking(
     names = list(paths)
     weights = np.array([paths[n]["share"] for n in names])
     reason = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-    hours = float(paths[reason]["median_hours"] * np.exp(paths[reason]["sigma"] * rng.standard_normal()))
+    hours = float(
+        paths[reason]["median_hours"] * np.exp(paths[reason]["sigma"] * rng.standard_normal())
+    )
     return SyntheticBooking(person, booked_at, tuple(charges), reason, max(hours, 0.5))

@@ -16,7 +16,10 @@ def data_dir() -> Path:
     env = os.environ.get("SCOMM_DATA_DIR")
     if env:
         return Path(env).expanduser()
-    for candidate in (Path.cwd() / "../shared/data", Path(__file__).resolve().parents[2] / "shared/data"):
+    for candidate in (
+        Path.cwd() / "../shared/data",
+        Path(__file__).resolve().parents[2] / "shared/data",
+    ):
         if candidate.is_dir():
             return candidate.resolve()
     return Path.home() / ".local/share/scomm/data"

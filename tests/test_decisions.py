@@ -55,17 +55,87 @@ ROBBERY_CONVICTION = OffenseRecord.of_one([("5499", "misdemeanor")], [("1299", "
     [
         ({"honor": "all"}, TRAFFIC_CHARGE, False, False, True),
         ({"honor": "none"}, ROBBERY_CONVICTION, True, True, False),
-        ({"honor": "conditional", "judicial_warrant_required": True}, ROBBERY_CHARGE, False, False, False),
-        ({"honor": "conditional", "judicial_warrant_required": True}, ROBBERY_CHARGE, True, False, True),
-        ({"honor": "conditional", "reimbursement_required": True}, ROBBERY_CHARGE, False, False, False),
-        ({"honor": "conditional", "reimbursement_required": True}, ROBBERY_CHARGE, False, True, True),
+        (
+            {"honor": "conditional", "judicial_warrant_required": True},
+            ROBBERY_CHARGE,
+            False,
+            False,
+            False,
+        ),
+        (
+            {"honor": "conditional", "judicial_warrant_required": True},
+            ROBBERY_CHARGE,
+            True,
+            False,
+            True,
+        ),
+        (
+            {"honor": "conditional", "reimbursement_required": True},
+            ROBBERY_CHARGE,
+            False,
+            False,
+            False,
+        ),
+        (
+            {"honor": "conditional", "reimbursement_required": True},
+            ROBBERY_CHARGE,
+            False,
+            True,
+            True,
+        ),
         # TRUST Act shape: serious felony charge or conviction.
-        ({"honor": "conditional", "serious_offense_categories": ["robbery"], "serious_offense_grade": "felony"}, ROBBERY_CHARGE, False, False, True),
-        ({"honor": "conditional", "serious_offense_categories": ["robbery"], "serious_offense_grade": "felony"}, TRAFFIC_CHARGE, False, False, False),
+        (
+            {
+                "honor": "conditional",
+                "serious_offense_categories": ["robbery"],
+                "serious_offense_grade": "felony",
+            },
+            ROBBERY_CHARGE,
+            False,
+            False,
+            True,
+        ),
+        (
+            {
+                "honor": "conditional",
+                "serious_offense_categories": ["robbery"],
+                "serious_offense_grade": "felony",
+            },
+            TRAFFIC_CHARGE,
+            False,
+            False,
+            False,
+        ),
         # Post-conviction only (Philadelphia's shape, less the warrant).
-        ({"honor": "conditional", "serious_offense_categories": ["robbery"], "serious_offense_basis": "conviction"}, ROBBERY_CHARGE, False, False, False),
-        ({"honor": "conditional", "serious_offense_categories": ["robbery"], "serious_offense_basis": "conviction"}, ROBBERY_CONVICTION, False, False, True),
-        ({"honor": "conditional", "conviction_required": True}, TRAFFIC_CHARGE, False, False, False),
+        (
+            {
+                "honor": "conditional",
+                "serious_offense_categories": ["robbery"],
+                "serious_offense_basis": "conviction",
+            },
+            ROBBERY_CHARGE,
+            False,
+            False,
+            False,
+        ),
+        (
+            {
+                "honor": "conditional",
+                "serious_offense_categories": ["robbery"],
+                "serious_offense_basis": "conviction",
+            },
+            ROBBERY_CONVICTION,
+            False,
+            False,
+            True,
+        ),
+        (
+            {"honor": "conditional", "conviction_required": True},
+            TRAFFIC_CHARGE,
+            False,
+            False,
+            False,
+        ),
     ],
 )
 def test_honor_detainer_per_policy(kwargs, record, warrant, paid, expected) -> None:
@@ -96,7 +166,8 @@ def test_batch_of_many_equals_batches_of_one() -> None:
     )
     many = honor_detainer([table], stacked, False, False)
     one_by_one = [
-        bool(honor_detainer([PolicyArrays.of([policies[p]])], records[r], False, False)[0]) for p, r in rows
+        bool(honor_detainer([PolicyArrays.of([policies[p]])], records[r], False, False)[0])
+        for p, r in rows
     ]
     assert many.tolist() == one_by_one
 
@@ -136,9 +207,16 @@ def test_ero_action_by_regime(day, level, expected) -> None:
 
 def test_no_action_on_a_citizen_or_outside_ice_discretion() -> None:
     lvl = np.array([0], dtype=np.int8)
-    assert ero_action(lvl, regime_on(dt.date(2012, 1, 1)), np.array([True])).tolist() == [Action.NO_ACTION]
-    acted = ero_action(np.zeros(1000, np.int8), regime_on(dt.date(2012, 1, 1)).take(np.zeros(1000, int)),
-                       np.zeros(1000, bool), 0.3, np.random.default_rng(0).random(1000))
+    assert ero_action(lvl, regime_on(dt.date(2012, 1, 1)), np.array([True])).tolist() == [
+        Action.NO_ACTION
+    ]
+    acted = ero_action(
+        np.zeros(1000, np.int8),
+        regime_on(dt.date(2012, 1, 1)).take(np.zeros(1000, int)),
+        np.zeros(1000, bool),
+        0.3,
+        np.random.default_rng(0).random(1000),
+    )
     share = float(np.mean(acted == Action.DETAINER))
     assert 0.25 < share < 0.35
 

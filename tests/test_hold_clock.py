@@ -39,7 +39,9 @@ def test_local_shorter_limit() -> None:
 
 
 def test_forms_without_weekend_exclusion_count_every_hour() -> None:
-    assert hold_expires_at(at(2014, 7, 3, 18), 48, exclude_non_business_days=False) == at(2014, 7, 5, 18)
+    assert hold_expires_at(at(2014, 7, 3, 18), 48, exclude_non_business_days=False) == at(
+        2014, 7, 5, 18
+    )
 
 
 def test_vectorized_matches_one_at_a_time() -> None:

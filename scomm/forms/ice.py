@@ -82,14 +82,35 @@ class IAR:
 
 # The fields each version of the form carries (beyond subject, jail and date).
 FORM_FIELDS: dict[str, tuple[str, ...]] = {
-    "I-247 (08/07)": ("investigation_initiated", "notice_to_appear_served", "hold_48h_excluding_weekends"),
-    "I-247 (08/10)": ("investigation_initiated", "notice_to_appear_served", "hold_48h_excluding_weekends"),
-    "I-247 (12/11)": ("investigation_initiated", "notice_to_appear_served", "hold_48h_excluding_weekends"),
-    "I-247 (12/12)": ("probable_cause_basis", "hold_48h_excluding_weekends", "notify_before_release"),
+    "I-247 (08/07)": (
+        "investigation_initiated",
+        "notice_to_appear_served",
+        "hold_48h_excluding_weekends",
+    ),
+    "I-247 (08/10)": (
+        "investigation_initiated",
+        "notice_to_appear_served",
+        "hold_48h_excluding_weekends",
+    ),
+    "I-247 (12/11)": (
+        "investigation_initiated",
+        "notice_to_appear_served",
+        "hold_48h_excluding_weekends",
+    ),
+    "I-247 (12/12)": (
+        "probable_cause_basis",
+        "hold_48h_excluding_weekends",
+        "notify_before_release",
+    ),
     "I-247D": ("priority_conviction", "probable_cause_basis", "hold_48h", "notify_before_release"),
     "I-247N": ("priority_conviction", "notify_before_release"),
     "I-247X": ("priority_conviction", "transfer_request"),
-    "I-247A": ("probable_cause_basis", "administrative_warrant", "hold_48h", "notify_before_release"),
+    "I-247A": (
+        "probable_cause_basis",
+        "administrative_warrant",
+        "hold_48h",
+        "notify_before_release",
+    ),
 }
 
 

@@ -80,7 +80,9 @@ def on_cjis_search(state: CaseState, msg: Message, world: World) -> StepResult:
     fingers = decode_fingers(msg.payload["fingers"], f"case {state.case_id} CJIS probe")
     fbi_number, score = world.search_iafis(fingers)
     rap = world.rap_sheets.get(fbi_number, []) if fbi_number else []
-    result = cjis.answer_search(msg.at, fbi_number, score, rap, bool(msg.payload["forward_to_ident"]))
+    result = cjis.answer_search(
+        msg.at, fbi_number, score, rap, bool(msg.payload["forward_to_ident"])
+    )
     return StepResult(result.events, tuple(_carry(s, msg) for s in result.next))
 
 
@@ -112,7 +114,10 @@ def on_ero_decide(state: CaseState, msg: Message, world: World) -> StepResult:
 
 
 def on_cap_screen(state: CaseState, msg: Message, world: World) -> StepResult:
-    booking = {**_booking(state), "field_office": world.field_office_of(_booking(state)["county_fips"])}
+    booking = {
+        **_booking(state),
+        "field_office": world.field_office_of(_booking(state)["county_fips"]),
+    }
     return ero.cap_screen(
         msg.at,
         booking,
@@ -125,7 +130,9 @@ def on_cap_screen(state: CaseState, msg: Message, world: World) -> StepResult:
 
 def on_jail_detainer(state: CaseState, msg: Message, world: World) -> StepResult:
     assert state.detainer is not None
-    return jail.receive_detainer(msg.at, _booking(state), state.rap_sheet, state.detainer, _rules(state, msg.at))
+    return jail.receive_detainer(
+        msg.at, _booking(state), state.rap_sheet, state.detainer, _rules(state, msg.at)
+    )
 
 
 def on_jail_release(state: CaseState, msg: Message, world: World) -> StepResult:
@@ -145,7 +152,9 @@ def on_jail_release(state: CaseState, msg: Message, world: World) -> StepResult:
 
 
 def on_pickup(state: CaseState, msg: Message, world: World) -> StepResult:
-    return court.transfer(msg.at, _booking(state), state.hold_started_at, state.hold_expires_at, world.practice)
+    return court.transfer(
+        msg.at, _booking(state), state.hold_started_at, state.hold_expires_at, world.practice
+    )
 
 
 def on_hold_expire(state: CaseState, msg: Message, world: World) -> StepResult:
@@ -188,4 +197,12 @@ def handle(state: CaseState, msg: Message, world: World) -> StepResult:
     return handler(state, msg, world)
 
 
-__all__ = ["HANDLERS", "Message", "handle", "encode_fingers", "decode_fingers", "Emit", "parse_time"]
+__all__ = [
+    "HANDLERS",
+    "Message",
+    "handle",
+    "encode_fingers",
+    "decode_fingers",
+    "Emit",
+    "parse_time",
+]

@@ -23,7 +23,9 @@ def _known_fips() -> tuple[object, str]:
 
 
 def register(app: typer.Typer) -> None:
-    policy = typer.Typer(help="Detainer policies and federal regimes as dated YAML.", no_args_is_help=True)
+    policy = typer.Typer(
+        help="Detainer policies and federal regimes as dated YAML.", no_args_is_help=True
+    )
     app.add_typer(policy, name="policy")
 
     @policy.command("check")

@@ -199,7 +199,9 @@ def ero_action(
     action = regime.action_by_level[rows, level.astype(np.intp)]
     acts = np.asarray(draw) < np.asarray(act_rate)
     action = np.where(acts, action, Action.NO_ACTION)
-    return np.where(np.asarray(status_is_citizen, dtype=bool), Action.NO_ACTION, action).astype(np.int8)
+    return np.where(np.asarray(status_is_citizen, dtype=bool), Action.NO_ACTION, action).astype(
+        np.int8
+    )
 
 
 def results_reach_agency(receives_results: np.ndarray, regime: RegimeArrays) -> np.ndarray:
@@ -266,7 +268,9 @@ def honor_detainer(
     honored = np.ones(record.charge_any.shape, dtype=bool)
     for p in layers:
         charges = np.where(p.serious_felony_only, record.charge_felony, record.charge_any)
-        convictions = np.where(p.serious_felony_only, record.conviction_felony, record.conviction_any)
+        convictions = np.where(
+            p.serious_felony_only, record.conviction_felony, record.conviction_any
+        )
         basis = np.where(p.serious_conviction_only, convictions, convictions | charges)
         serious = (p.serious_mask == 0) | ((basis & p.serious_mask) != 0)
         conditions = (
@@ -336,7 +340,9 @@ class RulesInForce:
         return [PolicyArrays.of([layer.policy]) for layer in self.layers]
 
 
-def _layer(policy_file: JurisdictionPolicy | None, fips: str, name: str, day: dt.date) -> LayerInForce:
+def _layer(
+    policy_file: JurisdictionPolicy | None, fips: str, name: str, day: dt.date
+) -> LayerInForce:
     period = policy_file.in_force(day) if policy_file else None
     if period is None:
         return LayerInForce(fips, policy_file.name if policy_file else name, DEFAULT_POLICY, None)

@@ -29,11 +29,15 @@ def federal_holiday_calendar(first_year: int = 2000, last_year: int = 2035) -> n
 
 
 def hold_expiry(
-    starts_at: np.ndarray, max_hours: np.ndarray | float, exclude_non_business_days: bool | np.ndarray = True
+    starts_at: np.ndarray,
+    max_hours: np.ndarray | float,
+    exclude_non_business_days: bool | np.ndarray = True,
 ) -> np.ndarray:
     """When holds starting at ``starts_at`` (datetime64[m]) must end, as datetime64[m]."""
     starts = np.asarray(starts_at, dtype="datetime64[m]")
-    minutes = np.broadcast_to(np.round(np.asarray(max_hours, dtype=np.float64) * 60), starts.shape).astype(np.int64)
+    minutes = np.broadcast_to(
+        np.round(np.asarray(max_hours, dtype=np.float64) * 60), starts.shape
+    ).astype(np.int64)
     exclude = np.broadcast_to(np.asarray(exclude_non_business_days, dtype=bool), starts.shape)
 
     plain = starts + minutes.astype("timedelta64[m]")
@@ -67,7 +71,9 @@ def hold_expires_at(
     starts_at: dt.datetime, max_hours: float = 48.0, exclude_non_business_days: bool = True
 ) -> dt.datetime:
     """The latest moment a hold that starts at ``starts_at`` may last (UTC, timezone-aware)."""
-    expiry = hold_expiry(np.array([_to_minutes(starts_at)]), max_hours, exclude_non_business_days)[0]
+    expiry = hold_expiry(np.array([_to_minutes(starts_at)]), max_hours, exclude_non_business_days)[
+        0
+    ]
     return expiry.astype("datetime64[m]").astype(dt.datetime).replace(tzinfo=dt.UTC)
 
 

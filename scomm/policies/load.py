@@ -6,7 +6,6 @@ location (``periods -> 2 -> policy -> max_hold_hours``) is then mapped back to t
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
@@ -27,9 +26,9 @@ def _construct(node: yaml.Node, path: Location, lines: dict[Location, int]) -> A
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(
-                ""
-            ).construct_object(key_node)  # scalars only: dates, strings, numbers
+            key = yaml.SafeLoader("").construct_object(
+                key_node
+            )  # scalars only: dates, strings, numbers
             if key in out:
                 raise PolicyError(
                     f"line {key_node.start_mark.line + 1}", f"key {key!r} appears twice"
@@ -92,13 +91,18 @@ def parse_policy(
         parsed = model.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc, where, lines) from None
-    if isinstance(parsed, JurisdictionPolicy) and known_fips is not None:
-        if not known_fips(parsed.fips):
+    if (
+        isinstance(parsed, JurisdictionPolicy)
+        and known_fips is not None
+        and not known_fips(parsed.fips)
+    ):
             raise PolicyError(f"{where}:{lines.get(('fips',), 1)}", f"unknown FIPS {parsed.fips!r}")
     return parsed
 
 
-def load_policy_file(path: Path, known_fips: KnownFips | None = None) -> JurisdictionPolicy | FederalRegimes:
+def load_policy_file(
+    path: Path, known_fips: KnownFips | None = None
+) -> JurisdictionPolicy | FederalRegimes:
     try:
         text = path.read_text()
     except OSError as exc:

@@ -1,0 +1,162 @@
+"""``scomm run``, ``scomm book``, ``scomm release`` and ``scomm case``: the pipeline's commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scomm.errors import InputError
+from scomm.settings import database_url
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="event store URL: sqlite:///FILE (default) or postgresql://..."),
+]
+
+
+def _date(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InputError(name, f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run(
+        county: Annotated[str, typer.Option("--county", help="county FIPS, 5 digits")],
+        days: Annotated[int, typer.Option("--days", min=1, max=3660, help="days of bookings")] = 7,
+        seed: Annotated[int, typer.Option("--seed", help="seed of every random draw")] = 1,
+        start: Annotated[str, typer.Option("--start", help="first booking day")] = "2013-06-01",
+        db: DbOption = None,
+        json_path: Annotated[
+            Path | None, typer.Option("--json", help="write the figures here")
+        ] = None,
+        gallery_size: Annotated[
+            int, typer.Option("--gallery-size", min=0, help="subjects in IDENT and IAFIS")
+        ] = 10_000,
+        workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
+        population: Annotated[
+            int | None, typer.Option("--population", help="override the county population")
+        ] = None,
+    ) -> None:
+        """Synthetic bookings in one county, pushed through the whole pipeline."""
+        from scomm.pipeline.runner import run_county
+
+        if not (county.isdigit() and len(county) == 5):
+            raise InputError("--county", f"{county!r} is not a 5-digit county FIPS code")
+        console = Console()
+        figures = run_county(
+            county_fips=county,
+            start=_date(start, "--start"),
+            days=days,
+            seed=seed,
+            url=db or database_url(),
+            gallery_size=gallery_size,
+            workers=workers,
+            population=population,
+            console=console,
+        )
+        console.print(summary_table(figures))
+        if json_path:
+            _write_json(json_path, figures)
+            console.print(f"figures written to {json_path}")
+
+    @app.command("case")
+    def case(
+        case_id: Annotated[
+            str, typer.Argument(help="case id, as `scomm run` or `scomm book` printed it")
+        ],
+        db: DbOption = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        reader: Annotated[
+            str, typer.Option("--reader", help="who reads the record (logged)")
+        ] = "cli",
+    ) -> None:
+        """A case's timeline: every step with its time, actor and legal basis."""
+        from scomm.pipeline.runner import timeline
+
+        events = timeline(db or database_url(), case_id, reader)
+        if as_json:
+            typer.echo(json.dumps(events, indent=2, default=str))
+            return
+        table = Table(title=f"Case {case_id}", show_lines=False)
+        for col in ("time (UTC)", "step", "actor", "legal basis"):
+            table.add_column(col, overflow="fold")
+        for e in events:
+            table.add_row(
+                e["occurred_at"][:16].replace("T", " "), e["step"], e["actor"], e["legal_basis"]
+            )
+        Console().print(table)
+
+    @app.command("book")
+    def book(
+        files: Annotated[list[Path], typer.Argument(help="ANSI/NIST-ITL transaction files (.an2)")],
+        county: Annotated[str, typer.Option("--county", help="county FIPS of the booking jail")],
+        db: DbOption = None,
+    ) -> None:
+        """Book people from ANSI/NIST-ITL transactions and run their cases as far as they go."""
+        from scomm.pipeline.runner import book_files
+
+        console = Console()
+        accepted, refused = book_files(files, county, db or database_url(), console)
+        for case_id, path in accepted:
+            console.print(f"[green]booked[/] {path} as case {case_id}")
+        for path, problem in refused:
+            console.print(f"[red]refused[/] {path}: {problem}", highlight=False, soft_wrap=True)
+        if refused:
+            console.print(f"[red]{len(refused)} of {len(files)} file(s) refused[/]")
+            raise typer.Exit(2)
+
+    @app.command("release")
+    def release(
+        case_id: Annotated[str, typer.Argument()],
+        reason: Annotated[
+            str, typer.Option("--reason", help="bail, dismissal, acquittal or sentence_served")
+        ],
+        at: Annotated[str | None, typer.Option("--at", help="ISO time (default: now)")] = None,
+        db: DbOption = None,
+    ) -> None:
+        """The court's word: the person would now be released. The jail acts on any detainer."""
+        from scomm.pipeline.runner import release_case
+
+        if reason not in ("bail", "dismissal", "acquittal", "sentence_served"):
+            raise InputError(
+                "--reason", f"{reason!r}: use bail, dismissal, acquittal or sentence_served"
+            )
+        try:
+            when = dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC)
+        except ValueError:
+            raise InputError("--at", f"{at!r} is not an ISO date-time") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        release_case(db or database_url(), case_id, reason, when)
+        Console().print(f"case {case_id}: release ({reason}) at {when.isoformat()} processed")
+
+
+def summary_table(figures: dict[str, Any]) -> Table:
+    from scomm.pipeline.summary import LABELS
+
+    table = Table(title=figures.get("title", "Run summary"))
+    table.add_column("figure")
+    table.add_column("count", justify="right")
+    for key, label in LABELS.items():
+        table.add_row(
+            label,
+            f"{figures['counts'][key]:,}"
+            if isinstance(figures["counts"][key], int)
+            else str(figures["counts"][key]),
+        )
+    return table
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)

@@ -1,0 +1,186 @@
+"""The tables of the event store and its work queue, and the triggers that keep the log append-only.
+
+One schema for both backends: SQLite (the embedded default) and PostgreSQL. Where they differ
+(JSON storage, time stamps, triggers) the difference is kept here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import DateTime, TypeDecorator
+
+UTC = dt.UTC
+
+# Namespaces of PostgreSQL advisory locks (the two-key form), so that ours never meet another
+# application's: one serializes schema creation, the other appends to one case.
+PG_LOCK_SCHEMA = 0x5C0_0001
+PG_LOCK_CASE = 0x5C0_0002
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A time zone-aware UTC time stamp on both backends.
+
+    PostgreSQL stores ``timestamptz``. SQLite has no time type: we store fixed-width ISO text in
+    UTC (``2013-06-01T12:00:00.000000+00:00``), which sorts and compares as the times do and
+    reads back with the fast ``datetime.fromisoformat``. A naive time is refused: the log must
+    never have to guess which zone a step happened in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"time {value.isoformat()} has no time zone")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.isoformat(timespec="microseconds")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite wants INTEGER PRIMARY KEY (the rowid) for autoincrement; PostgreSQL gets a bigint.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+metadata = MetaData()
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),  # global order of appends
+    Column("case_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),  # 1, 2, 3... within the case
+    Column("step", String(64), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),  # simulated time of the step
+    Column("recorded_at", UTCDateTime(), nullable=False),  # wall time of the append
+    Column("payload", Json, nullable=False),
+    Column("legal_basis", Text, nullable=False),
+    UniqueConstraint("case_id", "seq", name="events_case_seq"),
+    CheckConstraint("seq >= 1", name="events_seq_positive"),
+)
+Index("events_step", events.c.step)
+
+# Every read of a person's record leaves a row here, written in the same transaction as the read.
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("reader", String(128), nullable=False),
+    Column("read_at", UTCDateTime(), nullable=False),
+    Column("case_id", String(64), nullable=False),
+    Column("purpose", Text, nullable=False),
+)
+Index("access_log_case", access_log.c.case_id)
+
+TASK_STATUSES = ("pending", "done", "failed")
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("case_id", String(64), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("not_before", UTCDateTime(), nullable=False),  # wall time; later after a failure
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("worker", String(128), nullable=True),  # who finished it
+    CheckConstraint(
+        "status IN ('pending', 'done', 'failed')", name="tasks_status_known"
+    ),
+)
+# Claims look only at pending tasks, in id order: a partial index keeps that cheap however many
+# done tasks the table has gathered.
+Index(
+    "tasks_pending",
+    tasks.c.id,
+    sqlite_where=text("status = 'pending'"),
+    postgresql_where=text("status = 'pending'"),
+)
+Index("tasks_case", tasks.c.case_id)
+
+_APPEND_ONLY = ("events", "access_log")
+
+_SQLITE_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}
+        BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END"""
+    for table in _APPEND_ONLY
+    for verb in ("UPDATE", "DELETE")
+]
+
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION scomm_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$
+"""
+
+
+def _pg_triggers(table: str) -> list[str]:
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION scomm_append_only()""",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+        f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+            FOR EACH STATEMENT EXECUTE FUNCTION scomm_append_only()""",
+    ]
+
+
+def create_schema(conn: Connection) -> None:
+    """Create whatever is missing, inside the caller's (write) transaction.
+
+    Several processes may open a fresh database at once: on PostgreSQL an advisory lock makes
+    them take turns; on SQLite the caller's ``BEGIN IMMEDIATE`` already does.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": PG_LOCK_SCHEMA})
+    metadata.create_all(conn, checkfirst=True)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_PG_FUNCTION)
+        for table in _APPEND_ONLY:
+            for statement in _pg_triggers(table):
+                conn.exec_driver_sql(statement)
+    else:
+        for statement in _SQLITE_TRIGGERS:
+            conn.exec_driver_sql(statement)
