@@ -112,7 +112,7 @@ def draw_person(
     ]
     age_days = int(rng.integers(18 * 365, 65 * 365))
     dob = when - dt.timedelta(days=age_days)
-    pob = home_state if status in (Status.US_BORN, Status.DERIVED) else str(rng.choice(COUNTRIES))
+    pob = home_state if status == Status.US_BORN else str(rng.choice(COUNTRIES))
 
     encounters: list[Encounter] = []
     if rng.random() < p["ident_enrollment"][status.value]:

@@ -51,6 +51,7 @@ MIN_NEIGHBOURS = 2  # minM: minutiae within R + 3 sigma_S for a cylinder to be k
 MIN_MATCHABLE = 0.60  # minME: share of disc cells valid in both cylinders
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4  # n_P from the number of cylinders
 RELAX_ITERATIONS, RELAX_WEIGHT = 5, 0.5  # n_rel, w_R
+MAX_NR = 1000
 MU_RHO_DIST, TAU_RHO_DIST = 5.0, -1.6  # rho: distance agreement (pixels)
 MU_RHO_ANGLE, TAU_RHO_ANGLE = math.pi / 12.0, -30.0  # rho: direction agreements (radians)
 
@@ -357,7 +358,18 @@ def _score(
     col_best = np.full(nb, -1, dtype=np.int64)
     row_val = np.zeros(na, dtype=np.float32)
     col_val = np.zeros(nb, dtype=np.float32)
+    # Validity masks repeated over the layers, so that the cell loop runs over 24 straight words.
+    amr = np.empty((na, CYLINDER_WORDS), dtype=np.uint64)
+    bmr = np.empty((nb, CYLINDER_WORDS), dtype=np.uint64)
     for i in range(na):
+        for w in range(CYLINDER_WORDS):
+            amr[i, w] = amasks[i, w % WORDS_PER_LAYER]
+    for j in range(nb):
+        for w in range(CYLINDER_WORDS):
+            bmr[j, w] = bmasks[j, w % WORDS_PER_LAYER]
+    for i in range(na):
+        arow = abits[i]
+        amrow = amr[i]
         for j in range(nb):
             g = np.float32(0.0)
             # Directions more than 90 degrees apart cannot be the same minutia.
@@ -366,16 +378,17 @@ def _score(
                 for w in range(WORDS_PER_LAYER):
                     common += _popcount(amasks[i, w] & bmasks[j, w])
                 if common >= min_common:
+                    brow = bbits[j]
+                    bmrow = bmr[j]
                     na_bits = np.uint64(0)
                     nb_bits = np.uint64(0)
                     nx_bits = np.uint64(0)
-                    for k in range(ND):
-                        for w in range(WORDS_PER_LAYER):
-                            ca = abits[i, k * WORDS_PER_LAYER + w] & bmasks[j, w]
-                            cb = bbits[j, k * WORDS_PER_LAYER + w] & amasks[i, w]
-                            na_bits += _popcount(ca)
-                            nb_bits += _popcount(cb)
-                            nx_bits += _popcount(ca ^ cb)
+                    for w in range(CYLINDER_WORDS):
+                        ca = arow[w] & bmrow[w]
+                        cb = brow[w] & amrow[w]
+                        na_bits += _popcount(ca)
+                        nb_bits += _popcount(cb)
+                        nx_bits += _popcount(ca ^ cb)
                     denom = math.sqrt(na_bits) + math.sqrt(nb_bits)
                     if denom > 0:
                         g = np.float32(1.0 - math.sqrt(nx_bits) / denom)
@@ -406,7 +419,7 @@ def _score(
     if nc == 0:
         return 0.0
     order = np.argsort(-cand_v[:nc])
-    n_r_max = min(na, nb)
+    n_r_max = min(na, nb, MAX_NR)
     used_a = np.zeros(na, dtype=np.bool_)
     used_b = np.zeros(nb, dtype=np.bool_)
     pa = np.empty(n_r_max, dtype=np.int64)
@@ -426,6 +439,7 @@ def _score(
         pb[nr] = j
         lam0[nr] = cand_v[order[o]]
         nr += 1
+    lam0 = lam0[:nr]
     n_p = MIN_NP + int(round(_sigmoid(min(na, nb), MU_P, TAU_P) * (MAX_NP - MIN_NP)))
     if nr == 1:
         return float(lam0[0]) / n_p

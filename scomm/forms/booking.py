@@ -62,7 +62,7 @@ _TCN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
 _NAME_PART = r"[A-Z](?:[A-Z' .-]*[A-Z.])?"
 _NAME = re.compile(rf"{_NAME_PART},{_NAME_PART}")
 _POB = re.compile(r"[A-Z]{2}")
-_NCIC = re.compile(r"\d{4}")
+_NCIC = re.compile(r"[0-9]{4}")
 
 MAX_NAME = 50  # EBTS NAM: at most 50 characters
 MAX_LITERAL = 300  # EBTS 2.047 AOL: at most 300 characters

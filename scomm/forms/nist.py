@@ -52,7 +52,8 @@ IDC, in the ANSI/NIST "standard format" (9.004 FMT "S"):
   this quantization (0.01 mm, 1 degree, 62 quality levels), and reading then writing gives
   the same record back.
 
-On reading, files from other tools may also carry: VER 0300-0502, TOT "CNA"; 14.011 CGA
+On reading, ``booked_at`` is 1.014 GMT, or 1.005 DAT at 00:00 UTC where a file has no GMT.
+Files from other tools may also carry: VER 0300-0502, TOT "CNA"; 14.011 CGA
 "WSQ" or "NONE" (raw 8-bit); 14.008 SLC 2 (pixels per cm); plain control prints (14.013 FGP
 11-15) and records of other types (photos...), which are checked (the images decoded) but not
 part of a :class:`BookingSubmission`. Type-9 records in other formats (9.004 FMT "U") are
@@ -61,13 +62,19 @@ skipped. Type-4 binary fingerprint records are refused: scomm reads Type-14 only
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import io
 import math
 import os
 import re
+import select
 import struct
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,10 +201,11 @@ _BINARY_RECORD_TYPES = frozenset({3, 4, 5, 6, 7, 8})  # 4-byte binary length, no
 
 FS, GS, RS, US = b"\x1c", b"\x1d", b"\x1e", b"\x1f"
 _LEN_TAG = re.compile(rb"(\d{1,2})\.001:(\d{1,12})\x1d")
-_DATE = re.compile(r"\d{8}")
-_GMT = re.compile(r"\d{14}Z")
-_RESOLUTION = re.compile(r"\d{2}\.\d{2}")
-_XYT = re.compile(r"\d{11}")
+_DATE = re.compile(r"[0-9]{8}")
+_GMT = re.compile(r"[0-9]{14}Z")
+_RESOLUTION = re.compile(r"[0-9]{2}\.[0-9]{2}")
+_XYT = re.compile(r"[0-9]{11}")
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only (str.isdigit accepts "²")
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,19 +219,165 @@ def encode_wsq(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def decode_wsq(data: bytes) -> np.ndarray:
-    """Decode a WSQ image to a 2-D uint8 array; ``ValueError`` saying why if it is corrupt."""
-    if not data.startswith(b"\xff\xa0"):
+# WSQ segment markers (FBI WSQ specification, IAFIS-IC-0110): start/end of image, start of
+# frame, start of block, transform table, quantization table, Huffman table, restart, comment.
+_SOI, _EOI, _SOF, _SOB = 0xA0, 0xA1, 0xA2, 0xA3
+_TABLE_MARKERS = frozenset({0xA4, 0xA5, 0xA6, 0xA7, 0xA8})
+
+
+def wsq_frame_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a WSQ image's frame header, without decoding it.
+
+    Read before decoding so that a header claiming a huge image, or one that disagrees with
+    14.006/14.007, is refused without handing it to the codec.
+    """
+    if data[:2] != b"\xff\xa0":
         raise ValueError("no WSQ start-of-image marker (FFA0)")
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            break
+        marker = data[pos + 1]
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == _SOF:
+            # FFA2, Lf (2), black (1), white (1), height (2), width (2), ...
+            if pos + 10 > len(data) or length < 17:
+                raise ValueError("frame header cut short")
+            height = int.from_bytes(data[pos + 6 : pos + 8], "big")
+            width = int.from_bytes(data[pos + 8 : pos + 10], "big")
+            return width, height
+        if marker not in _TABLE_MARKERS or length < 2:
+            break
+        pos += 2 + length
+    raise ValueError(f"no frame header (FFA2) where expected (byte {pos})")
+
+
+# The codec is C code (NBIS-derived) that crashes the process on some corrupt images (a
+# damaged end marker or entropy-coded data makes it read past its buffer: found by fuzzing).
+# A booking file is untrusted input, so images are decoded in a separate worker process: a
+# crash there is a corrupt image, not a dead pipeline. The worker is started once and kept.
+_WORKER_SOURCE = r"""
+import io, struct, sys
+import PIL.Image
+import wsq  # registers the WSQ codec with Pillow
+
+stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+while True:
+    head = stdin.read(4)
+    if len(head) < 4:
+        break
+    (size,) = struct.unpack(">I", head)
+    data = stdin.read(size)
     try:
         with PIL.Image.open(io.BytesIO(data), formats=["WSQ"]) as image:
             image.load()
-            return np.asarray(image, dtype=np.uint8).copy()
-    # The codec (a C extension) raises bare Exception("WSQ Error: ...") and its marker scan
-    # IndexError or OSError: every failure is a corrupt image here.
-    except Exception as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise ValueError(reason) from None
+            pixels = image.tobytes()
+            reply = struct.pack(">BII", 0, image.size[0], image.size[1]) + pixels
+    except Exception as exc:  # the codec raises bare Exception("WSQ Error: ...")
+        reason = (" ".join(str(exc).split()) or type(exc).__name__).encode("utf-8", "replace")
+        reply = struct.pack(">BII", 1, len(reason), 0) + reason
+    stdout.write(reply)
+    stdout.flush()
+"""
+
+DECODE_TIMEOUT_S = 30.0
+
+
+class _WsqWorker:
+    """One decoding process, restarted after a crash; calls are serialized by a lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        atexit.register(self.close)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_SOURCE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # the codec prints its own error lines there
+                bufsize=0,  # unbuffered: select() on the pipe sees every byte not yet read
+            )
+        return self._process
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            assert process.stdin is not None
+            process.stdin.close()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
+    def decode(self, data: bytes) -> tuple[int, int, bytes]:
+        with self._lock:
+            process = self._start()
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                _write_all(process.stdin.fileno(), struct.pack(">I", len(data)) + data)
+                deadline = time.monotonic() + DECODE_TIMEOUT_S
+                status, first, second = struct.unpack(">BII", self._read(9, deadline))
+                if status == 0:
+                    return first, second, self._read(first * second, deadline)
+                raise ValueError(self._read(first, deadline).decode("utf-8", "replace"))
+            except (BrokenPipeError, EOFError):
+                self._kill()
+                raise ValueError("the WSQ decoder crashed on it") from None
+            except TimeoutError:
+                self._kill()
+                raise ValueError(f"the WSQ decoder ran over {DECODE_TIMEOUT_S:.0f} s") from None
+
+    def _read(self, size: int, deadline: float) -> bytes:
+        assert self._process is not None and self._process.stdout is not None
+        fd = self._process.stdout.fileno()
+        chunks: list[bytes] = []
+        left = size
+        while left:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_worker = _WsqWorker()
+
+# Largest image decoded: the frame header is checked against this before decoding.
+MAX_IMAGE_SIDE = 9999
+
+
+def decode_wsq(data: bytes) -> np.ndarray:
+    """Decode a WSQ image to a 2-D uint8 array; ``ValueError`` saying why if it is corrupt.
+
+    Safe on untrusted data: decoding runs in a worker process (see ``_WsqWorker``).
+    """
+    width, height = wsq_frame_size(data)
+    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+        raise ValueError(f"frame header says {width}x{height} pixels")
+    got_width, got_height, pixels = _worker.decode(data)
+    if (got_width, got_height) != (width, height) or len(pixels) != width * height:
+        raise ValueError(f"decoded {got_width}x{got_height}, frame header says {width}x{height}")
+    return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width).copy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,7 +719,7 @@ class _Record:
 
     def integer(self, tag: int) -> int:
         text = self.text(tag)
-        if not text.isdigit():
+        if not _DIGITS.fullmatch(text):
             self.fail(tag, f"{text!r} is not a number")
         return int(text)
 
@@ -681,6 +835,9 @@ class _Reader:
         _check(text, 22, problem_date_of_birth(born, booked_at.date()))
         sex = text.text(24)
         _check(text, 24, problem_sex(sex))
+        for tag in (38, 45):  # DPR, DOA: not kept (the booking date is 1.005/1.014)
+            if text.has(tag):
+                text.date(tag)
         contact = text.optional_text(FIELD_CONTACT)
         if contact is not None:
             _check(text, FIELD_CONTACT, problem_text(contact, MAX_CONTACT))
@@ -787,7 +944,7 @@ class _Reader:
 
     def _finger_image(self, rec: _Record) -> tuple[int, np.ndarray]:
         positions = rec.subfields(13)
-        if len(positions) != 1 or len(positions[0]) != 1 or not positions[0][0].isdigit():
+        if len(positions) != 1 or len(positions[0]) != 1 or not _DIGITS.fullmatch(positions[0][0]):
             rec.fail(13, f"{positions!r} is not one finger position")
         position = int(positions[0][0])
         if position not in FINGER_POSITIONS and position not in CONTROL_PRINT_POSITIONS:
@@ -824,6 +981,16 @@ class _Reader:
             rec.fail(999, "missing: no image data")
         data = bytes(data_field.value)
         if compression in ("WSQ20", "WSQ"):
+            try:
+                frame = wsq_frame_size(data)
+            except ValueError as exc:
+                rec.fail(999, f"the WSQ image is corrupt ({exc})")
+            if frame != (width, height):
+                rec.fail(
+                    999,
+                    f"the image is {frame[0]}x{frame[1]} pixels but 14.006 HLL x 14.007 VLL "
+                    f"say {width}x{height}",
+                )
             try:
                 image = decode_wsq(data)
             except ValueError as exc:
@@ -907,7 +1074,7 @@ class _Reader:
             x, y, theta = int(xyt[:4]), int(xyt[4:8]), int(xyt[8:])
             if theta > 359:
                 rec.fail(12, f"minutia {i + 1}: angle {theta} is not 0-359 degrees")
-            if not quality.isdigit() or int(quality) > 63:
+            if not _DIGITS.fullmatch(quality) or int(quality) > 63:
                 rec.fail(12, f"minutia {i + 1}: quality {quality!r} is not 0-63")
             if kind not in LETTER_MINUTIA:
                 rec.fail(12, f"minutia {i + 1}: type {kind!r} is not A, B, C or D")
@@ -933,6 +1100,7 @@ __all__ = [
     "build_message",
     "decode_wsq",
     "encode_wsq",
+    "wsq_frame_size",
     "read_transaction",
     "read_transaction_file",
     "write_transaction",

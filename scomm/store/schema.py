@@ -156,31 +156,40 @@ END $$
 """
 
 
-def _pg_triggers(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
-        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
-            FOR EACH ROW EXECUTE FUNCTION scomm_append_only()""",
-        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
-        f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
-            FOR EACH STATEMENT EXECUTE FUNCTION scomm_append_only()""",
-    ]
+def _pg_triggers(table: str) -> dict[str, str]:
+    return {
+        f"{table}_append_only": f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE
+            ON {table} FOR EACH ROW EXECUTE FUNCTION scomm_append_only()""",
+        f"{table}_no_truncate": f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE
+            ON {table} FOR EACH STATEMENT EXECUTE FUNCTION scomm_append_only()""",
+    }
 
 
 def create_schema(conn: Connection) -> None:
     """Create whatever is missing, inside the caller's (write) transaction.
 
     Several processes may open a fresh database at once: on PostgreSQL an advisory lock makes
-    them take turns; on SQLite the caller's ``BEGIN IMMEDIATE`` already does.
+    them take turns; on SQLite the caller's ``BEGIN IMMEDIATE`` already does. Existing triggers
+    are left alone: replacing one would lock the whole table against running workers.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": PG_LOCK_SCHEMA})
     metadata.create_all(conn, checkfirst=True)
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(_PG_FUNCTION)
         for table in _APPEND_ONLY:
-            for statement in _pg_triggers(table):
-                conn.exec_driver_sql(statement)
+            present = set(
+                conn.execute(
+                    text("SELECT tgname FROM pg_trigger WHERE tgrelid = CAST(:t AS regclass)"),
+                    {"t": table},
+                ).scalars()
+            )
+            wanted = _pg_triggers(table)
+            if present >= wanted.keys():
+                continue
+            conn.exec_driver_sql(_PG_FUNCTION)
+            for name, statement in wanted.items():
+                if name not in present:
+                    conn.exec_driver_sql(statement)
     else:
         for statement in _SQLITE_TRIGGERS:
             conn.exec_driver_sql(statement)

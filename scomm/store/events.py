@@ -1,0 +1,523 @@
+"""The append-only event log: every step of every case, in order, never changed.
+
+A case's current state is never stored: it is folded from the case's events
+(:meth:`EventStore.fold`). Every read of a case's events is itself recorded, in the
+``access_log`` table and in the same transaction as the read, with who read and why.
+
+Backends: SQLite (``sqlite:///path``, the embedded default; WAL, one writer at a time through
+``BEGIN IMMEDIATE``, so worker processes on one file take turns correctly) and PostgreSQL
+(``postgresql://...``, through psycopg 3; appends to one case take turns on an advisory lock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from scomm.errors import InputError, ScommError
+from scomm.store import schema
+from scomm.store.schema import PG_LOCK_CASE, access_log, events, tasks
+
+if TYPE_CHECKING:
+    from scomm.store.queue import Work
+
+UTC = dt.UTC
+S = TypeVar("S")
+
+MAX_ID_LENGTH = 64  # case ids and step names: the width of their columns
+SQLITE_BUSY_TIMEOUT_S = 60.0  # a writer waits this long for another process's transaction
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class Fact(Protocol):
+    """What a step may read of an event: the fields of :class:`NewEvent`, which
+    :class:`Event` has too (a case's history inside a transaction mixes both)."""
+
+    @property
+    def case_id(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def legal_basis(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. The store gives it its id, its place in the case (``seq``) and the
+    wall time it was recorded."""
+
+    case_id: str
+    step: str  # "booking", "sib.routed", "cjis.response", "lesc.iar", "hold.started", ...
+    actor: str  # "LEA ORI CA0194200", "SIB", "CJIS", "IDENT", "LESC", "ERO", "jail"
+    occurred_at: dt.datetime  # simulated time of the step, time zone-aware
+    payload: dict[str, Any]
+    legal_basis: str  # the statute, regulation, order or policy the step acts under
+
+    def __post_init__(self) -> None:
+        where = f"event {self.step!r} of case {self.case_id!r}"
+        _check_name(self.case_id, where, "case_id")
+        _check_name(self.step, where, "step")
+        if not self.actor:
+            raise InputError(where, "actor is empty: every step is taken by someone")
+        if not isinstance(self.occurred_at, dt.datetime):
+            raise InputError(where, f"occurred_at {self.occurred_at!r} is not a datetime")
+        if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
+            raise InputError(where, f"occurred_at {self.occurred_at.isoformat()} has no time zone")
+        if not isinstance(self.payload, dict):
+            raise InputError(where, f"payload is a {type(self.payload).__name__}, not a dict")
+        if not isinstance(self.legal_basis, str):
+            raise InputError(where, "legal_basis is not a string")
+        # The log is in UTC whatever zone the caller spoke in.
+        object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event as the log holds it."""
+
+    id: int  # global order of appends
+    case_id: str
+    seq: int  # 1, 2, 3... within the case, without gaps
+    step: str
+    actor: str
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    payload: dict[str, Any]
+    legal_basis: str
+
+    @classmethod
+    def of_row(cls, row: Row[Any]) -> Event:
+        m = row._mapping
+        return cls(
+            m["id"], m["case_id"], m["seq"], m["step"], m["actor"], m["occurred_at"],
+            m["recorded_at"], m["payload"], m["legal_basis"],
+        )  # fmt: skip
+
+
+def _check_name(value: object, where: str, field: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise InputError(where, f"{field} {value!r} is not a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise InputError(where, f"{field} is {len(value)} characters long (at most {MAX_ID_LENGTH})")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def check_json(payload: Mapping[str, Any], where: str) -> None:
+    """Refuse a payload JSON cannot hold before it reaches the database, where the error would
+    name neither the case nor the step."""
+    try:
+        _dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise InputError(where, f"payload is not JSON: {exc}") from None
+
+
+def _check_reader(reader: str) -> None:
+    if not isinstance(reader, str) or not reader.strip():
+        raise InputError("reader", "every read of a case is logged: name who reads")
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InputError("database URL", f"{url!r} is not a URL like sqlite:///FILE or "
+                         "postgresql://USER@HOST/DB") from None  # fmt: skip
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        # psycopg 3 is the one PostgreSQL driver scomm ships with, whatever the URL names.
+        engine = create_engine(
+            parsed.set(drivername="postgresql+psycopg"),
+            json_serializer=_dumps,
+            pool_size=2,
+            max_overflow=4,
+        )
+        return engine
+    if backend != "sqlite":
+        raise InputError("database URL", f"{backend!r}: use sqlite:///FILE or postgresql://...")
+    database = parsed.database or ""
+    memory = database in ("", ":memory:")
+    if not memory:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        parsed.set(drivername="sqlite"),
+        json_serializer=_dumps,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": not memory},
+        # An in-memory database lives in its one connection.
+        **({"poolclass": StaticPool} if memory else {}),
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transactions out of the sqlite3 module's hands: we issue BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe under WAL
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the write lock at BEGIN, not at its first write: two processes that
+        # both read then write would otherwise deadlock ("database is locked") half-way.
+        write = conn.get_execution_options().get("scomm_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+class Tx:
+    """One write transaction: the events it appends and the tasks it enqueues commit together
+    with everything else it did, or not at all.
+
+    Appends and enqueues are buffered and written by :meth:`flush` (at the latest on commit) in
+    one multi-row statement each: a batch of steps costs a handful of round trips, not one per
+    event.
+    """
+
+    def __init__(self, store: EventStore, conn: Connection, reader: str) -> None:
+        self.store = store
+        self.conn = conn
+        self.reader = reader
+        self._events: list[NewEvent] = []
+        self._tasks: list[dict[str, Any]] = []
+        self._last_seq: dict[str, int] = {}  # per case, as of this transaction
+        self._locked: set[str] = set()
+        self._histories: dict[str, list[Fact]] = {}
+
+    # -- writing
+
+    def append(self, new: NewEvent) -> None:
+        if not isinstance(new, NewEvent):
+            raise InputError("append", f"{new!r} is not a NewEvent")
+        check_json(new.payload, f"event {new.step!r} of case {new.case_id!r}")
+        self._events.append(new)
+        history = self._histories.get(new.case_id)
+        if history is not None:
+            history.append(new)
+
+    def enqueue(
+        self,
+        case_id: str,
+        step: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        not_before: dt.datetime | None = None,
+    ) -> None:
+        """Add a task to the work queue: a worker will run ``step`` for ``case_id``, not before
+        ``not_before`` (wall time; default now), once this transaction commits."""
+        where = f"task {step!r} of case {case_id!r}"
+        _check_name(case_id, where, "case_id")
+        _check_name(step, where, "step")
+        body = dict(payload or {})
+        check_json(body, where)
+        if not_before is not None and (not_before.tzinfo is None or not_before.utcoffset() is None):
+            raise InputError(where, f"not_before {not_before.isoformat()} has no time zone")
+        now = utcnow()
+        self._tasks.append({
+            "case_id": case_id, "step": step, "payload": body, "status": "pending",
+            "attempts": 0, "not_before": not_before or now, "created_at": now,
+        })  # fmt: skip
+
+    def flush(self) -> None:
+        """Write what is buffered, inside the still open transaction."""
+        if self._events:
+            self._lock_cases(e.case_id for e in self._events)
+            unknown = {e.case_id for e in self._events} - self._last_seq.keys()
+            if unknown:
+                self._last_seq.update(dict.fromkeys(unknown, 0))
+                rows = self.conn.execute(
+                    select(events.c.case_id, func.max(events.c.seq))
+                    .where(events.c.case_id.in_(sorted(unknown)))
+                    .group_by(events.c.case_id)
+                )
+                self._last_seq.update({case_id: last for case_id, last in rows})
+            now = utcnow()
+            rows_out = []
+            for e in self._events:
+                seq = self._last_seq[e.case_id] + 1
+                self._last_seq[e.case_id] = seq
+                rows_out.append({
+                    "case_id": e.case_id, "seq": seq, "step": e.step, "actor": e.actor,
+                    "occurred_at": e.occurred_at, "recorded_at": now, "payload": e.payload,
+                    "legal_basis": e.legal_basis,
+                })  # fmt: skip
+            self.conn.execute(insert(events), rows_out)
+            self._events.clear()
+        if self._tasks:
+            self.conn.execute(insert(tasks), self._tasks)
+            self._tasks.clear()
+
+    # -- reading, inside the transaction
+
+    def history(self, case_id: str, *, purpose: str) -> Sequence[Fact]:
+        """The case's events as this transaction sees them (its own appends included). The read
+        is logged under this transaction's reader."""
+        if case_id not in self._histories:
+            self.load_histories([case_id], purpose=purpose)
+        return self._histories[case_id]
+
+    def load_histories(self, case_ids: Iterable[str], *, purpose: str) -> None:
+        """Read the histories of several cases in one query (and log one access per case)."""
+        wanted = sorted(set(case_ids) - self._histories.keys())
+        if not wanted:
+            return
+        self._lock_cases(wanted)
+        loaded: dict[str, list[Fact]] = {c: [] for c in wanted}
+        result = self.conn.execute(
+            select(events).where(events.c.case_id.in_(wanted)).order_by(events.c.case_id, events.c.seq)
+        )
+        for row in result:
+            loaded[row.case_id].append(Event.of_row(row))
+        log_access(self.conn, self.reader, wanted, purpose)
+        for case_id, history in loaded.items():
+            # Appends still in the buffer come after what is already in the table.
+            self._last_seq[case_id] = len(history)
+            history.extend(e for e in self._events if e.case_id == case_id)
+            self._histories[case_id] = history
+
+    def _lock_cases(self, case_ids: Iterable[str]) -> None:
+        """PostgreSQL: take each case's advisory lock (until commit), in a fixed order, so that
+        two workers appending to one case take turns instead of colliding on ``seq``. SQLite
+        needs nothing: ``BEGIN IMMEDIATE`` already made this the only writer."""
+        if self.conn.dialect.name != "postgresql":
+            return
+        new = sorted(set(case_ids) - self._locked)
+        if not new:
+            return
+        # Volatile functions in the select list run after ORDER BY, so locks go in hash order.
+        self.conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:ns, hashtext(c)) "
+                "FROM unnest(CAST(:ids AS text[])) AS c ORDER BY hashtext(c)"
+            ),
+            {"ns": PG_LOCK_CASE, "ids": new},
+        )
+        self._locked.update(new)
+
+
+def log_access(conn: Connection, reader: str, case_ids: Sequence[str], purpose: str) -> None:
+    now = utcnow()
+    conn.execute(
+        insert(access_log),
+        [{"reader": reader, "read_at": now, "case_id": c, "purpose": purpose} for c in case_ids],
+    )
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class EventStore:
+    """The event log and work queue of one database."""
+
+    def __init__(self, engine: Engine, url: str) -> None:
+        self.engine = engine
+        self.url = url  # as given, password included: keep it out of messages (see `where`)
+        self.where = make_url(url).render_as_string(hide_password=True)
+
+    @classmethod
+    def open(cls, url: str = "sqlite:///scomm.sqlite") -> EventStore:
+        """Open the store at ``url`` and create its tables if they are absent."""
+        store = cls(_engine(url), url)
+        try:
+            with store.connection(write=True) as conn:
+                schema.create_schema(conn)
+        except OperationalError as exc:
+            store.close()
+            raise ScommError(f"cannot open the event store at {store.where}: {exc.orig}") from exc
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def connection(self, *, write: bool) -> Iterator[Connection]:
+        """A connection inside one transaction: committed if the block ends normally, rolled
+        back if it raises. ``write`` takes SQLite's write lock at BEGIN."""
+        with self.engine.connect() as conn:
+            if write:
+                conn = conn.execution_options(scomm_write=True)
+            with conn.begin():
+                yield conn
+
+    # -- writing
+
+    @contextmanager
+    def write(self, reader: str = "writer") -> Iterator[Tx]:
+        """A write transaction: ``with store.write() as tx: tx.append(...); tx.enqueue(...)``.
+        ``reader`` names who reads, should the transaction read a case's history."""
+        with self.connection(write=True) as conn:
+            tx = Tx(self, conn, reader)
+            yield tx
+            tx.flush()
+
+    def append(self, *new: NewEvent) -> None:
+        """Append events in one transaction (a case that starts outside the queue)."""
+        with self.write() as tx:
+            for e in new:
+                tx.append(e)
+
+    # -- reading (every read of a case's events is logged)
+
+    def events(self, case_id: str, *, reader: str, purpose: str = "") -> list[Event]:
+        """A case's events in order. ``reader`` (who) and ``purpose`` (why) go to the access
+        log in the same transaction, so no read goes unrecorded."""
+        _check_reader(reader)
+        with self.connection(write=True) as conn:
+            rows = conn.execute(
+                select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
+            ).all()
+            log_access(conn, reader, [case_id], purpose)
+        return [Event.of_row(r) for r in rows]
+
+    def fold(
+        self,
+        case_id: str,
+        reducer: Callable[[S, Event], S],
+        initial: S,
+        *,
+        reader: str,
+        purpose: str = "",
+    ) -> S:
+        """The case's state: ``reducer`` applied to each of its events in order."""
+        state = initial
+        for e in self.events(case_id, reader=reader, purpose=purpose):
+            state = reducer(state, e)
+        return state
+
+    def histories(
+        self,
+        case_ids: Iterable[str] | None = None,
+        *,
+        reader: str,
+        purpose: str = "",
+        chunk: int = 500,
+    ) -> Iterator[tuple[str, list[Event]]]:
+        """``(case_id, events)`` for the given cases (default: every case, oldest first),
+        read ``chunk`` cases per transaction, each case's read logged."""
+        _check_reader(reader)
+        ids = list(self.cases() if case_ids is None else dict.fromkeys(case_ids))
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            found: dict[str, list[Event]] = {c: [] for c in part}
+            with self.connection(write=True) as conn:
+                result = conn.execute(
+                    select(events)
+                    .where(events.c.case_id.in_(part))
+                    .order_by(events.c.case_id, events.c.seq)
+                )
+                for row in result:
+                    found[row.case_id].append(Event.of_row(row))
+                log_access(conn, reader, part, purpose)
+            # Yield outside the transaction: the caller may read or write meanwhile.
+            yield from found.items()
+
+    def cases(
+        self,
+        *,
+        step: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        """Ids of the cases with an event matching every filter given (``step``; occurred in
+        ``[since, until)``), in the order of their first such event.
+
+        Ids only, no record: this is the index of the log, and is not access-logged.
+        """
+        first = func.min(events.c.id)
+        query = select(events.c.case_id).group_by(events.c.case_id).order_by(first)
+        if step is not None:
+            query = query.where(events.c.step == step)
+        if since is not None:
+            query = query.where(events.c.occurred_at >= since)
+        if until is not None:
+            query = query.where(events.c.occurred_at < until)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.connection(write=False) as conn:
+            return list(conn.execute(query).scalars())
+
+    def access_log(self, case_id: str | None = None) -> list[dict[str, Any]]:
+        """Who read which case, when and why (oldest first)."""
+        query = select(access_log).order_by(access_log.c.id)
+        if case_id is not None:
+            query = query.where(access_log.c.case_id == case_id)
+        with self.connection(write=False) as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- the work queue (see scomm.store.queue)
+
+    def claim(
+        self,
+        batch: int = 128,
+        worker: str = "worker",
+        **options: Any,
+    ) -> Any:
+        """``with store.claim(batch=N, worker="w1") as work:`` see :func:`scomm.store.queue.claim`."""
+        from scomm.store.queue import claim
+
+        return claim(self, batch=batch, worker=worker, **options)
+
+
+def open_store(url: str) -> EventStore:
+    return EventStore.open(url)
+
+
+__all__ = ["Event", "EventStore", "Fact", "NewEvent", "Tx", "open_store", "utcnow"]
+
+if TYPE_CHECKING:  # keep the name importable for annotations elsewhere
+    _Work = Work
