@@ -12,6 +12,8 @@ import dataclasses
 import datetime as dt
 import io
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -490,6 +492,44 @@ def test_decode_wsq_refuses_garbage() -> None:
     for bad in (b"", data[:40], b"\xff\xa0" + bytes(100)):
         with pytest.raises(ValueError):
             decode_wsq(bad)
+
+
+_CODEC_PROBE = """
+import io, sys
+import PIL.Image
+import wsq
+with PIL.Image.open(io.BytesIO(sys.stdin.buffer.read())) as image:
+    image.load()
+"""
+
+
+def test_an_image_that_crashes_the_codec_is_an_error_not_a_crash() -> None:
+    # A damaged end-of-image marker makes the C codec read past its buffer; for some images
+    # that kills the process (SIGSEGV). Find one, proving the crash in a throw-away process.
+    for seed in range(12):
+        good = encode_wsq(ridge_image(np.random.default_rng(seed), 64, 64))
+        assert good[-2:] == b"\xff\xa1"  # WSQ end of image
+        damaged = good[:-2] + b"\xf5\xa1"
+        probe = subprocess.run(
+            [sys.executable, "-c", _CODEC_PROBE], input=damaged, capture_output=True, timeout=60
+        )
+        if probe.returncode < 0:  # killed by a signal
+            break
+    else:
+        pytest.skip("no damaged image crashed the codec on this platform")
+    # Here it is an error either way: the worker process crashes (or, its memory laid out
+    # differently, the codec notices), and this process lives on.
+    with pytest.raises(ValueError, match="crashed|WSQ Error"):
+        decode_wsq(damaged)
+    assert decode_wsq(good).shape == (64, 64)  # the worker (restarted if need be) goes on
+    sub = example_submission(9, size=64, fingers=(1,))
+    msg = nistitl.Message()
+    msg.parse(write_transaction(sub))
+    msg[2].HLL = msg[2].VLL = 64
+    msg[2].DATA = damaged
+    corrupt = r"record 3 \(Type-14\), field 14\.999 DATA: the WSQ image is corrupt"
+    with pytest.raises(TransactionError, match=corrupt):
+        read_transaction(bytes(msg.NIST), "crash.an2")
 
 
 # ---------------------------------------------------------------------------------------------

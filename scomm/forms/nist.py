@@ -291,6 +291,11 @@ class _WsqWorker:
         self._process: subprocess.Popen[bytes] | None = None
         atexit.register(self.close)
 
+    def forget(self) -> None:
+        """Drop the worker without touching it (it belongs to the parent of a fork)."""
+        self._lock = threading.Lock()
+        self._process = None
+
     def _start(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
@@ -361,6 +366,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 _worker = _WsqWorker()
+# A forked child (multiprocessing) must not share its parent's worker pipes or lock: it starts
+# its own worker when it first decodes.
+os.register_at_fork(after_in_child=_worker.forget)
 
 # Largest image decoded: the frame header is checked against this before decoding.
 MAX_IMAGE_SIDE = 9999
@@ -763,7 +771,10 @@ def read_transaction(data: bytes, where: str) -> BookingSubmission:
         int(r.type) != f.type for r, f in zip(msg, frames, strict=True)
     ):
         raise TransactionError(where, "records do not match record 1 (Type-1), field 1.003 CNT")
-    return _Reader(where, msg, frames).submission()
+    try:
+        return _Reader(where, msg, frames).submission()
+    except nistitl.NistException as exc:  # a field access nistitl refuses: name what it said
+        raise TransactionError(where, f"not a valid ANSI/NIST-ITL transaction: {exc}") from None
 
 
 def read_transaction_file(path: str | os.PathLike[str]) -> BookingSubmission:
@@ -943,6 +954,7 @@ class _Reader:
         return fingers, sizes
 
     def _finger_image(self, rec: _Record) -> tuple[int, np.ndarray]:
+        rec.integer(2)  # IDC: every record after Type-1 has one
         positions = rec.subfields(13)
         if len(positions) != 1 or len(positions[0]) != 1 or not _DIGITS.fullmatch(positions[0][0]):
             rec.fail(13, f"{positions!r} is not one finger position")
@@ -1044,11 +1056,12 @@ class _Reader:
                 )
             image_record, (height, width) = sizes[position]
             idc = rec.integer(2)
-            if idc != int(image_record.record.IDC):
+            image_idc = image_record.integer(2)
+            if idc != image_idc:
                 rec.fail(
                     2,
                     f"IDC {idc} is not that of finger {position}'s Type-14 record "
-                    f"{image_record.number} (IDC {image_record.record.IDC})",
+                    f"{image_record.number} (IDC {image_idc})",
                 )
             seen[position] = rec
             templates[position] = self._template(rec, position, width, height)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scomm.people import Status
 from scomm.policies.decisions import (
     LEVEL_CODES,
     Action,
@@ -24,7 +25,6 @@ from scomm.policies.decisions import (
 from scomm.policies.hold_clock import hold_expiry
 from scomm.policies.practice import Practice, default_practice
 from scomm.policies.tables import PolicyTables
-from scomm.people import Status
 from scomm.simulation.cohort import STATUS_INDEX, OffenseCodes, draw_cohort
 
 # Hours from booking to ERO's decision (SIB, CJIS, IDENT, LESC, ERO as the pipeline times them).

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -245,18 +245,7 @@ class Tx:
     ) -> None:
         """Add a task to the work queue: a worker will run ``step`` for ``case_id``, not before
         ``not_before`` (wall time; default now), once this transaction commits."""
-        where = f"task {step!r} of case {case_id!r}"
-        _check_name(case_id, where, "case_id")
-        _check_name(step, where, "step")
-        body = dict(payload or {})
-        check_json(body, where)
-        if not_before is not None and (not_before.tzinfo is None or not_before.utcoffset() is None):
-            raise InputError(where, f"not_before {not_before.isoformat()} has no time zone")
-        now = utcnow()
-        self._tasks.append({
-            "case_id": case_id, "step": step, "payload": body, "status": "pending",
-            "attempts": 0, "not_before": not_before or now, "created_at": now,
-        })  # fmt: skip
+        self._tasks.append(task_row(case_id, step, payload, not_before))
 
     def flush(self) -> None:
         """Write what is buffered, inside the still open transaction."""
@@ -293,25 +282,29 @@ class Tx:
         """The case's events as this transaction sees them (its own appends included). The read
         is logged under this transaction's reader."""
         if case_id not in self._histories:
-            self.load_histories([case_id], purpose=purpose)
+            self.load_histories({case_id: purpose})
         return self._histories[case_id]
 
-    def load_histories(self, case_ids: Iterable[str], *, purpose: str) -> None:
-        """Read the histories of several cases in one query (and log one access per case)."""
-        wanted = sorted(set(case_ids) - self._histories.keys())
+    def load_histories(self, purposes: Mapping[str, str]) -> None:
+        """Read the histories of several cases (``case_id -> purpose of the read``) in one
+        query, and log one access per case."""
+        wanted = sorted(c for c in purposes if c not in self._histories)
         if not wanted:
             return
         self._lock_cases(wanted)
-        loaded: dict[str, list[Fact]] = {c: [] for c in wanted}
+        loaded: dict[str, list[Event]] = {c: [] for c in wanted}
         result = self.conn.execute(
-            select(events).where(events.c.case_id.in_(wanted)).order_by(events.c.case_id, events.c.seq)
+            select(events)
+            .where(events.c.case_id.in_(wanted))
+            .order_by(events.c.case_id, events.c.seq)
         )
         for row in result:
             loaded[row.case_id].append(Event.of_row(row))
-        log_access(self.conn, self.reader, wanted, purpose)
-        for case_id, history in loaded.items():
+        log_access(self.conn, self.reader, {c: purposes[c] for c in wanted})
+        for case_id, stored in loaded.items():
+            self._last_seq[case_id] = stored[-1].seq if stored else 0
+            history: list[Fact] = list(stored)
             # Appends still in the buffer come after what is already in the table.
-            self._last_seq[case_id] = len(history)
             history.extend(e for e in self._events if e.case_id == case_id)
             self._histories[case_id] = history
 
@@ -335,11 +328,33 @@ class Tx:
         self._locked.update(new)
 
 
-def log_access(conn: Connection, reader: str, case_ids: Sequence[str], purpose: str) -> None:
+def task_row(
+    case_id: str,
+    step: str,
+    payload: Mapping[str, Any] | None,
+    not_before: dt.datetime | None,
+) -> dict[str, Any]:
+    """A checked row of the ``tasks`` table, ready to insert."""
+    where = f"task {step!r} of case {case_id!r}"
+    _check_name(case_id, where, "case_id")
+    _check_name(step, where, "step")
+    body = dict(payload or {})
+    check_json(body, where)
+    if not_before is not None and (not_before.tzinfo is None or not_before.utcoffset() is None):
+        raise InputError(where, f"not_before {not_before.isoformat()} has no time zone")
+    now = utcnow()
+    return {
+        "case_id": case_id, "step": step, "payload": body, "status": "pending", "attempts": 0,
+        "not_before": not_before or now, "created_at": now,
+    }  # fmt: skip
+
+
+def log_access(conn: Connection, reader: str, purposes: Mapping[str, str]) -> None:
+    """One ``access_log`` row per case read, in the reading transaction."""
     now = utcnow()
     conn.execute(
         insert(access_log),
-        [{"reader": reader, "read_at": now, "case_id": c, "purpose": purpose} for c in case_ids],
+        [{"reader": reader, "read_at": now, "case_id": c, "purpose": p} for c, p in purposes.items()],
     )
 
 
@@ -420,7 +435,7 @@ class EventStore:
             rows = conn.execute(
                 select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
             ).all()
-            log_access(conn, reader, [case_id], purpose)
+            log_access(conn, reader, {case_id: purpose})
         return [Event.of_row(r) for r in rows]
 
     def fold(
@@ -461,7 +476,7 @@ class EventStore:
                 )
                 for row in result:
                     found[row.case_id].append(Event.of_row(row))
-                log_access(conn, reader, part, purpose)
+                log_access(conn, reader, dict.fromkeys(part, purpose))
             # Yield outside the transaction: the caller may read or write meanwhile.
             yield from found.items()
 
@@ -505,19 +520,19 @@ class EventStore:
         self,
         batch: int = 128,
         worker: str = "worker",
-        **options: Any,
-    ) -> Any:
+        *,
+        max_attempts: int = 3,
+        retry_delay: float = 1.0,
+        ids: Sequence[int] | None = None,
+        record_failure: bool = True,
+    ) -> AbstractContextManager[Work]:
         """``with store.claim(batch=N, worker="w1") as work:`` see :func:`scomm.store.queue.claim`."""
         from scomm.store.queue import claim
 
-        return claim(self, batch=batch, worker=worker, **options)
+        return claim(
+            self, batch, worker, max_attempts=max_attempts, retry_delay=retry_delay, ids=ids,
+            record_failure=record_failure,
+        )  # fmt: skip
 
 
-def open_store(url: str) -> EventStore:
-    return EventStore.open(url)
-
-
-__all__ = ["Event", "EventStore", "Fact", "NewEvent", "Tx", "open_store", "utcnow"]
-
-if TYPE_CHECKING:  # keep the name importable for annotations elsewhere
-    _Work = Work
+__all__ = ["Event", "EventStore", "Fact", "NewEvent", "Tx", "utcnow"]
