@@ -32,6 +32,7 @@ from scomm.forms.booking import (
     ridge_image,
 )
 from scomm.forms.nist import (
+    _WsqWorker,
     ansi_to_iso_quality,
     decode_wsq,
     encode_wsq,
@@ -221,6 +222,11 @@ def _hand_built(raw_image: np.ndarray, wsq_image: np.ndarray, slap: np.ndarray) 
         record.FGP = position
         record.DATA = data
         msg += record
+    photo = nistitl.AsciiRecord(10)  # a mugshot: not scomm's, skipped
+    photo.IDC = 4
+    photo.IMT = "FACE"
+    photo.DATA = b"\xff\xd8 not really a JPEG \xff\xd9"
+    msg += photo
     return bytes(msg.NIST)
 
 
@@ -240,6 +246,19 @@ def test_reads_a_transaction_built_by_hand_with_nistitl() -> None:
     assert sorted(sub.fingers) == [2, 7]  # the slap is a control print, not a finger
     assert (sub.fingers[2] == raw).all()  # uncompressed: exact
     assert np.abs(sub.fingers[7].astype(int) - wsq_image).mean() < 8.0
+
+
+def test_type4_fingerprint_records_are_refused_by_name(small: bytes) -> None:
+    def add_type4(msg: nistitl.Message) -> None:
+        record = nistitl.BinaryRecord(4)
+        record.IDC = 9
+        # IMP, FGP (6 bytes), ISR, HLL, VLL, GCA, then the image
+        record.pack("!B6sBHHB", 1, bytes([3, 255, 255, 255, 255, 255]), 0, 8, 8, 0, bytes(64))
+        msg += record
+
+    data = mutate(small, add_type4)
+    with pytest.raises(TransactionError, match=r"record 6 \(Type-4\): Type-4 fingerprint"):
+        read_transaction(data, "old.eft")
 
 
 def test_write_file_is_atomic_and_reads_back(tmp_path: Path) -> None:
@@ -503,33 +522,53 @@ with PIL.Image.open(io.BytesIO(sys.stdin.buffer.read())) as image:
 """
 
 
-def test_an_image_that_crashes_the_codec_is_an_error_not_a_crash() -> None:
-    # A damaged end-of-image marker makes the C codec read past its buffer; for some images
-    # that kills the process (SIGSEGV). Find one, proving the crash in a throw-away process.
-    for seed in range(12):
-        good = encode_wsq(ridge_image(np.random.default_rng(seed), 64, 64))
-        assert good[-2:] == b"\xff\xa1"  # WSQ end of image
-        damaged = good[:-2] + b"\xf5\xa1"
-        probe = subprocess.run(
-            [sys.executable, "-c", _CODEC_PROBE], input=damaged, capture_output=True, timeout=60
-        )
-        if probe.returncode < 0:  # killed by a signal
-            break
-    else:
-        pytest.skip("no damaged image crashed the codec on this platform")
-    # Here it is an error either way: the worker process crashes (or, its memory laid out
-    # differently, the codec notices), and this process lives on.
-    with pytest.raises(ValueError, match="crashed|WSQ Error"):
-        decode_wsq(damaged)
-    assert decode_wsq(good).shape == (64, 64)  # the worker (restarted if need be) goes on
-    sub = example_submission(9, size=64, fingers=(1,))
-    msg = nistitl.Message()
-    msg.parse(write_transaction(sub))
-    msg[2].HLL = msg[2].VLL = 64
-    msg[2].DATA = damaged
-    corrupt = r"record 3 \(Type-14\), field 14\.999 DATA: the WSQ image is corrupt"
-    with pytest.raises(TransactionError, match=corrupt):
-        read_transaction(bytes(msg.NIST), "crash.an2")
+def test_a_header_that_crashes_the_codec_is_refused_before_decoding(small: bytes) -> None:
+    good = encode_wsq(ridge_image(np.random.default_rng(0), 64, 64))
+    frame = good.index(b"\xff\xa2")  # WSQ start of frame: marker, Lf, A, B, Y (2), X (2)
+    damaged = bytearray(good)
+    damaged[frame + 8] = 0xFB  # the width's high byte: 64 -> 64320 pixels
+    # The codec itself, in a throw-away process, dies on it (SIGSEGV).
+    probe = subprocess.run(
+        [sys.executable, "-c", _CODEC_PROBE], input=bytes(damaged), capture_output=True, timeout=60
+    )
+    if probe.returncode >= 0:
+        pytest.skip("the damaged header did not crash the codec on this platform")
+    with pytest.raises(ValueError, match="frame header says 64320x64 pixels"):
+        decode_wsq(bytes(damaged))
+
+    def swap_image(msg: nistitl.Message) -> None:
+        msg[2].HLL = msg[2].VLL = 64
+        msg[2].DATA = bytes(damaged)
+
+    with pytest.raises(
+        TransactionError,
+        match=r"record 3 \(Type-14\), field 14\.999 DATA: the image is 64320x64 pixels but "
+        r"14\.006 HLL x 14\.007 VLL say 64x64",
+    ):
+        read_transaction(mutate(small, swap_image), "crash.an2")
+
+
+def test_a_decoder_crash_is_an_error_and_the_worker_restarts() -> None:
+    # A worker that dies as the codec does on some damaged images (their crash depends on the
+    # process's memory layout, so no image crashes it reliably).
+    crashing = _WsqWorker(source="import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    try:
+        for _ in range(2):  # and again: a new worker is started for the next image
+            with pytest.raises(ValueError, match="the WSQ decoder crashed on it"):
+                crashing.decode(b"\xff\xa0")
+    finally:
+        crashing.close()
+    worker = _WsqWorker()
+    try:
+        image = ridge_image(np.random.default_rng(2), 80, 72)
+        width, height, pixels = worker.decode(encode_wsq(image))
+        assert (width, height, len(pixels)) == (72, 80, 72 * 80)
+        data = encode_wsq(image)
+        with pytest.raises(ValueError, match="WSQ Error"):
+            worker.decode(data[: len(data) * 3 // 4])  # the codec's own error comes back
+        assert worker.decode(encode_wsq(image))[:2] == (72, 80)
+    finally:
+        worker.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,7 +51,6 @@ MIN_NEIGHBOURS = 2  # minM: minutiae within R + 3 sigma_S for a cylinder to be k
 MIN_MATCHABLE = 0.60  # minME: share of disc cells valid in both cylinders
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4  # n_P from the number of cylinders
 RELAX_ITERATIONS, RELAX_WEIGHT = 5, 0.5  # n_rel, w_R
-MAX_NR = 1000
 MU_RHO_DIST, TAU_RHO_DIST = 5.0, -1.6  # rho: distance agreement (pixels)
 MU_RHO_ANGLE, TAU_RHO_ANGLE = math.pi / 12.0, -30.0  # rho: direction agreements (radians)
 
@@ -72,9 +71,9 @@ DISC_CELLS = int(DISC.sum())
 # Lookup tables for the relaxation's sigmoids: exp() in the inner loop costs more than the rest.
 _DIST_LUT_STEP = 0.05
 _DIST_LUT = (
-    1.0 / (1.0 + np.exp(-TAU_RHO_DIST * (np.arange(0, 40.0, _DIST_LUT_STEP) - MU_RHO_DIST)))
+    1.0 / (1.0 + np.exp(-TAU_RHO_DIST * (np.arange(0, 12.5, _DIST_LUT_STEP) - MU_RHO_DIST)))
 ).astype(np.float32)
-_DIST_LUT_MAX = float(len(_DIST_LUT) - 1) * _DIST_LUT_STEP
+_DIST_CUTOFF = 12.0
 _COS_LUT_SIZE = 16384  # indexed by cos(angle difference) in [-1, 1]
 _COS_LUT = (
     1.0
@@ -367,6 +366,14 @@ def _score(
     for j in range(nb):
         for w in range(CYLINDER_WORDS):
             bmr[j, w] = bmasks[j, w % WORDS_PER_LAYER]
+    acount = np.zeros(na, dtype=np.uint64)
+    bcount = np.zeros(nb, dtype=np.uint64)
+    for i in range(na):
+        for w in range(CYLINDER_WORDS):
+            acount[i] += _popcount(abits[i, w])
+    for j in range(nb):
+        for w in range(CYLINDER_WORDS):
+            bcount[j] += _popcount(bbits[j, w])
     for i in range(na):
         arow = abits[i]
         amrow = amr[i]
@@ -379,16 +386,26 @@ def _score(
                     common += _popcount(amasks[i, w] & bmasks[j, w])
                 if common >= min_common:
                     brow = bbits[j]
-                    bmrow = bmr[j]
-                    na_bits = np.uint64(0)
-                    nb_bits = np.uint64(0)
+                    same = True
+                    for w in range(WORDS_PER_LAYER):
+                        same &= amasks[i, w] == bmasks[j, w]
                     nx_bits = np.uint64(0)
-                    for w in range(CYLINDER_WORDS):
-                        ca = arow[w] & bmrow[w]
-                        cb = brow[w] & amrow[w]
-                        na_bits += _popcount(ca)
-                        nb_bits += _popcount(cb)
-                        nx_bits += _popcount(ca ^ cb)
+                    if same:
+                        # The common case (both cylinders inside the print): no masking needed.
+                        na_bits = acount[i]
+                        nb_bits = bcount[j]
+                        for w in range(CYLINDER_WORDS):
+                            nx_bits += _popcount(arow[w] ^ brow[w])
+                    else:
+                        bmrow = bmr[j]
+                        na_bits = np.uint64(0)
+                        nb_bits = np.uint64(0)
+                        for w in range(CYLINDER_WORDS):
+                            ca = arow[w] & bmrow[w]
+                            cb = brow[w] & amrow[w]
+                            na_bits += _popcount(ca)
+                            nb_bits += _popcount(cb)
+                            nx_bits += _popcount(ca ^ cb)
                     denom = math.sqrt(na_bits) + math.sqrt(nb_bits)
                     if denom > 0:
                         g = np.float32(1.0 - math.sqrt(nx_bits) / denom)
@@ -419,7 +436,7 @@ def _score(
     if nc == 0:
         return 0.0
     order = np.argsort(-cand_v[:nc])
-    n_r_max = min(na, nb, MAX_NR)
+    n_r_max = min(na, nb)
     used_a = np.zeros(na, dtype=np.bool_)
     used_b = np.zeros(nb, dtype=np.bool_)
     pa = np.empty(n_r_max, dtype=np.int64)
@@ -444,37 +461,46 @@ def _score(
     if nr == 1:
         return float(lam0[0]) / n_p
     # Relaxation: rho(t, k) says how well pair k agrees geometrically with pair t.
-    rc = np.empty(nr, dtype=np.float32)  # cos/sin of each pair's rotation (theta_a - theta_b)
+    # Each selected pair's minutiae gathered contiguously, with cos/sin of its rotation.
+    pax = np.empty(nr, dtype=np.float32)
+    pay = np.empty(nr, dtype=np.float32)
+    pbx = np.empty(nr, dtype=np.float32)
+    pby = np.empty(nr, dtype=np.float32)
+    rc = np.empty(nr, dtype=np.float32)
     rs = np.empty(nr, dtype=np.float32)
     for t in range(nr):
         i, j = pa[t], pb[t]
+        pax[t], pay[t], pbx[t], pby[t] = ax[i], ay[i], bx[j], by[j]
         rc[t] = acos[i] * bcos[j] + asin[i] * bsin[j]
         rs[t] = asin[i] * bcos[j] - acos[i] * bsin[j]
     rho = np.zeros((nr, nr), dtype=np.float32)
     cos_scale = _COS_LUT_SIZE / 2.0
     for t in range(nr):
         for k in range(t + 1, nr):
-            dax = ax[pa[k]] - ax[pa[t]]
-            day = ay[pa[k]] - ay[pa[t]]
-            dbx = bx[pb[k]] - bx[pb[t]]
-            dby = by[pb[k]] - by[pb[t]]
+            dax = pax[k] - pax[t]
+            day = pay[k] - pay[t]
+            dbx = pbx[k] - pbx[t]
+            dby = pby[k] - pby[t]
             da = math.sqrt(dax * dax + day * day)
             db = math.sqrt(dbx * dbx + dby * dby)
             d1 = abs(da - db)
-            if d1 >= _DIST_LUT_MAX or da == 0.0 or db == 0.0:
+            # Past 12 px the distance term is below 1e-4: the pair cannot support the other.
+            if d1 >= _DIST_CUTOFF or da == 0.0 or db == 0.0:
                 continue
-            z1 = _DIST_LUT[int(d1 / _DIST_LUT_STEP)]
+            z1 = _DIST_LUT[int(d1 * (1.0 / _DIST_LUT_STEP))]
             # Relative direction of the two minutiae, compared across templates.
             c2 = rc[t] * rc[k] + rs[t] * rs[k]
-            z2 = _COS_LUT[int((min(1.0, max(-1.0, c2)) + 1.0) * cos_scale)]
-            # Direction of minutia t relative to the segment t->k, compared across templates.
+            z2 = _COS_LUT[min(_COS_LUT_SIZE, max(0, int((c2 + 1.0) * cos_scale)))]
+            if z2 < 1e-4:
+                continue
+            # Direction of each minutia relative to the segment joining them, across templates.
             inv = 1.0 / (da * db)
             cphi = (dax * dbx + day * dby) * inv
             sphi = (dbx * day - dby * dax) * inv  # sin(phi_a - phi_b)
             c3 = rc[t] * cphi + rs[t] * sphi
-            c3b = rc[k] * cphi + rs[k] * sphi  # the same seen from minutia k
-            z3 = _COS_LUT[int((min(1.0, max(-1.0, c3)) + 1.0) * cos_scale)]
-            z3b = _COS_LUT[int((min(1.0, max(-1.0, c3b)) + 1.0) * cos_scale)]
+            c3b = rc[k] * cphi + rs[k] * sphi
+            z3 = _COS_LUT[min(_COS_LUT_SIZE, max(0, int((c3 + 1.0) * cos_scale)))]
+            z3b = _COS_LUT[min(_COS_LUT_SIZE, max(0, int((c3b + 1.0) * cos_scale)))]
             rho[t, k] = z1 * z2 * z3
             rho[k, t] = z1 * z2 * z3b
     lam = lam0.copy()

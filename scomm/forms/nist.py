@@ -45,19 +45,22 @@ IDC, in the ANSI/NIST "standard format" (9.004 FMT "S"):
   subfield each: index "001", "XXXXYYYYTTT", quality, type.
   X and Y are in 0.01 mm from the image's lower-left corner (Y up), theta in whole degrees
   counter-clockwise from the X axis. scomm templates follow ISO/IEC 19794-2, whose minutia
-  direction is opposite to ANSI/NIST's, so theta is turned by 180 degrees (as NIST's own
-  ``fmr2an2k`` converts INCITS 378). Quality: ISO 0 (unknown) <-> 1 ("no quality method");
+  direction is opposite to ANSI/NIST's, so theta is turned by 180 degrees (see below). Quality: ISO 0 (unknown) <-> 1 ("no quality method");
   ISO 1-100 <-> 63-2 (2 is the highest confidence). Type: A ridge ending, B bifurcation,
   D undetermined (a "C" compound minutia reads as OTHER). Writing then reading is exact to
   this quantization (0.01 mm, 1 degree, 62 quality levels), and reading then writing gives
   the same record back.
 
 On reading, ``booked_at`` is 1.014 GMT, or 1.005 DAT at 00:00 UTC where a file has no GMT.
-Files from other tools may also carry: VER 0300-0502, TOT "CNA"; 14.011 CGA
-"WSQ" or "NONE" (raw 8-bit); 14.008 SLC 2 (pixels per cm); plain control prints (14.013 FGP
-11-15) and records of other types (photos...), which are checked (the images decoded) but not
-part of a :class:`BookingSubmission`. Type-9 records in other formats (9.004 FMT "U") are
-skipped. Type-4 binary fingerprint records are refused: scomm reads Type-14 only.
+Files from other tools may also carry: VER 0300-0502, TOT "CNA"; 14.011 CGA "WSQ" or
+"NONE" (raw 8-bit); 14.008 SLC 2 (pixels per cm); plain control prints (14.013 FGP 11-15),
+which are checked (decoded) but not kept; Type-9 records in other formats (9.004 FMT "U") and
+records of other types (photos...), which are skipped. Type-4 binary fingerprint records are
+refused: scomm reads Type-14 only.
+
+The ISO <-> ANSI/NIST minutia angle: NIST's biomdi converts ISO 19794-2 to INCITS 378 with
+no turn (``iso2ansi.c``) and INCITS 378 to ANSI/NIST Type-9 with a 180-degree one
+(``fmr2an2k.c``); scomm does the same.
 """
 
 from __future__ import annotations
@@ -286,7 +289,8 @@ DECODE_TIMEOUT_S = 30.0
 class _WsqWorker:
     """One decoding process, restarted after a crash; calls are serialized by a lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: str = _WORKER_SOURCE) -> None:
+        self._source = source  # the worker's program (tests give one that crashes)
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         atexit.register(self.close)
@@ -299,7 +303,7 @@ class _WsqWorker:
     def _start(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_SOURCE],
+                [sys.executable, "-c", self._source],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # the codec prints its own error lines there
@@ -765,7 +769,9 @@ def read_transaction(data: bytes, where: str) -> BookingSubmission:
     msg = nistitl.Message()
     try:
         msg.parse(data)
-    except (nistitl.NistException, ValueError, IndexError, struct.error) as exc:
+    # nistitl's parser fails in several ways on bad input (KeyError: a record type it has no
+    # table for); each is a file it cannot read.
+    except (nistitl.NistException, ValueError, IndexError, KeyError, struct.error) as exc:
         raise TransactionError(where, f"not a valid ANSI/NIST-ITL transaction: {exc}") from None
     if len(msg) != len(frames) or any(
         int(r.type) != f.type for r, f in zip(msg, frames, strict=True)
@@ -835,8 +841,6 @@ class _Reader:
         if len(texts) > 1:
             texts[1].fail_record("a second Type-2 record; a booking has one")
         text = texts[0]
-        fingers, sizes = self._fingers(booked_at.date())
-        minutiae = self._minutiae(fingers, sizes)
 
         name = text.text(18)
         _check(text, 18, problem_name(name))
@@ -853,6 +857,9 @@ class _Reader:
         if contact is not None:
             _check(text, FIELD_CONTACT, problem_text(contact, MAX_CONTACT))
         charges = self._charges(text)
+        # The images last: decoding is the costly check.
+        fingers, sizes = self._fingers()
+        minutiae = self._minutiae(fingers, sizes)
         try:
             return BookingSubmission(
                 transaction_control_number=tcn,
@@ -930,7 +937,7 @@ class _Reader:
         return tuple(charges)
 
     def _fingers(
-        self, booked: dt.date
+        self,
     ) -> tuple[dict[int, np.ndarray], dict[int, tuple[_Record, tuple[int, int]]]]:
         fingers: dict[int, np.ndarray] = {}
         seen: dict[int, _Record] = {}

@@ -1,9 +1,282 @@
-"""Runs cases through the flow on the event store: the edge where steps meet the database.
+"""Runs cases through the flow on the event store: the edge where the pure steps meet the
+database.
 
-A worker claims a batch of messages (tasks) in one transaction, folds each case's events into
-its state, calls the step's handler, appends the events and sends the next messages, and marks
-the task done, all in that same transaction. A worker killed mid-step leaves nothing behind: the
-transaction never committed, and the task is claimed again on restart.
+The store's worker (:func:`scomm.store.run_worker`) claims a batch of tasks in one transaction;
+for each, the handler here folds the case's events into its state, calls the step, and returns
+the events to append and the next tasks; the worker commits all of it with the tasks marked
+done, or none of it. A worker killed mid-step leaves nothing behind, and its tasks run once on
+restart.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
+
+from scomm.agencies.base import StepResult, iso, parse_time
+from scomm.errors import InputError, ScommError
+from scomm.pipeline.case import CaseState, fold
+from scomm.pipeline.steps import HANDLERS, Message, handle
+from scomm.pipeline.summary import summarize
+from scomm.pipeline.world import World
+from scomm.store import EventStore, Fact, NewEvent, NextTask, Task, run_worker
+from scomm.store import StepResult as StoreResult
+from scomm.store.schema import tasks as tasks_table
+
+
+def to_store(case_id: str, result: StepResult) -> StoreResult:
+    """A step's result in the store's terms: events to append, tasks to enqueue. The simulated
+    time a message is due travels in its payload; workers run it as soon as they can."""
+    return StoreResult(
+        events=[
+            NewEvent(case_id, e.step, e.actor, e.at, e.payload, e.legal_basis)
+            for e in result.events
+        ],
+        next=[NextTask(s.step, {**s.payload, "at": iso(s.at)}) for s in result.next],
+    )
+
+
+def handlers(world: World, on_done: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """One store handler per step of the flow, all sharing ``world``."""
+
+    def run(task: Task, history: Sequence[Fact]) -> StoreResult:
+        state = fold(task.case_id, history)
+        msg = Message(task.case_id, task.step, parse_time(task.payload["at"]), task.payload)
+        result = to_store(task.case_id, handle(state, msg, world))
+        if on_done:
+            on_done(task.step)
+        return result
+
+    return dict.fromkeys(HANDLERS, run)
+
+
+def existing_cases(store: EventStore, prefix: str) -> set[str]:
+    """Cases whose booking is already queued or done: a rerun resumes instead of duplicating."""
+    query = select(tasks_table.c.case_id).where(
+        tasks_table.c.step == "booking", tasks_table.c.case_id.startswith(prefix)
+    )
+    with store.connection(write=False) as conn:
+        return {row[0] for row in conn.execute(query)}
+
+
+def submit(store: EventStore, bookings: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -> int:
+    """Queue bookings (case id, time, payload) in one transaction; skip those already there."""
+    items = list(bookings)
+    if not items:
+        return 0
+    prefix = _common_prefix([case_id for case_id, _, _ in items])
+    have = existing_cases(store, prefix)
+    new = [(c, at, p) for c, at, p in items if c not in have]
+    with store.write(reader="lea") as tx:
+        for case_id, at, payload in new:
+            tx.enqueue(case_id, "booking", {**payload, "at": iso(at)})
+    return len(new)
+
+
+def _common_prefix(ids: list[str]) -> str:
+    first, last = min(ids), max(ids)
+    i = 0
+    while i < min(len(first), len(last)) and first[i] == last[i]:
+        i += 1
+    return first[:i]
+
+
+def process(
+    store: EventStore,
+    world: World,
+    *,
+    batch: int = 128,
+    worker: str = "worker",
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every queued task until the queue is empty; the worker's statistics."""
+    stats = run_worker(store, handlers(world, progress), worker=worker, batch=batch)
+    return {
+        "done": stats.done,
+        "failed": stats.failed,
+        "retried": stats.retried,
+        "seconds": stats.seconds,
+    }
+
+
+def case_states(
+    store: EventStore, case_ids: Iterable[str], reader: str, purpose: str
+) -> list[CaseState]:
+    return [
+        fold(case_id, events)
+        for case_id, events in store.histories(case_ids, reader=reader, purpose=purpose)
+    ]
+
+
+def run_county(
+    *,
+    county_fips: str,
+    start: dt.date,
+    days: int,
+    seed: int,
+    url: str,
+    gallery_size: int,
+    workers: int,
+    population: int | None,
+    console: Console,
+) -> dict[str, Any]:
+    """``scomm run``: a synthetic county's bookings through the whole pipeline."""
+    from scomm.pipeline.synthetic import CountyFacts, build, county_facts
+
+    try:
+        facts = county_facts(county_fips, start.year)
+    except ScommError:
+        raise
+    except (KeyError, LookupError) as exc:
+        raise InputError(
+            "--county", f"{county_fips}: not a county in the jurisdictions data ({exc})"
+        ) from None
+    if population is not None:
+        facts = CountyFacts(**{**facts.__dict__, "population": population})
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_build(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                label = (
+                    "drawing people and prints"
+                    if stage == "people"
+                    else "enrolling IDENT/IAFIS records"
+                )
+                tasks[stage] = bar.add_task(label, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        run = build(facts, start, days, seed, gallery_size=gallery_size, progress=on_build)
+        messages = list(run.booking_messages())
+        store = EventStore.open(url)
+        try:
+            submit(store, messages)
+            steps = bar.add_task("processing steps", total=len(messages) * 8)
+            done = [0]
+
+            def on_step(step: str) -> None:
+                done[0] += 1
+                if done[0] % 64 == 0:
+                    bar.update(steps, completed=min(done[0], len(messages) * 8))
+
+            started = time.perf_counter()
+            stats = process(store, run.world, progress=on_step)
+            elapsed = time.perf_counter() - started
+            states = case_states(store, [c for c, _, _ in messages], "scomm run", "run summary")
+        finally:
+            store.close()
+    counts = summarize(states)
+    return {
+        "title": f"{facts.name}, {facts.state} ({facts.fips}): {days} days from {start}, seed {seed}",
+        "county": facts.__dict__ | {"activation_date": str(facts.activation_date)},
+        "start": start.isoformat(),
+        "days": days,
+        "seed": seed,
+        "gallery_size": gallery_size,
+        "database": _hide_password(url),
+        "counts": counts,
+        "worker": stats,
+        "processing_seconds": round(elapsed, 3),
+    }
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def timeline(url: str, case_id: str, reader: str) -> list[dict[str, Any]]:
+    """``scomm case``: the case's events in order (the read is logged under ``reader``)."""
+    with EventStore.open(url) as store:
+        events = store.events(case_id, reader=reader, purpose="case timeline")
+    if not events:
+        raise InputError(f"case {case_id}", f"no such case in {_hide_password(url)}")
+    return [
+        {
+            "seq": e.seq,
+            "occurred_at": e.occurred_at.isoformat(),
+            "step": e.step,
+            "actor": e.actor,
+            "legal_basis": e.legal_basis,
+            "payload": {k: v for k, v in e.payload.items() if k != "truth"},
+        }
+        for e in events
+    ]
+
+
+def release_case(
+    url: str, case_id: str, reason: str, at: dt.datetime, world: World | None = None
+) -> None:
+    """``scomm release``: the court's word that custody ends; the jail acts on any detainer."""
+    with EventStore.open(url) as store:
+        history = store.events(case_id, reader="court", purpose="release order")
+        if not history:
+            raise InputError(f"case {case_id}", "no such case")
+        state = fold(case_id, history)
+        if state.released_at or state.hold_started_at:
+            raise InputError(f"case {case_id}", "already released or held")
+        with store.write(reader="court") as tx:
+            tx.enqueue(case_id, "jail.release", {"reason": reason, "at": iso(at)})
+        process(store, world or World.empty())
+
+
+def book_files(
+    files: list[Path], county: str, url: str, console: Console
+) -> tuple[list[tuple[str, Path]], list[tuple[Path, str]]]:
+    """``scomm book``: each transaction read, its prints' minutiae taken (Type-9 where the
+    Livescan sent them, else extracted from the Type-14 images), its case queued and run. A
+    refused file is listed with its problem; the others go on."""
+    from scomm.biometrics.extraction import extract
+    from scomm.forms.nist import read_transaction_file
+    from scomm.pipeline.steps import encode_fingers
+
+    if not (county.isdigit() and len(county) == 5):
+        raise InputError("--county", f"{county!r} is not a 5-digit county FIPS code")
+    accepted: list[tuple[str, Path]] = []
+    refused: list[tuple[Path, str]] = []
+    bookings = []
+    for path in files:
+        try:
+            sub = read_transaction_file(path)
+            fingers = dict(sub.minutiae) or {
+                f: extract(image, finger=f, where=f"{path}: finger {f}")
+                for f, image in sub.fingers.items()
+            }
+        except InputError as exc:
+            refused.append((path, str(exc)))
+            continue
+        case_id = f"{county}-{sub.transaction_control_number}"
+        payload = {
+            "tcn": sub.transaction_control_number,
+            "ori": sub.ori,
+            "county_fips": county,
+            "name": sub.name,
+            "date_of_birth": sub.date_of_birth.isoformat(),
+            "sex": sub.sex,
+            "place_of_birth": sub.place_of_birth,
+            "charges": [{"code": c.code, "grade": c.grade} for c in sub.charges],
+            "contact": sub.contact,
+            "fingers": encode_fingers(fingers),
+        }
+        bookings.append((case_id, sub.booked_at, payload))
+        accepted.append((case_id, path))
+    if bookings:
+        with EventStore.open(url) as store:
+            submit(store, bookings)
+            process(store, World.empty())
+    return accepted, refused

@@ -1,0 +1,37 @@
+"""The durable record of every case: an append-only event log and the work queue its workers
+claim from, in one database (SQLite by default, PostgreSQL for many workers).
+
+- :mod:`scomm.store.events`  ``EventStore``, ``NewEvent``, ``Event``: append, read (logged), fold.
+- :mod:`scomm.store.queue`   tasks, transactional claims and the ``run_worker`` loop.
+- :mod:`scomm.store.schema`  the tables and the triggers that refuse to change the log.
+"""
+
+from scomm.store.events import Event, EventStore, Fact, NewEvent, Tx
+from scomm.store.queue import (
+    Handler,
+    NextTask,
+    StepResult,
+    Task,
+    Work,
+    WorkerStats,
+    counts,
+    enqueue,
+    run_worker,
+)
+
+__all__ = [
+    "Event",
+    "EventStore",
+    "Fact",
+    "Handler",
+    "NewEvent",
+    "NextTask",
+    "StepResult",
+    "Task",
+    "Tx",
+    "Work",
+    "WorkerStats",
+    "counts",
+    "enqueue",
+    "run_worker",
+]

@@ -127,7 +127,9 @@ def _check_name(value: object, where: str, field: str) -> None:
     if not isinstance(value, str) or not value:
         raise InputError(where, f"{field} {value!r} is not a non-empty string")
     if len(value) > MAX_ID_LENGTH:
-        raise InputError(where, f"{field} is {len(value)} characters long (at most {MAX_ID_LENGTH})")
+        raise InputError(
+            where, f"{field} is {len(value)} characters long (at most {MAX_ID_LENGTH})"
+        )
 
 
 def _dumps(value: Any) -> str:
@@ -138,9 +140,22 @@ def check_json(payload: Mapping[str, Any], where: str) -> None:
     """Refuse a payload JSON cannot hold before it reaches the database, where the error would
     name neither the case nor the step."""
     try:
-        _dumps(payload)
+        encoded = json.dumps(payload, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InputError(where, f"payload is not JSON: {exc}") from None
+    # JSON allows a NUL character; PostgreSQL's jsonb does not. The text test is a cheap filter.
+    if "\\u0000" in encoded and _has_nul(payload):
+        raise InputError(where, "payload holds a NUL character (\\u0000)")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _check_reader(reader: str) -> None:
@@ -176,7 +191,8 @@ def _engine(url: str) -> Engine:
     engine = create_engine(
         parsed.set(drivername="sqlite"),
         json_serializer=_dumps,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": not memory},
+        # The pool hands a connection to one thread at a time, not always the same thread.
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
         # An in-memory database lives in its one connection.
         **({"poolclass": StaticPool} if memory else {}),
     )
@@ -354,7 +370,10 @@ def log_access(conn: Connection, reader: str, purposes: Mapping[str, str]) -> No
     now = utcnow()
     conn.execute(
         insert(access_log),
-        [{"reader": reader, "read_at": now, "case_id": c, "purpose": p} for c, p in purposes.items()],
+        [
+            {"reader": reader, "read_at": now, "case_id": c, "purpose": p}
+            for c, p in purposes.items()
+        ],
     )
 
 

@@ -124,9 +124,7 @@ tasks = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
     Column("worker", String(128), nullable=True),  # who finished it
-    CheckConstraint(
-        "status IN ('pending', 'done', 'failed')", name="tasks_status_known"
-    ),
+    CheckConstraint("status IN ('pending', 'done', 'failed')", name="tasks_status_known"),
 )
 # Claims look only at pending tasks, in id order: a partial index keeps that cheap however many
 # done tasks the table has gathered.
@@ -186,7 +184,7 @@ def create_schema(conn: Connection) -> None:
             wanted = _pg_triggers(table)
             if present >= wanted.keys():
                 continue
-            conn.exec_driver_sql(_PG_FUNCTION)
+            conn.execute(text(_PG_FUNCTION))  # text() escapes the % signs
             for name, statement in wanted.items():
                 if name not in present:
                     conn.exec_driver_sql(statement)
