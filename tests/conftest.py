@@ -28,9 +28,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Ite
     if not base:
         pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL server to test against")
     schema = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        make_url(base).set(drivername="postgresql+psycopg"), poolclass=NullPool
-    )
+    admin = create_engine(make_url(base).set(drivername="postgresql+psycopg"), poolclass=NullPool)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     # Every connection the store opens (in this process or a worker subprocess) lands in the

@@ -103,7 +103,9 @@ def test_every_read_is_logged_with_reader_and_purpose(store: EventStore) -> None
     store.events("a", reader="ERO officer 17", purpose="detainer review")
     store.fold("a", lambda n, _e: n + 1, 0, reader="auditor", purpose="count")
     store.events("nobody", reader="curious clerk")  # a read of nothing is still a read
-    assert dict(store.histories(["b"], reader="report", purpose="summary"))["b"][0].step == "booking"
+    assert (
+        dict(store.histories(["b"], reader="report", purpose="summary"))["b"][0].step == "booking"
+    )
 
     log = store.access_log()
     assert [(r["reader"], r["case_id"], r["purpose"]) for r in log] == [

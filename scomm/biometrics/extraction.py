@@ -44,6 +44,8 @@ MIN_SIDE = 64
 MIN_FOREGROUND_PX = 64 * 64
 MIN_MINUTIAE = 6
 _FILTER_REACH = 16  # no filter tap reaches further than this (periods <= 16)
+SHORT_RIDGE_PERIODS = 1.2  # a ridge shorter than this many periods is a dot or a spur
+BROKEN_GAP_PERIODS = 1.6  # facing endings closer than this are one ridge broken
 BORDER_PX = 10  # minutiae closer than this to the mask edge are mostly the mask's own artefact
 
 
@@ -615,10 +617,11 @@ def extract(
     candidates = _as_minutiae(xs, ys, direction, kinds, quality)
     show("candidates", candidates)
 
-    keep = _filter(
+    reason = _filter(
         ys, xs, kinds, direction, steps, end, other, mask_b, period_px[ys, xs], image.shape
     )
-    survivors = candidates[keep]
+    show("rejection", reason)
+    survivors = candidates[reason == KEPT]
     show("minutiae", survivors)
 
     if dpi != 500:
@@ -644,6 +647,11 @@ def _as_minutiae(
     return m
 
 
+KEPT, AT_BORDER, SHORT_RIDGE, BRIDGE, BROKEN_RIDGE, CLUSTER = range(6)
+REJECTION_REASONS = ("kept", "at border", "short ridge or spur", "bridge or hole",
+                     "broken ridge", "cluster")
+
+
 def _filter(
     ys: np.ndarray,
     xs: np.ndarray,
@@ -656,10 +664,15 @@ def _filter(
     period: np.ndarray,
     shape: tuple[int, int],
 ) -> np.ndarray:
+    """Why each candidate is rejected (index into REJECTION_REASONS; KEPT = 0 survives)."""
     n = len(ys)
-    keep = np.ones(n, bool)
+    reason = np.zeros(n, np.uint8)
     if n == 0:
-        return keep
+        return reason
+
+    def reject(sel: np.ndarray, why: int) -> None:
+        reason[sel & (reason == KEPT) if sel.dtype == bool else sel[reason[sel] == KEPT]] = why
+
     # border: minutiae near the edge of the foreground are where ridges leave the mask
     inner = ndimage.binary_erosion(np.pad(mask_b, 1), iterations=1)[1:-1, 1:-1]
     near_edge = ~inner[ys // BLOCK, xs // BLOCK]
@@ -669,17 +682,16 @@ def _filter(
         dist_b, [(ys - BLOCK / 2 + 0.5) / BLOCK, (xs - BLOCK / 2 + 0.5) / BLOCK], order=1,
         mode="nearest",
     )
-    keep &= ~(near_edge & (dist < BORDER_PX + BLOCK))
-    keep &= dist >= BORDER_PX
-    keep &= (ys < shape[0] - 4) & (xs < shape[1] - 4)
+    reject((near_edge & (dist < BORDER_PX + BLOCK)) | (dist < BORDER_PX), AT_BORDER)
+    reject((ys >= shape[0] - 4) | (xs >= shape[1] - 4), AT_BORDER)
 
-    limit = np.maximum(1.2 * period, 8.0)
+    limit = np.maximum(SHORT_RIDGE_PERIODS * period, 8.0)
     ending = kinds == ENDING
-    # short ridges: an ending whose ridge ends or meets another minutia within a period
+    # short ridges and spurs: an ending whose ridge ends or meets another minutia very soon
     short = (end[:, 0] >= 1) & (steps[:, 0] < limit) & ending
     partners = other[:, 0][short & (other[:, 0] >= 0)]
-    keep[short] = False
-    keep[partners] = False
+    reject(short, SHORT_RIDGE)
+    reject(partners, SHORT_RIDGE)
     # bridges and holes: a bifurcation whose branch meets another bifurcation very soon
     bif = ~ending
     for b in range(3):
@@ -687,23 +699,26 @@ def _filter(
         idx = np.nonzero(hit)[0]
         tgt = other[idx, b]
         both = kinds[tgt] == BIFURCATION
-        keep[idx[both]] = False
-        keep[tgt[both]] = False
-    # broken ridges: two endings close and facing each other
-    e = np.nonzero(ending & keep)[0]
+        reject(idx[both], BRIDGE)
+        reject(tgt[both], BRIDGE)
+    # broken ridges: two endings close, opposite, each lying where the other's ridge heads
+    e = np.nonzero(ending & (reason == KEPT))[0]
     if len(e) > 1:
-        dy = ys[e][:, None] - ys[e][None, :]
-        dx = xs[e][:, None] - xs[e][None, :]
-        dist = np.hypot(dy, dx)
+        dy = (ys[e][None, :] - ys[e][:, None]).astype(np.float64)
+        dx = (xs[e][None, :] - xs[e][:, None]).astype(np.float64)
+        gap = np.hypot(dy, dx)
+        toward = np.arctan2(dy, dx)  # from ending i to ending j, image axes
         facing = _angle_diff(direction[e][:, None], direction[e][None, :] + np.pi) < np.pi / 4
-        close = (dist < 1.6 * period[e][:, None]) & facing
+        # i's ridge runs away from the gap, so the gap lies opposite i's direction
+        aligned = _angle_diff(toward, direction[e][:, None] + np.pi) < np.pi / 4
+        close = (gap < BROKEN_GAP_PERIODS * period[e][:, None]) & facing & aligned
         np.fill_diagonal(close, False)
-        broken = close.any(axis=1)
-        keep[e[broken]] = False
-    # clusters: several minutiae crowded within half a period are noise
-    k = np.nonzero(keep)[0]
+        broken = close.any(axis=1) | close.any(axis=0)
+        reject(e[broken], BROKEN_RIDGE)
+    # clusters: several minutiae crowded within about half a period are noise
+    k = np.nonzero(reason == KEPT)[0]
     if len(k) > 1:
         d = np.hypot(ys[k][:, None] - ys[k][None, :], xs[k][:, None] - xs[k][None, :])
         crowd = (d < 0.6 * period[k][:, None]).sum(axis=1) - 1
-        keep[k[crowd >= 2]] = False
-    return keep
+        reject(k[crowd >= 2], CLUSTER)
+    return reason
