@@ -148,8 +148,13 @@ def main() -> None:
             runs.append(run)
     server = None
     if args.postgres:
-        with EventStore.open(args.postgres) as s, s.engine.connect() as conn:
+        # Asked on a bare connection: opening a store would create tables where it points.
+        admin = create_engine(
+            make_url(args.postgres).set(drivername="postgresql+psycopg"), poolclass=NullPool
+        )
+        with admin.connect() as conn:
             server = conn.exec_driver_sql("SHOW server_version").scalar()
+        admin.dispose()
     report = {
         "command": " ".join(["python", "benchmarks/store.py", *sys.argv[1:]]),
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -69,7 +69,8 @@ LAST = [
     "PATEL",
     "RIVERA",
 ]
-COUNTRIES = ("MM", "GT", "ES", "HO", "IN", "CH", "VM", "PH", "CU", "DR")  # NCIC country codes
+# NCIC country-of-birth codes (distinct from the state codes: India is II, not IN).
+COUNTRIES = ("MM", "GT", "ES", "HO", "II", "CH", "VM", "PI", "CU", "DR")
 
 
 @dataclass(frozen=True)

@@ -238,3 +238,10 @@ def test_outcomes_are_classified_by_level_and_seeded() -> None:
         .payload
     )
     assert again["level"] == "level_3"
+
+
+def test_synthetic_countries_of_birth_are_not_us_states() -> None:
+    from scomm.people import US_STATES
+    from scomm.population import COUNTRIES
+
+    assert not set(COUNTRIES) & US_STATES

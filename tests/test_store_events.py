@@ -129,7 +129,8 @@ def test_fold_derives_state_from_the_events(store: EventStore) -> None:
             return {"hours": (e.occurred_at - state["since"]).total_seconds() / 3600}
         return state
 
-    assert store.fold("a", held_hours, {}, reader="test") == {"hours": 24.0}
+    start: dict[str, Any] = {}
+    assert store.fold("a", held_hours, start, reader="test") == {"hours": 24.0}
 
 
 def test_cases_filters_by_step_and_time(store: EventStore) -> None:

@@ -215,3 +215,19 @@ def test_a_task_cannot_be_marked_twice(store: EventStore) -> None:
         work.done(task)
         with pytest.raises(Exception, match="already marked"):
             work.fail(task, "late")
+
+
+def test_flushing_early_and_again_writes_each_thing_once(store: EventStore) -> None:
+    book(store, 2)
+    with store.claim(batch=10, max_attempts=2, retry_delay=0) as work:
+        first, second = work.tasks
+        work.apply(first, chain(first, work.history(first.case_id, purpose="test")))
+        work.flush()
+        work.fail(second, "LESC did not answer")
+        work.flush()
+        assert work.done_count == 1 and len(work.failures) == 1
+    assert [(t.status, t.attempts) for t in task_list(store, status="pending")] == [
+        ("pending", 1),  # the failed one, due again
+        ("pending", 0),  # the next step of the first case
+    ]
+    assert [e.seq for e in store.events(first.case_id, reader="test")] == [1]

@@ -50,13 +50,20 @@ def chain(task: Task, history: Sequence[Fact]) -> StepResult:
 # ----------------------------------------------------------------- the worker program
 
 
+def signal_file(path: Path, content: str = "") -> None:
+    """Create ``path`` with its content at once: the test acts as soon as the name exists."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(content)
+    tmp.replace(path)
+
+
 def stalling(marker: Path) -> dict[str, object]:
     """The flow's handlers, one of which (for one case) signals and then hangs, once."""
 
     def handler(task: Task, history: Sequence[Fact]) -> StepResult:
         result = chain(task, history)
         if (task.case_id, task.step) == (STALL_CASE, STALL_STEP) and not marker.exists():
-            marker.write_text(str(os.getpid()))
+            signal_file(marker, str(os.getpid()))
             time.sleep(600)  # the test kills us here, in the middle of a batch
         return result
 
@@ -75,7 +82,7 @@ def main(argv: list[str]) -> int:
                 for task in work.tasks:
                     work.apply(task, chain(task, work.history(task.case_id, purpose="test")))
                 work.flush()
-                marker.write_text(str(len(work.tasks)))
+                signal_file(marker, str(len(work.tasks)))
                 time.sleep(600)
         elif mode == "stall":
             assert marker is not None
@@ -83,7 +90,7 @@ def main(argv: list[str]) -> int:
         elif mode == "race":
             # Start together: wait for the test's go (a file), after the imports and the open.
             assert marker is not None
-            Path(f"{marker}.{name}.ready").write_text("")
+            signal_file(Path(f"{marker}.{name}.ready"))
             deadline = time.monotonic() + WAIT_S
             while not marker.exists() and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -191,7 +198,7 @@ def test_concurrent_workers_do_each_task_once(store_url: str, tmp_path: Path) ->
         try:
             for name, proc in zip(names, workers, strict=True):
                 wait_for(Path(f"{go}.{name}.ready"), proc)
-            go.write_text("")
+            signal_file(go)
             assert [p.wait(WAIT_S) for p in workers] == [0, 0, 0]
         finally:
             for p in workers:

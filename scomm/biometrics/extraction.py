@@ -46,6 +46,7 @@ MIN_MINUTIAE = 6
 _FILTER_REACH = 16  # no filter tap reaches further than this (periods <= 16)
 SHORT_RIDGE_PERIODS = 1.2  # a ridge shorter than this many periods is a dot or a spur
 BROKEN_GAP_PERIODS = 1.6  # facing endings closer than this are one ridge broken
+SEGMENT_COHERENCE = 0.22  # ridge flow; pure noise stays near 0.1 over a 3-block window
 BORDER_PX = 10  # minutiae closer than this to the mask edge are mostly the mask's own artefact
 
 
@@ -123,7 +124,7 @@ def _filter_bank() -> tuple[tuple, tuple]:
             s_along = 0.55 * period
             along.append(_sparse_line(theta, s_along, 1.7 * s_along, None))
             s_across = 0.45 * period
-            across.append(_sparse_line(theta + np.pi / 2, s_across, 2.2 * s_across, period))
+            across.append(_sparse_line(theta + np.pi / 2, s_across, 2.2 * s_across, float(period)))
     return _pack(along), _pack(across)
 
 
@@ -352,13 +353,17 @@ def _trace(
                             continue
                         yy = cy + _DY[k]
                         xx = cx + _DX[k]
-                        if 0 <= yy < h and 0 <= xx < w and skel[yy, xx] != 0:
-                            if stamp[yy, xx] != walk:
-                                # a minutia adjacent to us is reached first
-                                if not found or owner[yy, xx] >= 0:
-                                    ny = yy
-                                    nx = xx
-                                    found = True
+                        if not (0 <= yy < h and 0 <= xx < w):
+                            continue
+                        # a minutia adjacent to us is reached first
+                        if (
+                            skel[yy, xx] != 0
+                            and stamp[yy, xx] != walk
+                            and (not found or owner[yy, xx] >= 0)
+                        ):
+                            ny = yy
+                            nx = xx
+                            found = True
                     if found:
                         break
                 if not found:
@@ -426,7 +431,9 @@ def _normalize(image: np.ndarray) -> np.ndarray:
     img = image.astype(np.float32)
     local_mean = ndimage.uniform_filter(img, 15, mode="reflect")
     centred = img - local_mean
-    local_sd = np.sqrt(np.maximum(ndimage.uniform_filter(centred * centred, 15, mode="reflect"), 0.0))
+    local_sd = np.sqrt(
+        np.maximum(ndimage.uniform_filter(centred * centred, 15, mode="reflect"), 0.0)
+    )
     floor = max(float(np.mean(local_sd[::4, ::4])) * 0.25, 1.0)
     # ridges dark in the scan: flip the sign so ridges come out positive
     return (-centred / np.maximum(local_sd, floor)).astype(np.float32)
@@ -448,8 +455,14 @@ def _orientation_blocks(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     wc, ws = _smooth_doubled(c / norm * coherence, s / norm * coherence, 1.5)
     gradient_dir = 0.5 * np.arctan2(ws, wc)
     theta = np.mod(gradient_dir + np.pi / 2, np.pi)
-    return theta.astype(np.float32), coherence.astype(np.float32), energy.astype(np.float32), (
-        np.hypot(wc, ws).astype(np.float32)
+    # coherence over a wider window separates speckled but flowing ridges from noise
+    wxx, wyy, wxy = (ndimage.gaussian_filter(a, 1.5, mode="nearest") for a in (gxx, gyy, gxy))
+    wide = np.hypot(wxx - wyy, 2.0 * wxy) / np.maximum(wxx + wyy, 1e-6)
+    return (
+        theta.astype(np.float32),
+        coherence.astype(np.float32),
+        energy.astype(np.float32),
+        (wide.astype(np.float32)),
     )
 
 
@@ -462,8 +475,7 @@ def _segment(raw: np.ndarray, coherence: np.ndarray, where: str) -> np.ndarray:
     top = float(np.percentile(sd, 95))
     if top < 4.0:
         raise ImageError(where, "not a fingerprint: the image is blank (no contrast)")
-    coh = ndimage.uniform_filter(coherence, 3, mode="nearest")
-    mask = (sd > 0.3 * top) & (coh > 0.35)
+    mask = (sd > 0.3 * top) & (coherence > SEGMENT_COHERENCE)
     mask = ndimage.binary_opening(mask, iterations=1)
     mask = ndimage.binary_closing(mask, iterations=2, border_value=0)
     mask = ndimage.binary_fill_holes(mask)
@@ -500,9 +512,7 @@ def _enhance(
     near = _upsample(near)[: img.shape[0], : img.shape[1]]
     pad = _FILTER_REACH
     smoothed = _oriented_pass(np.pad(img, pad, mode="edge"), pad, index, near, ady, adx, aw, an)
-    return _oriented_pass(
-        np.pad(smoothed, pad, mode="edge"), pad, index, mask_px, cdy, cdx, cw, cn
-    )
+    return _oriented_pass(np.pad(smoothed, pad, mode="edge"), pad, index, mask_px, cdy, cdx, cw, cn)
 
 
 def _minutiae_candidates(skel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -551,8 +561,8 @@ def extract(
     img = _normalize(raw)
     show("normalized", img[: image.shape[0], : image.shape[1]])
 
-    theta_b, coherence_b, _energy, _strength = _orientation_blocks(img)
-    mask_b = _segment(raw, coherence_b, where)
+    theta_b, coherence_b, _energy, wide_coherence_b = _orientation_blocks(img)
+    mask_b = _segment(raw, wide_coherence_b, where)
     # padding is never foreground
     valid_b = np.zeros_like(mask_b)
     valid_b[: image.shape[0] // BLOCK, : image.shape[1] // BLOCK] = True
@@ -648,8 +658,14 @@ def _as_minutiae(
 
 
 KEPT, AT_BORDER, SHORT_RIDGE, BRIDGE, BROKEN_RIDGE, CLUSTER = range(6)
-REJECTION_REASONS = ("kept", "at border", "short ridge or spur", "bridge or hole",
-                     "broken ridge", "cluster")
+REJECTION_REASONS = (
+    "kept",
+    "at border",
+    "short ridge or spur",
+    "bridge or hole",
+    "broken ridge",
+    "cluster",
+)
 
 
 def _filter(
@@ -679,7 +695,9 @@ def _filter(
     # distance to the background, from block centres (cheap) interpolated at each minutia
     dist_b = ndimage.distance_transform_edt(np.pad(mask_b, 1))[1:-1, 1:-1] * BLOCK - BLOCK / 2
     dist = ndimage.map_coordinates(
-        dist_b, [(ys - BLOCK / 2 + 0.5) / BLOCK, (xs - BLOCK / 2 + 0.5) / BLOCK], order=1,
+        dist_b,
+        [(ys - BLOCK / 2 + 0.5) / BLOCK, (xs - BLOCK / 2 + 0.5) / BLOCK],
+        order=1,
         mode="nearest",
     )
     reject((near_edge & (dist < BORDER_PX + BLOCK)) | (dist < BORDER_PX), AT_BORDER)

@@ -42,18 +42,23 @@ VERSION = 1
 _HEADER = struct.Struct(">4sBBHHHH")
 _XY_SCALE = 8.0
 _THETA_SCALE = 65536.0 / (2 * np.pi)
-_PACKED = np.dtype([("x", ">u2"), ("y", ">u2"), ("theta", ">u2"), ("kind", "u1"), ("quality", "u1")])
+_PACKED = np.dtype(
+    [("x", ">u2"), ("y", ">u2"), ("theta", ">u2"), ("kind", "u1"), ("quality", "u1")]
+)
 
 ISO_MAGIC = b"FMR\x00"
 ISO_VERSION = b" 20\x00"
 _ISO_HEADER = struct.Struct(">4s4sIHHHHHBB")
 _ISO_VIEW = struct.Struct(">BBBB")
-_ISO_MINUTIA = np.dtype(
-    [("type_x", ">u2"), ("y", ">u2"), ("angle", "u1"), ("quality", "u1")]
-)
+_ISO_MINUTIA = np.dtype([("type_x", ">u2"), ("y", ">u2"), ("angle", "u1"), ("quality", "u1")])
 ISO_ANGLE_UNIT = 2 * np.pi / 256  # 1.40625 degrees
-_IMPRESSION_TYPES = {0: "live-scan plain", 1: "live-scan rolled", 2: "non-live-scan plain",
-                     3: "non-live-scan rolled", 8: "swipe"}
+_IMPRESSION_TYPES = {
+    0: "live-scan plain",
+    1: "live-scan rolled",
+    2: "non-live-scan plain",
+    3: "non-live-scan rolled",
+    8: "swipe",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,26 +75,35 @@ def to_bytes(t: Template) -> bytes:
     packed = np.zeros(len(m), _PACKED)
     packed["x"] = np.rint(m["x"].astype(np.float64) * _XY_SCALE)
     packed["y"] = np.rint(m["y"].astype(np.float64) * _XY_SCALE)
-    packed["theta"] = np.rint(np.mod(m["theta"].astype(np.float64), 2 * np.pi) * _THETA_SCALE) % 65536
+    packed["theta"] = (
+        np.rint(np.mod(m["theta"].astype(np.float64), 2 * np.pi) * _THETA_SCALE) % 65536
+    )
     packed["kind"] = m["kind"]
     packed["quality"] = m["quality"]
-    body = _HEADER.pack(MAGIC, VERSION, t.finger, t.width, t.height, t.dpi, len(m)) + packed.tobytes()
+    body = (
+        _HEADER.pack(MAGIC, VERSION, t.finger, t.width, t.height, t.dpi, len(m)) + packed.tobytes()
+    )
     return body + struct.pack(">I", zlib.crc32(body))
 
 
 def from_bytes(data: bytes, where: str = "<template>") -> Template:
     """Read a template written by :func:`to_bytes`; raise TemplateError if it is not one."""
     if len(data) < _HEADER.size + 4:
-        raise TemplateError(where, f"truncated template ({len(data)} bytes, header needs {_HEADER.size + 4})")
+        raise TemplateError(
+            where, f"truncated template ({len(data)} bytes, header needs {_HEADER.size + 4})"
+        )
     magic, version, finger, width, height, dpi, count = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise TemplateError(where, f"not a scomm template (magic {magic!r}, expected {MAGIC!r})")
     if version != VERSION:
-        raise TemplateError(where, f"unsupported template version {version} (this scomm reads {VERSION})")
+        raise TemplateError(
+            where, f"unsupported template version {version} (this scomm reads {VERSION})"
+        )
     expected = _HEADER.size + count * _PACKED.itemsize + 4
     if len(data) != expected:
         raise TemplateError(
-            where, f"template length {len(data)} bytes, its header says {count} minutiae ({expected} bytes)"
+            where,
+            f"template length {len(data)} bytes, its header says {count} minutiae ({expected} bytes)",
         )
     (crc,) = struct.unpack_from(">I", data, expected - 4)
     if crc != zlib.crc32(data[: expected - 4]):
@@ -111,7 +125,9 @@ def from_bytes(data: bytes, where: str = "<template>") -> Template:
 def read_iso19794(data: bytes, where: str = "<ISO 19794-2 record>") -> list[Template]:
     """Read an ISO/IEC 19794-2:2005 finger minutiae record: one template per finger view."""
     if len(data) < _ISO_HEADER.size:
-        raise TemplateError(where, f"truncated ISO 19794-2 record ({len(data)} bytes, header is 24)")
+        raise TemplateError(
+            where, f"truncated ISO 19794-2 record ({len(data)} bytes, header is 24)"
+        )
     (magic, version, length, equipment, width, height, xres, yres, views, _reserved) = (
         _ISO_HEADER.unpack_from(data)
     )
@@ -191,11 +207,15 @@ def write_iso19794(templates: list[Template] | Template) -> bytes:
             raise TemplateError("<ISO 19794-2 export>", "minutia coordinates outside 0..16383")
         out = np.zeros(len(m), _ISO_MINUTIA)
         if len(m) and m["kind"].max() > BIFURCATION:
-            raise TemplateError("<ISO 19794-2 export>", "minutia kind outside ending/bifurcation/other")
+            raise TemplateError(
+                "<ISO 19794-2 export>", "minutia kind outside ending/bifurcation/other"
+            )
         kind_bits = m["kind"].astype(np.int64)  # our codes are ISO's: 0 other, 1 ending, 2 bif.
         out["type_x"] = (kind_bits << 14) | x
         out["y"] = y
-        out["angle"] = np.rint(np.mod(m["theta"].astype(np.float64), 2 * np.pi) / ISO_ANGLE_UNIT) % 256
+        out["angle"] = (
+            np.rint(np.mod(m["theta"].astype(np.float64), 2 * np.pi) / ISO_ANGLE_UNIT) % 256
+        )
         out["quality"] = m["quality"]
         view_number = seen.get(t.finger, 0)
         seen[t.finger] = view_number + 1

@@ -83,9 +83,7 @@ def read_image(source: str | Path | bytes, where: str | None = None) -> np.ndarr
             im.load()
             if im.mode not in ("L", "I;16", "I", "F", "1", "RGB", "RGBA", "LA", "P"):
                 raise ImageError(where, f"unsupported {kind} pixel mode {im.mode}")
-            if im.mode in ("P", "LA"):
-                im = im.convert("L")
-            array = np.asarray(im)
+            array = np.asarray(im.convert("L") if im.mode in ("P", "LA") else im)
     except ImageError:
         raise
     except Exception as exc:  # Pillow and the WSQ codec raise OSError, SyntaxError, ValueError

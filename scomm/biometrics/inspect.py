@@ -10,11 +10,15 @@ is drawn as green crosses, and the panels of the intermediate stages can be adde
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scomm.biometrics.extraction import BLOCK, extract
 from scomm.biometrics.template import BIFURCATION, Template
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def draw_stages(
@@ -37,8 +41,9 @@ def draw_stages(
     import matplotlib.pyplot as plt
 
     stages: dict[str, np.ndarray] = {}
-    template = extract(image, dpi=dpi, observer=lambda name, a: stages.__setitem__(name, a),
-                       where=where)
+    template = extract(
+        image, dpi=dpi, observer=lambda name, a: stages.__setitem__(name, a), where=where
+    )
     names = ["enhanced", "binary", "skeleton"] if panels else []
     fig, axes = plt.subplots(1, 1 + len(names), figsize=(6 * (1 + len(names)), 6), squeeze=False)
     ax = axes[0, 0]
@@ -53,12 +58,15 @@ def draw_stages(
     half = 0.4 * BLOCK
     xs, ys = cx[inside], cy[inside]
     segments = np.stack(
-        [np.stack([xs - half * np.cos(t), ys - half * np.sin(t)], 1),
-         np.stack([xs + half * np.cos(t), ys + half * np.sin(t)], 1)], 1
+        [
+            np.stack([xs - half * np.cos(t), ys - half * np.sin(t)], 1),
+            np.stack([xs + half * np.cos(t), ys + half * np.sin(t)], 1),
+        ],
+        1,
     )
     from matplotlib.collections import LineCollection
 
-    ax.add_collection(LineCollection(segments, colors="cyan", linewidths=0.6))
+    ax.add_collection(LineCollection(list(segments), colors="cyan", linewidths=0.6))
     _draw_minutiae(ax, template, size=12)
     if reference is not None:
         r = reference.minutiae
@@ -78,13 +86,24 @@ def draw_stages(
     return template
 
 
-def _draw_minutiae(ax: object, template: Template, size: float) -> None:
+def _draw_minutiae(ax: Axes, template: Template, size: float) -> None:
     m = template.minutiae
     ending = m["kind"] != BIFURCATION
     for sel, marker, colour in ((ending, "o", "red"), (~ending, "s", "blue")):
         x, y, th = m["x"][sel], m["y"][sel], m["theta"][sel]
-        ax.scatter(x, y, s=size * 3, facecolors="none", edgecolors=colour, marker=marker,  # type: ignore[attr-defined]
-                   linewidths=1.0)
+        ax.scatter(
+            x, y, s=size * 3, facecolors="none", edgecolors=colour, marker=marker, linewidths=1.0
+        )
         # ISO angles turn counter-clockwise on screen, whose y axis points down
-        ax.quiver(x, y, np.cos(th), -np.sin(th), color=colour, angles="xy",  # type: ignore[attr-defined]
-                  scale_units="xy", scale=1 / size, width=0.003, headwidth=0)
+        ax.quiver(
+            x,
+            y,
+            np.cos(th),
+            -np.sin(th),
+            color=colour,
+            angles="xy",
+            scale_units="xy",
+            scale=1 / size,
+            width=0.003,
+            headwidth=0,
+        )

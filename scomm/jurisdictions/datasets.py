@@ -172,8 +172,9 @@ def require(path: str, root: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class FetchResult:
+    dataset: str
     path: str
-    outcome: str  # "fetched", "already valid", "no direct download", "failed: ..."
+    outcome: str  # "fetched", "already valid", "no direct download: ...", "failed: ..."
 
 
 def _download(url: str, target: Path, item: DataFile, timeout: float) -> None:
@@ -194,6 +195,7 @@ def _download(url: str, target: Path, item: DataFile, timeout: float) -> None:
                 url, f"checksum mismatch: got sha256 {digest.hexdigest()} ({size} bytes), "
                 f"expected {item.sha256} ({item.size} bytes); not written"
             )
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -214,13 +216,19 @@ def fetch(
     """
     root = root or default_data_dir()
     wanted = set(keys) if keys is not None else None
+    unknown = (wanted or set()) - {d.key for d in datasets()}
+    if unknown:
+        raise DataError(
+            "data fetch",
+            f"no dataset {sorted(unknown)}; known: {', '.join(d.key for d in datasets())}",
+        )
     results: list[FetchResult] = []
     for d in datasets():
         if wanted is not None and d.key not in wanted:
             continue
         for item in d.files:
             if file_state(root, item) is FileState.VALID:
-                result = FetchResult(item.path, "already valid")
+                result = FetchResult(d.key, item.path, "already valid")
             else:
                 if base_url is not None:
                     url = base_url.rstrip("/") + "/" + urllib.parse.quote(item.path)
@@ -228,24 +236,20 @@ def fetch(
                     url = item.url or ""
                 if not url:
                     result = FetchResult(
-                        item.path, f"no direct download: get it from {d.origin_url}"
+                        d.key, item.path, f"no direct download: get it from {d.origin_url}"
                     )
                 else:
                     try:
                         _download(url, root / item.path, item, timeout)
-                        result = FetchResult(item.path, "fetched")
+                        result = FetchResult(d.key, item.path, "fetched")
                     except DataError as exc:
-                        result = FetchResult(item.path, f"failed: {exc.problem}")
+                        result = FetchResult(d.key, item.path, f"failed: {exc.problem}")
                     except (urllib.error.URLError, OSError, TimeoutError) as exc:
                         reason = getattr(exc, "reason", None) or exc
-                        result = FetchResult(item.path, f"failed: {url}: {reason}")
+                        result = FetchResult(d.key, item.path, f"failed: {url}: {reason}")
             results.append(result)
             if progress is not None:
                 progress(result)
-    if wanted:
-        unknown = wanted - {d.key for d in datasets()}
-        if unknown:
-            raise DataError("data fetch", f"no dataset {sorted(unknown)}")
     return results
 
 
@@ -280,3 +284,9 @@ def build_manifest(root: Path, descriptions: list[dict[str, object]]) -> dict[st
         entry["files"] = files
         out.append(entry)
     return {"datasets": out}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -27,17 +27,20 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, func, literal_column, select, update
 from sqlalchemy.exc import OperationalError
 
 from scomm.errors import InputError, ScommError
 from scomm.store.events import EventStore, Fact, NewEvent, Tx, check_json, task_row, utcnow
-from scomm.store.schema import tasks
+from scomm.store.schema import is_in, tasks
 
 MAX_ERROR_CHARS = 4000  # of a failure's text kept in the task row
+# A literal, not a parameter: the partial index ``tasks_pending`` serves only a condition the
+# planner can see is the index's own, which a reused (generic) PostgreSQL plan cannot.
+IS_PENDING = tasks.c.status == literal_column("'pending'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +61,12 @@ class Task:
 
     @classmethod
     def of_row(cls, row: Row[Any]) -> Task:
-        m = row._mapping
-        return cls(
-            m["id"], m["case_id"], m["step"], m["payload"], m["status"], m["attempts"],
-            m["not_before"], m["error"], m["created_at"], m["finished_at"], m["worker"],
-        )  # fmt: skip
+        """From a row of ``select(tasks)``: the columns are the fields, in order (checked below)."""
+        return cls(*tuple(row))
+
+
+if [f.name for f in fields(Task)] != list(tasks.c.keys()):
+    raise RuntimeError("Task's fields and the tasks table's columns are out of step")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,22 +124,26 @@ class Work(Tx):
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self._mine = {t.id for t in claimed}
-        self._done: list[int] = []
-        self._failures: dict[int, dict[str, Any]] = {}  # task id -> its update
+        self._done: list[int] = []  # not yet written
+        self._failures: dict[int, dict[str, Any]] = {}  # task id -> its update, not yet written
+        self._marked: set[int] = set()
+        self._done_count = 0
+        self._failure_log: list[Mapping[str, Any]] = []
 
     def done(self, task: Task) -> None:
         """The task's step is complete: marked done when this transaction commits."""
         self._check_open(task)
-        self._done.append(task.id)
+        self._mark_done(task)
 
     def fail(self, task: Task, error: str, *, retry: bool = True) -> None:
         """The task's step failed: one more attempt is counted; it stays pending (due again
         after a backoff) until ``max_attempts``, then it is failed for good. ``retry=False``
         fails it at once (nothing would change on a retry: an unknown step, say)."""
         self._check_open(task)
-        self._failures[task.id] = failure_update(
-            task, error, self.max_attempts, self.retry_delay, final=not retry
-        )
+        update_ = failure_update(task, error, self.max_attempts, self.retry_delay, final=not retry)
+        self._failures[task.id] = update_
+        self._failure_log.append(update_)
+        self._marked.add(task.id)
 
     def apply(self, task: Task, result: StepResult) -> None:
         """Buffer a handler's result and mark the task done; all of it or, if any part is
@@ -158,20 +166,27 @@ class Work(Tx):
             if history is not None:
                 history.append(e)
         self._tasks.extend(rows)
-        self._done.append(task.id)
+        self._mark_done(task)
 
     @property
     def done_count(self) -> int:
-        return len(self._done)
+        """Tasks marked done in this claim."""
+        return self._done_count
 
     @property
-    def failures(self) -> Mapping[int, Mapping[str, Any]]:
-        return self._failures
+    def failures(self) -> Sequence[Mapping[str, Any]]:
+        """The failed attempts recorded in this claim (``t_status`` says pending or failed)."""
+        return self._failure_log
+
+    def _mark_done(self, task: Task) -> None:
+        self._done.append(task.id)
+        self._done_count += 1
+        self._marked.add(task.id)
 
     def _check_open(self, task: Task) -> None:
         if task.id not in self._mine:
             raise ScommError(f"task {task.id} ({task.step}) is not in this claim")
-        if task.id in self._failures or task.id in self._done:
+        if task.id in self._marked:
             raise ScommError(f"task {task.id} ({task.step}) is already marked in this claim")
 
     def flush(self) -> None:
@@ -180,13 +195,13 @@ class Work(Tx):
         if self._done:
             self.conn.execute(
                 update(tasks)
-                .where(tasks.c.id.in_(self._done))
+                .where(is_in(tasks.c.id, self._done, self.conn.dialect))
                 .values(status="done", finished_at=now, worker=self.worker, error=None)
             )
-            self._mine.difference_update(self._done)
+            self._done.clear()
         if self._failures:
             _write_failures(self.conn, list(self._failures.values()), self.worker)
-            self._mine.difference_update(self._failures)
+            self._failures.clear()
 
 
 def failure_update(
@@ -257,9 +272,9 @@ def claim(
         conn = plain.execution_options(scomm_write=True)
         transaction = conn.begin()
         try:
-            query = select(tasks).where(tasks.c.status == "pending").order_by(tasks.c.id)
+            query = select(tasks).where(IS_PENDING).order_by(tasks.c.id)
             if ids is not None:
-                query = query.where(tasks.c.id.in_(list(ids)))
+                query = query.where(is_in(tasks.c.id, list(ids), conn.dialect))
             else:
                 query = query.where(tasks.c.not_before <= utcnow()).limit(batch)
             if conn.dialect.name == "postgresql":
@@ -308,7 +323,7 @@ class WorkerStats:
 
     def add(self, work: Work) -> None:
         self.done += work.done_count
-        for update_ in work.failures.values():
+        for update_ in work.failures:
             if update_["t_status"] == "failed":
                 self.failed += 1
             else:
@@ -418,7 +433,7 @@ def queue_state(store: EventStore) -> tuple[int, dt.datetime | None]:
     """How many tasks are pending, and when the earliest of them is due."""
     with store.connection(write=False) as conn:
         count, due = conn.execute(
-            select(func.count(), func.min(tasks.c.not_before)).where(tasks.c.status == "pending")
+            select(func.count(), func.min(tasks.c.not_before)).where(IS_PENDING)
         ).one()
     return int(count), due
 

@@ -7,6 +7,8 @@ One schema for both backends: SQLite (the embedded default) and PostgreSQL. Wher
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -23,9 +25,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    any_,
+    bindparam,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import DateTime, TypeDecorator
 
 UTC = dt.UTC
@@ -191,3 +196,60 @@ def create_schema(conn: Connection) -> None:
     else:
         for statement in _SQLITE_TRIGGERS:
             conn.exec_driver_sql(statement)
+
+
+# --------------------------------------------------------------------------- bulk statements
+
+
+def is_in(
+    column: ColumnElement[Any], values: Sequence[Any], dialect: Dialect
+) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL as ``= ANY(array)``: one parameter whatever the
+    number of values, so the statement's text (and its parse) is the same for every batch."""
+    if dialect.name == "postgresql":
+        element = Integer() if isinstance(column.type, Integer) else String()
+        return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
+    return column.in_(list(values))
+
+
+def _pg_array_type(column: Column[Any]) -> str:
+    if isinstance(column.type, UTCDateTime):
+        return "timestamptz[]"
+    if isinstance(column.type, Integer):
+        return "int8[]"
+    if isinstance(column.type, JSON):
+        return "jsonb[]"
+    return "text[]"
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows (all with the same keys) in as few statements as each backend allows.
+
+    SQLite: the driver's ``executemany``, a loop in C. PostgreSQL: one
+    ``INSERT ... SELECT FROM unnest(array, array, ...)`` with one array parameter per column:
+    a single short statement however many rows, where a multi-row VALUES list would cost a
+    parameter (and client-side parsing) per value.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    names = list(rows[0])
+    params: dict[str, list[Any]] = {}
+    casts = []
+    for i, name in enumerate(names):
+        column = table.c[name]
+        values = [row[name] for row in rows]
+        if isinstance(column.type, JSON):
+            values = [None if v is None else json_text(v) for v in values]
+        params[f"p{i}"] = values
+        casts.append(f"CAST(:p{i} AS {_pg_array_type(column)})")
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({', '.join(casts)})"
+    )
+    conn.execute(text(statement), params)
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,799 @@
+"""A gallery of enrolled subjects and its 1:N search (identification).
+
+A subject is an id and up to ten finger templates keyed by ANSI/NIST finger position (1 = right
+thumb ... 10 = left little). Every template is stored *prepared* (its MCC cylinders, see
+:mod:`scomm.biometrics.matcher`) plus a small *index code*, so that a search never rebuilds a
+gallery template. Search runs in named stages:
+
+1. ``screen``: the probe's best fingers (most cylinders) are screened against every gallery
+   template of the same finger position (all positions when the probe's is unknown, 0) with the
+   index code: each cylinder is reduced to one bucket per table by MinHash over its set cells,
+   and the screen score is the number of buckets two templates share, normalised by their
+   sizes. It reads ``CODE_WORDS`` words per template (AND + popcount), about a hundredth of
+   a full comparison, which is how 1:N stays fast (MCC indexing, Cappelli et al. 2011).
+2. ``match``: the screen's shortlist gets the full MCC comparison.
+3. ``fuse``: each shortlisted subject gets a full comparison of every probe finger with its
+   template of the same position; the subject's score is the mean over the probe's fingers (a
+   finger the subject lacks counts 0), so ten matching fingers outrank one.
+
+Storage (a directory)::
+
+    manifest.json           format, versions, generation, counts, decision threshold, file sizes
+    gen-<g>/*.npy           the arrays of generation g (memory-mapped on open: fast reopen)
+    gen-<g>/subjects.json   subject ids by row
+    journal-<g>.bin         enrolments and removals since generation g (append-only records)
+
+``compact()`` folds the journal into generation g+1 and switches ``manifest.json`` with an
+atomic rename. An enrolment or removal is one journal record written at the end of the file;
+if writing fails the file is cut back to where it was, and the in-memory gallery is changed only
+after the record is on disk, so a failed operation leaves the gallery as it was. A file cut
+short or inconsistent with the manifest raises :class:`~scomm.errors.GalleryError` naming it.
+
+Work is spread over all cores by numba (``prange`` with the GIL released). Across machines, a
+gallery is split into several directories (shards) and :func:`search_shards` runs each shard's
+search as a Ray task and merges the candidates.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from scomm.biometrics import matcher
+from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared, _popcount
+from scomm.biometrics.template import Template
+from scomm.errors import GalleryError, InputError
+
+FORMAT = "scomm-gallery"
+FORMAT_VERSION = 1
+FINGER_POSITIONS = range(1, 11)  # ANSI/NIST-ITL finger positions of a ten-print
+UNKNOWN_FINGER = 0  # a probe finger of unknown position is searched against every position
+
+# --- index code -------------------------------------------------------------------------------
+INDEX_TABLES = 16  # MinHash tables
+INDEX_BUCKET_BITS = 9  # 512 buckets per table
+INDEX_HASHES = 2  # MinHashes combined into a bucket
+TABLE_WORDS = (1 << INDEX_BUCKET_BITS) // 64
+CODE_WORDS = INDEX_TABLES * TABLE_WORDS
+_CYLINDER_BITS = CYLINDER_WORDS * 64
+# Two MinHash permutations per table, fixed so that stored codes stay comparable.
+_PERMUTATIONS = np.stack(
+    [np.random.default_rng(20110101 + k).permutation(_CYLINDER_BITS) for k in range(2 * INDEX_TABLES)]
+).astype(np.int32)
+
+# --- search -----------------------------------------------------------------------------------
+SCREEN_FINGERS = 4  # how many of the probe's fingers are screened against the whole gallery
+SHORTLIST_MIN = 64  # templates kept by the screen, per screened finger ...
+SHORTLIST_RATE = 0.002  # ... or this share of the gallery, whichever is larger ...
+SHORTLIST_MAX = 3000  # ... but never more (the match stage's cost)
+FUSE_SUBJECTS = 30  # subjects that go on to the fuse stage (at least max_candidates)
+
+_ARRAYS = (  # name, dtype, trailing shape
+    ("entry_subject", np.int32, ()),
+    ("entry_finger", np.uint8, ()),
+    ("offsets", np.int64, ()),  # entries + 1
+    ("alive", np.bool_, ()),
+    ("codes", np.uint64, (CODE_WORDS,)),
+    ("code_sizes", np.float32, ()),
+    ("x", np.float32, ()),  # per cylinder from here on
+    ("y", np.float32, ()),
+    ("theta", np.float32, ()),
+    ("bits", np.uint64, (CYLINDER_WORDS,)),
+    ("masks", np.uint64, (WORDS_PER_LAYER,)),
+)
+_JOURNAL_MAGIC = b"SGJ1"
+_RECORD_HEAD = struct.Struct(">4scII")  # magic, kind, payload length, CRC-32 of the payload
+
+
+@intrinsic
+def _cttz(typingctx, x):  # type: ignore[no-untyped-def]
+    """Count of trailing zero bits (llvm.cttz): the next set cell of a cylinder word."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        fn = builder.module.declare_intrinsic("llvm.cttz", [ir.IntType(64), ir.IntType(1)])
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 0)])
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def _index_code(bits: np.ndarray, perms: np.ndarray) -> np.ndarray:
+    """Bucket presence bitmaps: per table, the bucket of each cylinder's pair of MinHashes."""
+    code = np.zeros(CODE_WORDS, dtype=np.uint64)
+    n = bits.shape[0]
+    tables = perms.shape[0] // 2
+    for c in range(n):
+        for t in range(tables):
+            m1 = _CYLINDER_BITS
+            m2 = _CYLINDER_BITS
+            for w in range(CYLINDER_WORDS):
+                v = bits[c, w]
+                while v != 0:
+                    b = w * 64 + int(_cttz(v))
+                    v &= v - np.uint64(1)
+                    m1 = min(m1, perms[2 * t, b])
+                    m2 = min(m2, perms[2 * t + 1, b])
+            if m1 == _CYLINDER_BITS:
+                continue  # an empty cylinder says nothing
+            if INDEX_HASHES == 1:
+                m2 = 0
+            h = (np.uint64(m1) * np.uint64(_CYLINDER_BITS) + np.uint64(m2)) * np.uint64(
+                2654435761
+            )
+            bucket = int((h >> np.uint64(13)) & np.uint64((1 << INDEX_BUCKET_BITS) - 1))
+            word = t * TABLE_WORDS + (bucket >> 6)
+            code[word] |= np.uint64(1) << np.uint64(bucket & 63)
+    return code
+
+
+def index_code(prepared: Prepared) -> np.ndarray:
+    """The screen's code of a prepared template (``CODE_WORDS`` uint64 words)."""
+    return _index_code(prepared.bits, _PERMUTATIONS)
+
+
+@numba.njit(cache=True, nogil=True)
+def _code_size(code: np.ndarray) -> float:
+    total = 0
+    for w in range(code.shape[0]):
+        total += int(_popcount(code[w]))
+    return float(total)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _screen(
+    codes: np.ndarray,
+    sizes: np.ndarray,
+    fingers: np.ndarray,
+    alive: np.ndarray,
+    probe: np.ndarray,
+    probe_size: float,
+    finger: int,
+    out: np.ndarray,
+) -> None:
+    """Screen scores of every entry (-1 for entries of another finger position or removed)."""
+    n = codes.shape[0]
+    for e in numba.prange(n):
+        if not alive[e] or (finger != 0 and fingers[e] != finger) or sizes[e] == 0:
+            out[e] = -1.0
+            continue
+        shared = 0
+        for w in range(CODE_WORDS):
+            shared += int(_popcount(codes[e, w] & probe[w]))
+        out[e] = shared / math.sqrt(sizes[e] * probe_size)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A subject the search proposes, best first; ``finger_scores`` by probe finger position."""
+
+    subject_id: str
+    score: float
+    finger_scores: dict[int, float] = field(default_factory=dict)
+
+
+def threshold_for_fpir(target_fpir: float, impostor_scores: Sequence[float] | np.ndarray) -> float:
+    """The lowest decision threshold whose false positive identification rate is <= target.
+
+    ``impostor_scores`` are the top scores of searches whose subject is not enrolled; a search
+    is a false positive when its top score reaches the threshold (``score >= threshold``).
+    """
+    scores = np.sort(np.asarray(impostor_scores, dtype=np.float64))[::-1]
+    if not 0.0 <= target_fpir <= 1.0:
+        raise InputError("target_fpir", f"must be within [0, 1], got {target_fpir}")
+    if scores.size == 0:
+        raise InputError("impostor_scores", "no impostor scores to set a threshold from")
+    allowed = int(math.floor(target_fpir * scores.size + 1e-9))  # false positives allowed
+    if allowed >= scores.size:
+        return float(scores[-1])
+    # Strictly above the (allowed+1)-th highest score: at most ``allowed`` scores reach it.
+    return float(np.nextafter(scores[allowed], np.inf))
+
+
+class _Columns:
+    """The gallery's arrays for one segment: read-only memory maps or growable buffers."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], growable: bool) -> None:
+        self.arrays = arrays
+        self.growable = growable
+        self.entries = int(arrays["entry_subject"].shape[0])
+        self.cylinders = int(arrays["x"].shape[0])
+
+    @classmethod
+    def empty(cls) -> _Columns:
+        arrays = {
+            name: np.zeros((0 if name != "offsets" else 1, *shape), dtype=dtype)
+            for name, dtype, shape in _ARRAYS
+        }
+        return cls(arrays, growable=True)
+
+    def view(self, name: str) -> np.ndarray:
+        n = self.entries + (1 if name == "offsets" else 0)
+        if name in ("x", "y", "theta", "bits", "masks"):
+            n = self.cylinders
+        return np.asarray(self.arrays[name][:n])  # plain ndarray (numba takes no memmap)
+
+    def _reserve(self, name: str, needed: int) -> None:
+        array = self.arrays[name]
+        if array.shape[0] >= needed:
+            return
+        grown = np.zeros((max(needed, 2 * array.shape[0], 16), *array.shape[1:]), array.dtype)
+        grown[: array.shape[0]] = array
+        self.arrays[name] = grown
+
+    def append(self, subject_row: int, finger: int, prepared: Prepared, code: np.ndarray) -> int:
+        """Add one template; returns its entry number."""
+        assert self.growable
+        e, c, k = self.entries, self.cylinders, len(prepared)
+        for name in ("entry_subject", "entry_finger", "alive", "codes", "code_sizes"):
+            self._reserve(name, e + 1)
+        self._reserve("offsets", e + 2)
+        for name in ("x", "y", "theta", "bits", "masks"):
+            self._reserve(name, c + k)
+        a = self.arrays
+        a["entry_subject"][e] = subject_row
+        a["entry_finger"][e] = finger
+        a["alive"][e] = True
+        a["codes"][e] = code
+        a["code_sizes"][e] = _code_size(code)
+        a["x"][c : c + k] = prepared.x
+        a["y"][c : c + k] = prepared.y
+        a["theta"][c : c + k] = prepared.theta
+        a["bits"][c : c + k] = prepared.bits
+        a["masks"][c : c + k] = prepared.masks
+        a["offsets"][e + 1] = c + k
+        self.entries += 1
+        self.cylinders += k
+        return e
+
+    def prepared(self, entry: int) -> Prepared:
+        s, e = int(self.arrays["offsets"][entry]), int(self.arrays["offsets"][entry + 1])
+        a = self.arrays
+        return Prepared(
+            x=a["x"][s:e], y=a["y"][s:e], theta=a["theta"][s:e],
+            bits=a["bits"][s:e], masks=a["masks"][s:e],
+            minutia_index=np.arange(e - s, dtype=np.int32),
+        )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write a whole file or nothing: a temporary file beside it, then a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Gallery:
+    """Enrolled subjects, their prepared finger templates, and 1:N search over them."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.generation = 0
+        self.threshold: float | None = None
+        self._subjects: list[str] = []  # by row
+        self._rows: dict[str, int] = {}
+        self._entries: dict[int, list[tuple[int, int]]] = {}  # row -> (segment, entry)
+        self._segments: list[_Columns] = [_Columns.empty()]  # [base?, delta]
+
+    # --- creating and opening ---------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str]) -> Gallery:
+        """A new, empty gallery in directory ``path`` (which must not hold a gallery yet)."""
+        directory = Path(path)
+        if (directory / "manifest.json").exists():
+            raise GalleryError(str(directory), "a gallery already exists here")
+        directory.mkdir(parents=True, exist_ok=True)
+        gallery = cls(directory)
+        gallery._write_generation(0, [], _Columns.empty())
+        return gallery
+
+    @classmethod
+    def in_memory(cls) -> Gallery:
+        """A gallery that lives only in memory (tests, synthetic runs)."""
+        return cls(None)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Gallery:
+        """Open a gallery: the arrays are memory-mapped, then the journal is replayed."""
+        directory = Path(path)
+        manifest_path = directory / "manifest.json"
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except FileNotFoundError:
+            raise GalleryError(str(manifest_path), "no gallery here (manifest.json missing)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise GalleryError(str(manifest_path), f"unreadable manifest: {exc}") from None
+        if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
+            raise GalleryError(str(manifest_path), "not a scomm gallery of a known version")
+        if manifest.get("matcher_version") != matcher.VERSION:
+            raise GalleryError(
+                str(manifest_path),
+                f"built by matcher version {manifest.get('matcher_version')}, this is "
+                f"{matcher.VERSION}: re-enrol the subjects",
+            )
+        gallery = cls(directory)
+        gallery.generation = int(manifest["generation"])
+        gallery.threshold = manifest.get("threshold")
+        gen_dir = directory / f"gen-{gallery.generation}"
+        arrays: dict[str, np.ndarray] = {}
+        for name, dtype, _shape in _ARRAYS:
+            file = gen_dir / f"{name}.npy"
+            expected = manifest["files"].get(name)
+            try:
+                array = np.load(file, mmap_mode="r")
+            except FileNotFoundError:
+                raise GalleryError(str(file), "missing") from None
+            except (ValueError, OSError) as exc:
+                raise GalleryError(str(file), f"cut short or corrupt: {exc}") from None
+            if (
+                expected is None
+                or list(array.shape) != expected["shape"]
+                or array.dtype != np.dtype(dtype)
+                or file.stat().st_size != expected["bytes"]
+            ):
+                raise GalleryError(str(file), f"does not match the manifest ({expected})")
+            arrays[name] = array
+        subjects_file = gen_dir / "subjects.json"
+        try:
+            subjects = json.loads(subjects_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise GalleryError(str(subjects_file), f"unreadable: {exc}") from None
+        base = _Columns(arrays, growable=False)
+        base.arrays["alive"] = np.array(arrays["alive"])  # removals flip it in memory
+        if (
+            int(arrays["offsets"][-1]) != base.cylinders
+            or len(subjects) != manifest["subjects"]
+            or (base.entries and int(arrays["entry_subject"].max()) >= len(subjects))
+        ):
+            raise GalleryError(str(gen_dir), "arrays inconsistent with each other")
+        gallery._segments = [base, _Columns.empty()]
+        for row, subject in enumerate(subjects):
+            if subject is not None:
+                gallery._rows[subject] = row
+                gallery._entries[row] = []
+            gallery._subjects.append(subject)
+        for e in range(base.entries):
+            row = int(arrays["entry_subject"][e])
+            if base.arrays["alive"][e] and row in gallery._entries:
+                gallery._entries[row].append((0, e))
+        gallery._replay_journal()
+        return gallery
+
+    # --- enrolment and removal ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, subject_id: object) -> bool:
+        return subject_id in self._rows
+
+    @property
+    def template_count(self) -> int:
+        return sum(len(v) for v in self._entries.values())
+
+    def subjects(self) -> list[str]:
+        return list(self._rows)
+
+    def fingers_of(self, subject_id: str) -> list[int]:
+        """Finger positions enrolled for a subject."""
+        row = self._row(subject_id)
+        return [int(self._segments[s].arrays["entry_finger"][e]) for s, e in self._entries[row]]
+
+    def enroll(self, subject_id: str, fingers: Mapping[int, Template]) -> None:
+        """Enrol a new subject with up to ten fingers keyed by position 1-10."""
+        self.enroll_many([(subject_id, fingers)])
+
+    def enroll_many(self, subjects: Iterable[tuple[str, Mapping[int, Template]]]) -> None:
+        """Enrol several subjects with one journal write (all of them, or none on error)."""
+        batch: list[tuple[str, list[tuple[int, Prepared, np.ndarray]]]] = []
+        seen: set[str] = set()
+        for subject_id, fingers in subjects:
+            if not isinstance(subject_id, str) or not subject_id or len(subject_id) > 256:
+                raise InputError("subject_id", f"must be a non-empty string, got {subject_id!r}")
+            if subject_id in self._rows or subject_id in seen:
+                raise GalleryError(subject_id, "already enrolled (remove it first)")
+            seen.add(subject_id)
+            if not fingers:
+                raise InputError(subject_id, "no fingers to enrol")
+            prepared = []
+            for position, template in sorted(fingers.items()):
+                if position not in FINGER_POSITIONS:
+                    raise InputError(subject_id, f"finger position must be 1-10, got {position}")
+                p = matcher.prepare(template)
+                prepared.append((int(position), p, index_code(p)))
+            batch.append((subject_id, prepared))
+        if not batch:
+            return
+        payload = b"".join(_encode_enrolment(s, fingers) for s, fingers in batch)
+        self._append_journal(b"E", payload)
+        for subject_id, prepared in batch:
+            self._apply_enrolment(subject_id, prepared)
+
+    def remove(self, subject_id: str) -> None:
+        """Remove a subject and all its fingers."""
+        self._row(subject_id)
+        self._append_journal(b"R", subject_id.encode())
+        self._apply_removal(subject_id)
+
+    def _row(self, subject_id: str) -> int:
+        try:
+            return self._rows[subject_id]
+        except KeyError:
+            raise GalleryError(subject_id, "no such subject in the gallery") from None
+
+    def _apply_enrolment(
+        self, subject_id: str, prepared: list[tuple[int, Prepared, np.ndarray]]
+    ) -> None:
+        row = len(self._subjects)
+        self._subjects.append(subject_id)
+        self._rows[subject_id] = row
+        delta = len(self._segments) - 1
+        self._entries[row] = [
+            (delta, self._segments[delta].append(row, position, p, code))
+            for position, p, code in prepared
+        ]
+
+    def _apply_removal(self, subject_id: str) -> None:
+        row = self._rows.pop(subject_id)
+        for s, e in self._entries.pop(row):
+            self._segments[s].arrays["alive"][e] = False
+        self._subjects[row] = None  # type: ignore[call-overload]
+
+    # --- the journal ---------------------------------------------------------------------------
+
+    def _journal_path(self) -> Path | None:
+        return None if self.path is None else self.path / f"journal-{self.generation}.bin"
+
+    def _append_journal(self, kind: bytes, payload: bytes) -> None:
+        path = self._journal_path()
+        if path is None:
+            return
+        record = _RECORD_HEAD.pack(_JOURNAL_MAGIC, kind, len(payload), zlib.crc32(payload))
+        with open(path, "ab") as handle:
+            start = handle.tell()
+            try:
+                handle.write(record + payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            except BaseException:
+                handle.truncate(start)  # leave no half-written record behind
+                raise
+
+    def _replay_journal(self) -> None:
+        path = self._journal_path()
+        assert path is not None
+        if not path.exists():
+            return
+        data = path.read_bytes()
+        pos = 0
+        while pos < len(data):
+            if len(data) - pos < _RECORD_HEAD.size:
+                raise GalleryError(str(path), f"cut short at byte {pos} (partial record header)")
+            magic, kind, length, crc = _RECORD_HEAD.unpack_from(data, pos)
+            payload = data[pos + _RECORD_HEAD.size : pos + _RECORD_HEAD.size + length]
+            if magic != _JOURNAL_MAGIC:
+                raise GalleryError(str(path), f"corrupt record at byte {pos}")
+            if len(payload) != length:
+                raise GalleryError(str(path), f"cut short at byte {pos} (partial record)")
+            if zlib.crc32(payload) != crc:
+                raise GalleryError(str(path), f"record at byte {pos} fails its CRC")
+            if kind == b"E":
+                for subject_id, prepared in _decode_enrolments(payload, str(path)):
+                    self._apply_enrolment(subject_id, prepared)
+            elif kind == b"R":
+                subject_id = payload.decode()
+                if subject_id not in self._rows:
+                    raise GalleryError(str(path), f"removes {subject_id!r}, never enrolled")
+                self._apply_removal(subject_id)
+            else:
+                raise GalleryError(str(path), f"unknown record kind {kind!r} at byte {pos}")
+            pos += _RECORD_HEAD.size + length
+
+    # --- generations -----------------------------------------------------------------------------
+
+    def compact(self) -> None:
+        """Fold the journal and removals into a new generation of arrays (atomic switch)."""
+        if self.path is None:
+            return
+        merged = _Columns.empty()
+        rows: list[str] = []
+        for subject_id, row in self._rows.items():
+            new_row = len(rows)
+            rows.append(subject_id)
+            for s, e in self._entries[row]:
+                segment = self._segments[s]
+                merged.append(
+                    new_row,
+                    int(segment.arrays["entry_finger"][e]),
+                    segment.prepared(e),
+                    np.asarray(segment.arrays["codes"][e]),
+                )
+        old = self.generation
+        self._write_generation(old + 1, rows, merged)
+        shutil.rmtree(self.path / f"gen-{old}", ignore_errors=True)
+        (self.path / f"journal-{old}.bin").unlink(missing_ok=True)
+        reopened = Gallery.open(self.path)
+        self.__dict__.update(reopened.__dict__)
+
+    def set_threshold(self, threshold: float | None) -> None:
+        """Store the decision threshold (e.g. from :func:`threshold_for_fpir`)."""
+        self.threshold = None if threshold is None else float(threshold)
+        if self.path is not None:
+            manifest = json.loads((self.path / "manifest.json").read_text())
+            manifest["threshold"] = self.threshold
+            _write_atomic(self.path / "manifest.json", json.dumps(manifest, indent=1).encode())
+
+    def _write_generation(self, generation: int, subjects: list[str], columns: _Columns) -> None:
+        assert self.path is not None
+        final = self.path / f"gen-{generation}"
+        staging = Path(tempfile.mkdtemp(dir=self.path, prefix=f".gen-{generation}."))
+        files: dict[str, dict[str, object]] = {}
+        try:
+            for name, _dtype, _shape in _ARRAYS:
+                array = np.ascontiguousarray(columns.view(name))
+                np.save(staging / f"{name}.npy", array)
+                files[name] = {
+                    "shape": list(array.shape),
+                    "bytes": (staging / f"{name}.npy").stat().st_size,
+                }
+            (staging / "subjects.json").write_text(json.dumps(subjects))
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "matcher_version": matcher.VERSION,
+            "generation": generation,
+            "subjects": len(subjects),
+            "templates": columns.entries,
+            "cylinders": columns.cylinders,
+            "threshold": self.threshold,
+            "files": files,
+        }
+        _write_atomic(self.path / "manifest.json", json.dumps(manifest, indent=1).encode())
+        self.generation = generation
+
+    # --- search ----------------------------------------------------------------------------------
+
+    def search(
+        self,
+        probe: Mapping[int, Template],
+        max_candidates: int = 10,
+        threshold: float | None = None,
+        *,
+        screen_fingers: int = SCREEN_FINGERS,
+        shortlist: int = SHORTLIST_MIN,
+        fuse_subjects: int = FUSE_SUBJECTS,
+    ) -> list[Candidate]:
+        """Ranked candidates for a probe of one to ten fingers (position 0: unknown position).
+
+        Only candidates scoring at least ``threshold`` are returned when it is given.
+        ``screen_fingers`` of the probe's fingers (those with most cylinders) are screened;
+        each keeps ``shortlist`` templates (or ``SHORTLIST_RATE`` of the gallery if more) for
+        full comparison; ``fuse_subjects`` subjects get all their fingers compared.
+        """
+        return self.search_prepared(
+            _prepare_probe(probe), max_candidates, threshold,
+            screen_fingers=screen_fingers, shortlist=shortlist, fuse_subjects=fuse_subjects,
+        )
+
+    def search_prepared(
+        self,
+        probe: dict[int, tuple[Prepared, np.ndarray]],
+        max_candidates: int = 10,
+        threshold: float | None = None,
+        *,
+        screen_fingers: int = SCREEN_FINGERS,
+        shortlist: int = SHORTLIST_MIN,
+        fuse_subjects: int = FUSE_SUBJECTS,
+    ) -> list[Candidate]:
+        """:meth:`search` for a probe already prepared with :func:`prepare_probe`."""
+        if max_candidates < 1:
+            raise InputError("max_candidates", f"must be at least 1, got {max_candidates}")
+        if not self._rows:
+            return []
+        # Stage 1 and 2: screen the probe's best fingers, fully compare their shortlists.
+        order = sorted(probe, key=lambda pos: -len(probe[pos][0]))
+        scores: dict[tuple[int, int], float] = {}  # (row, probe position) -> best score
+        rows_best: dict[int, float] = {}
+        for position in order[: max(1, screen_fingers)]:
+            prepared, code = probe[position]
+            for row, score in self._screen_and_match(position, prepared, code, shortlist):
+                key = (row, position)
+                if score > scores.get(key, -1.0):
+                    scores[key] = score
+                rows_best[row] = max(rows_best.get(row, 0.0), score)
+        # Stage 3: fuse every probe finger for the best subjects.
+        keep = max(fuse_subjects, max_candidates)
+        finalists = sorted(rows_best, key=lambda r: -rows_best[r])[:keep]
+        candidates = []
+        for row in finalists:
+            finger_scores: dict[int, float] = {}
+            for position, (prepared, _code) in probe.items():
+                if (row, position) in scores:
+                    finger_scores[position] = scores[(row, position)]
+                    continue
+                finger_scores[position] = self._compare_subject(row, position, prepared)
+            fused = float(sum(finger_scores.values()) / len(probe))
+            candidates.append(Candidate(self._subjects[row], fused, finger_scores))
+        candidates.sort(key=lambda c: (-c.score, c.subject_id))
+        if threshold is not None:
+            candidates = [c for c in candidates if c.score >= threshold]
+        return candidates[:max_candidates]
+
+    def _screen_and_match(
+        self, position: int, prepared: Prepared, code: np.ndarray, shortlist: int
+    ) -> list[tuple[int, float]]:
+        size = _code_size(code)
+        if size == 0 or len(prepared) == 0:
+            return []
+        shortlists: list[tuple[np.ndarray, np.ndarray, int]] = []  # screen scores, entries, seg
+        total = 0
+        for s, segment in enumerate(self._segments):
+            if segment.entries == 0:
+                continue
+            out = np.empty(segment.entries, dtype=np.float32)
+            _screen(
+                segment.view("codes"), segment.view("code_sizes"), segment.view("entry_finger"),
+                segment.view("alive"), code, size, position, out,
+            )
+            total += segment.entries
+            shortlists.append((out, np.arange(segment.entries), s))
+        keep = int(min(SHORTLIST_MAX, max(shortlist, math.ceil(SHORTLIST_RATE * total))))
+        all_scores = np.concatenate([sl[0] for sl in shortlists])
+        seg_of = np.concatenate([np.full(sl[0].shape[0], sl[2]) for sl in shortlists])
+        entry_of = np.concatenate([sl[1] for sl in shortlists])
+        if all_scores.shape[0] > keep:
+            top = np.argpartition(-all_scores, keep - 1)[:keep]
+        else:
+            top = np.arange(all_scores.shape[0])
+        top = top[all_scores[top] >= 0]
+        results: list[tuple[int, float]] = []
+        for s in np.unique(seg_of[top]):
+            chosen = entry_of[top[seg_of[top] == s]]
+            segment = self._segments[int(s)]
+            mcc = matcher.compare_many(
+                prepared, segment.view("x"), segment.view("y"), segment.view("theta"),
+                segment.view("bits"), segment.view("masks"), segment.view("offsets"), chosen,
+            )
+            rows = segment.view("entry_subject")[chosen]
+            results.extend(zip(rows.tolist(), mcc.tolist(), strict=True))
+        return results
+
+    def _compare_subject(self, row: int, position: int, prepared: Prepared) -> float:
+        best = 0.0
+        for s, e in self._entries[row]:
+            segment = self._segments[s]
+            if position != UNKNOWN_FINGER and int(segment.arrays["entry_finger"][e]) != position:
+                continue
+            best = max(best, matcher.compare(prepared, segment.prepared(e)))
+        return best
+
+
+def prepare_probe(probe: Mapping[int, Template]) -> dict[int, tuple[Prepared, np.ndarray]]:
+    """Prepare a probe once (cylinders and index codes of each finger) for several searches."""
+    return _prepare_probe(probe)
+
+
+def _prepare_probe(probe: Mapping[int, Template]) -> dict[int, tuple[Prepared, np.ndarray]]:
+    if not probe:
+        raise InputError("probe", "no fingers to search")
+    out = {}
+    for position, template in probe.items():
+        if position != UNKNOWN_FINGER and position not in FINGER_POSITIONS:
+            raise InputError("probe", f"finger position must be 0-10, got {position}")
+        p = matcher.prepare(template)
+        out[int(position)] = (p, index_code(p))
+    return out
+
+
+# --- journal records ---------------------------------------------------------------------------
+
+
+def _encode_enrolment(subject_id: str, fingers: list[tuple[int, Prepared, np.ndarray]]) -> bytes:
+    sid = subject_id.encode()
+    parts = [struct.pack(">H", len(sid)), sid, struct.pack(">B", len(fingers))]
+    for position, p, code in fingers:
+        parts.append(struct.pack(">BI", position, len(p)))
+        for array in (p.x, p.y, p.theta, p.bits, p.masks, code):
+            parts.append(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
+    payload = b"".join(parts)
+    return struct.pack(">I", len(payload)) + payload
+
+
+def _decode_enrolments(
+    data: bytes, where: str
+) -> list[tuple[str, list[tuple[int, Prepared, np.ndarray]]]]:
+    out = []
+    pos = 0
+    try:
+        while pos < len(data):
+            (length,) = struct.unpack_from(">I", data, pos)
+            pos += 4
+            end = pos + length
+            (n,) = struct.unpack_from(">H", data, pos)
+            subject_id = data[pos + 2 : pos + 2 + n].decode()
+            pos += 2 + n
+            (count,) = struct.unpack_from(">B", data, pos)
+            pos += 1
+            fingers = []
+            for _ in range(count):
+                position, k = struct.unpack_from(">BI", data, pos)
+                pos += 5
+                arrays = []
+                for dtype, shape in (
+                    ("<f4", (k,)), ("<f4", (k,)), ("<f4", (k,)),
+                    ("<u8", (k, CYLINDER_WORDS)), ("<u8", (k, WORDS_PER_LAYER)),
+                    ("<u8", (CODE_WORDS,)),
+                ):
+                    size = int(np.prod(shape)) * 4 if dtype == "<f4" else int(np.prod(shape)) * 8
+                    arrays.append(np.frombuffer(data, dtype, int(np.prod(shape)), pos).reshape(shape))
+                    pos += size
+                x, y, theta, bits, masks, code = (np.array(a, dtype=a.dtype.newbyteorder("=")) for a in arrays)
+                p = Prepared(x, y, theta, bits, masks, np.arange(k, dtype=np.int32))
+                fingers.append((position, p, code))
+            if pos != end:
+                raise ValueError(f"record length {length} does not match its content")
+            out.append((subject_id, fingers))
+    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        raise GalleryError(where, f"corrupt enrolment record: {exc}") from None
+    return out
+
+
+# --- several shards, several machines ------------------------------------------------------
+
+
+def search_shards(
+    paths: Sequence[str | os.PathLike[str]],
+    probe: Mapping[int, Template],
+    max_candidates: int = 10,
+    address: str | None = None,
+) -> list[Candidate]:
+    """Search galleries split over several directories as Ray tasks and merge the candidates.
+
+    ``address`` is a Ray cluster's address; without one Ray starts locally. Each shard must be
+    reachable at its path from the node that runs its task (a shared file system).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise InputError("ray", "not installed: pip install 'scomm[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(_search_one_shard)
+    futures = [task.remote(str(p), dict(probe), max_candidates) for p in paths]
+    merged: list[Candidate] = [c for part in ray.get(futures) for c in part]
+    merged.sort(key=lambda c: (-c.score, c.subject_id))
+    return merged[:max_candidates]
+
+
+def _search_one_shard(
+    path: str, probe: Mapping[int, Template], max_candidates: int
+) -> list[Candidate]:
+    return Gallery.open(path).search(probe, max_candidates)

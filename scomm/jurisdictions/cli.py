@@ -1,0 +1,289 @@
+"""``scomm data``, ``scomm jurisdictions``, ``scomm jurisdiction`` and ``scomm map``.
+
+The datasets (check, fetch), every county with its ICE office and activation date, one county's
+rules in force on a day, and county maps of the policy or the rollout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from scomm.errors import InputError
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--on {text}", "a date is written YYYY-MM-DD") from None
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def register(app: typer.Typer) -> None:
+    data = typer.Typer(help="The public datasets: where each comes from, check, fetch.",
+                       no_args_is_help=True)
+    app.add_typer(data, name="data")
+    maps = typer.Typer(help="County maps of the detainer policy or the rollout.",
+                       no_args_is_help=True)
+    app.add_typer(maps, name="map")
+
+    @data.command("check")
+    def data_check(
+        data_dir: Annotated[Path | None, typer.Option("--data-dir", help="default: SCOMM_DATA_DIR")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Which datasets are present and valid (SHA-256), which are missing, where each comes from."""
+        from scomm.jurisdictions.datasets import check
+        from scomm.settings import data_dir as default_data_dir
+
+        root = data_dir or default_data_dir()
+        statuses = check(root)
+        if as_json:
+            out = {
+                "data_dir": str(root),
+                "datasets": [
+                    {
+                        "key": s.dataset.key,
+                        "state": s.state,
+                        "files": len(s.dataset.files),
+                        "valid": s.valid,
+                        "missing": list(s.missing),
+                        "corrupt": list(s.corrupt),
+                        "origin": s.dataset.origin,
+                        "origin_url": s.dataset.origin_url,
+                    }
+                    for s in statuses
+                ],
+            }
+            typer.echo(json.dumps(out, indent=2))
+        else:
+            console = Console()
+            table = Table(title=f"Datasets in {root}")
+            for column in ("dataset", "state", "files", "origin"):
+                table.add_column(column)
+            colors = {"valid": "green", "missing": "red", "incomplete": "yellow", "invalid": "red"}
+            for s in statuses:
+                detail = f"{s.valid}/{len(s.dataset.files)}"
+                if s.corrupt:
+                    detail += f", {len(s.corrupt)} bad checksum ({s.corrupt[0]}...)"
+                table.add_row(s.dataset.key, f"[{colors[s.state]}]{s.state}[/]", detail,
+                              f"{s.dataset.origin}\n{s.dataset.origin_url}")
+            console.print(table)
+        if any(s.state != "valid" for s in statuses):
+            raise typer.Exit(1)
+
+    @data.command("fetch")
+    def data_fetch(
+        base_url: Annotated[str | None, typer.Option(
+            "--from", help="a mirror laid out like the data directory (default: each origin)")] = None,
+        dataset: Annotated[list[str] | None, typer.Option("--dataset", help="only these keys")] = None,
+        data_dir: Annotated[Path | None, typer.Option("--data-dir", help="default: SCOMM_DATA_DIR")] = None,
+    ) -> None:
+        """Download missing or corrupt files, verify each checksum, write atomically."""
+        from scomm.jurisdictions.datasets import fetch
+        from scomm.settings import data_dir as default_data_dir
+
+        root = data_dir or default_data_dir()
+        console = Console()
+        results = fetch(root, base_url, dataset or None)
+        counts: dict[str, int] = {}
+        said: set[str] = set()
+        for r in results:
+            kind = r.outcome.split(":")[0]
+            counts[kind] = counts.get(kind, 0) + 1
+            if kind == "no direct download":
+                # One line per dataset: FVC2002 alone would print 640 identical ones.
+                if r.dataset not in said:
+                    said.add(r.dataset)
+                    console.print(f"{r.dataset}: {r.outcome}", highlight=False, soft_wrap=True)
+            elif kind != "already valid":
+                console.print(f"{r.path}: {r.outcome}", highlight=False, soft_wrap=True)
+        console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" (into {root})")
+        if any(r.outcome.startswith(("failed", "no direct")) for r in results):
+            raise typer.Exit(1)
+
+    @app.command("jurisdictions")
+    def jurisdictions_list(
+        state: Annotated[str | None, typer.Option("--state", help="postal code, e.g. OR")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Every county: FIPS, name, 2010 population, ICE area, Secure Communities activation."""
+        from scomm.jurisdictions.counties import load_jurisdictions
+
+        registry = load_jurisdictions()
+        counties = registry.by_state(state) if state else registry.all()
+        if as_json:
+            typer.echo(json.dumps([_county_json(c) for c in counties], indent=1))
+            return
+        console = Console()
+        table = Table(title=f"{len(counties)} counties" + (f" of {state.upper()}" if state else ""))
+        for column in ("fips", "name", "state", "population 2010", "ICE area", "activated"):
+            table.add_column(column)
+        for c in counties:
+            activated = _iso(c.activation_date) or "-"
+            if c.activation_imputed:
+                activated += " (state date)"
+            table.add_row(c.fips, c.name, c.state, f"{c.population_in(2010):,}", c.aor, activated)
+        console.print(table)
+        for note in registry.notes:
+            console.print(f"[dim]{note}[/]", highlight=False)
+
+    @app.command("jurisdiction")
+    def jurisdiction_show(
+        fips: Annotated[str, typer.Argument(help="5-digit county FIPS")],
+        on: Annotated[str, typer.Option("--on", help="the day, YYYY-MM-DD")],
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """One county on a day: its data, the federal regime and the state and county policy
+        periods in force, each with its reference and source."""
+        from scomm.jurisdictions.counties import load_jurisdictions
+
+        day = _day(on)
+        county = load_jurisdictions().get(fips)
+        out = _rules_json(county.fips, day)
+        out["county"] = _county_json(county)
+        out["county"]["secure_communities_active"] = county.activated_by(day)
+        if as_json:
+            typer.echo(json.dumps(out, indent=2))
+            return
+        console = Console()
+        c = out["county"]
+        console.print(f"[bold]{county.name}, {county.state}[/] ({county.fips}) on {day}")
+        console.print(
+            f"population {county.population_in(day.year):,}; ICE {county.field_office}; "
+            f"Secure Communities activated {c['activation_date'] or 'never'}"
+            + (" (state's date: county not in the rollout panel)" if county.activation_imputed else "")
+            + (": active" if c["secure_communities_active"] else ": not active that day"),
+            highlight=False,
+        )
+        regime = out["federal"]
+        if regime is None:
+            console.print("federal: no regime covers this day")
+        else:
+            console.print(f"\n[bold]federal[/] {regime['name']}: {regime['summary']}", highlight=False)
+            console.print(f"  [dim]{regime['reference']}[/]", highlight=False)
+        for layer in out["layers"]:
+            console.print(f"\n[bold]{layer['level']} {layer['fips']}[/] {layer['name']}", highlight=False)
+            if layer["period"] is None:
+                console.print("  no policy on record for this day: honors every detainer (default)")
+                continue
+            p = layer["period"]
+            console.print(f"  {p['from']} to {p['to'] or 'open'}: {p['summary']}", highlight=False)
+            console.print(f"  policy: {json.dumps(p['policy'])}", highlight=False)
+            console.print(f"  [dim]reference: {p['reference']}[/]", highlight=False)
+            console.print(f"  [dim]source: {p['source']}[/]", highlight=False)
+            for item in p["unknown"]:
+                console.print(f"  [yellow]unknown:[/] {item}", highlight=False)
+
+    @maps.command("policy")
+    def map_policy(
+        on: Annotated[str, typer.Option("--on", help="the day, YYYY-MM-DD")],
+        out: Annotated[Path, typer.Option("--out", help="FILE.png or FILE.svg")],
+    ) -> None:
+        """Counties coloured by the detainer policy in force: honors all, conditional, declines,
+        opted out, not activated."""
+        from scomm.jurisdictions.maps import policy_map
+
+        county_map = policy_map(_day(on))
+        _save(county_map, out)
+
+    @maps.command("rollout")
+    def map_rollout(
+        on: Annotated[str, typer.Option("--on", help="the day, YYYY-MM-DD")],
+        out: Annotated[Path, typer.Option("--out", help="FILE.png or FILE.svg")],
+    ) -> None:
+        """Counties coloured by their Secure Communities activation year, grey if not yet active."""
+        from scomm.jurisdictions.maps import rollout_map
+
+        _save(rollout_map(_day(on)), out)
+
+
+def _save(county_map: Any, out: Path) -> None:
+    path = county_map.save(out)
+    counts: dict[str, int] = {}
+    for label, color in county_map.legend.entries:
+        counts[label] = sum(1 for c in county_map.legend.colors.values() if c == color)
+    Console().print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+                    highlight=False)
+
+
+def _county_json(c: Any) -> dict[str, Any]:
+    return {
+        "fips": c.fips,
+        "name": c.name,
+        "state": c.state,
+        "population": {str(y): n for y, n in sorted(c.population.items())},
+        "noncitizen": {str(y): {"estimate": e, "moe": m} for y, (e, m) in sorted(c.noncitizen.items())},
+        "aor": c.aor,
+        "field_office": c.field_office,
+        "activation_date": _iso(c.activation_date),
+        "activation_imputed": c.activation_imputed,
+    }
+
+
+def _period_json(period: Any) -> dict[str, Any]:
+    return {
+        "from": period.start.isoformat(),
+        "to": _iso(period.end),
+        "summary": " ".join(period.summary.split()),
+        "reference": period.reference,
+        "source": period.source,
+        "unknown": list(period.unknown),
+        "policy": period.policy.model_dump(mode="json"),
+    }
+
+
+def _name_of(code: str) -> str:
+    from scomm.jurisdictions.counties import load_jurisdictions
+    from scomm.jurisdictions.states import BY_FIPS
+
+    if len(code) == 2:
+        return BY_FIPS[code].name if code in BY_FIPS else code
+    return load_jurisdictions().get(code).name
+
+
+def _rules_json(fips: str, day: dt.date) -> dict[str, Any]:
+    """The federal regime and the state and county periods in force (the lead's
+    ``rules_in_force`` composes them; the periods are shown as the files give them)."""
+    from scomm.policies.load import federal_regimes, jurisdiction_policies
+
+    regime_period = federal_regimes().in_force(day)
+    federal = None
+    if regime_period is not None:
+        federal = {
+            "name": regime_period.regime.name,
+            "from": regime_period.start.isoformat(),
+            "to": _iso(regime_period.end),
+            "summary": " ".join(regime_period.summary.split()),
+            "reference": regime_period.reference,
+            "opt_out_of_results_allowed": regime_period.regime.opt_out_of_results_allowed,
+        }
+    files = jurisdiction_policies()
+    layers = []
+    for level, code in (("state", fips[:2]), ("county", fips)):
+        policy_file = files.get(code)
+        period = policy_file.in_force(day) if policy_file else None
+        layers.append({
+            "level": level,
+            "fips": code,
+            "name": policy_file.name if policy_file else _name_of(code),
+            "period": _period_json(period) if period else None,
+        })
+    out: dict[str, Any] = {"day": day.isoformat(), "federal": federal, "layers": layers}
+    if regime_period is not None:
+        from scomm.jurisdictions.counties import load_jurisdictions
+        from scomm.jurisdictions.maps import policy_category
+
+        county = load_jurisdictions().get(fips)
+        out["category"] = policy_category(fips, day, county.activated_by(day))
+    return out

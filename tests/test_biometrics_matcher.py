@@ -1,0 +1,92 @@
+"""The MCC matcher: invariance, mates above non-mates, range and symmetry, FVC2002 accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _biometric_templates import impression, random_template
+
+from scomm.biometrics import matcher
+from scomm.biometrics.template import MINUTIA_DTYPE, Template
+from scomm.errors import TemplateError
+
+
+def test_rigid_motion_keeps_the_score_of_a_template_with_itself() -> None:
+    t = random_template(1)
+    p = matcher.prepare(t)
+    moved = matcher.prepare(impression(t, 5, drop=0, jitter=0, spurious=0, angle_noise=0))
+    assert matcher.compare(p, p) > 0.9
+    assert matcher.compare(p, moved) == pytest.approx(matcher.compare(p, p), abs=0.05)
+
+
+def test_directions_that_disagree_with_positions_do_not_match() -> None:
+    t = random_template(2)
+    m = t.minutiae.copy()
+    m["theta"] = np.mod(m["theta"] + 0.6, 2 * np.pi)  # turned minutiae, unmoved positions
+    p = matcher.prepare(t)
+    assert matcher.compare(p, matcher.prepare(Template(m, t.width, t.height))) < 0.2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_mate_scores_above_every_non_mate(seed: int) -> None:
+    finger = random_template(seed)
+    probe = matcher.prepare(impression(finger, 100 + seed))
+    mate = matcher.compare(probe, matcher.prepare(finger))
+    others = [
+        matcher.compare(probe, matcher.prepare(random_template(1000 + 10 * seed + k)))
+        for k in range(8)
+    ]
+    assert mate > 2 * max(others)
+
+
+def test_scores_lie_in_the_unit_interval_and_are_symmetric() -> None:
+    prepared = [matcher.prepare(random_template(s)) for s in range(3)]
+    prepared += [matcher.prepare(impression(random_template(0), s)) for s in range(3)]
+    for a in prepared:
+        for b in prepared:
+            ab, ba = matcher.compare(a, b), matcher.compare(b, a)
+            assert 0.0 <= ab <= 1.0
+            assert ab == pytest.approx(ba, abs=0.02)
+
+
+def test_compare_many_gives_what_compare_gives() -> None:
+    probe = matcher.prepare(impression(random_template(3), 7))
+    gallery = [matcher.prepare(random_template(s)) for s in range(2, 6)]
+    offsets = np.concatenate([[0], np.cumsum([len(g) for g in gallery])]).astype(np.int64)
+    scores = matcher.compare_many(
+        probe,
+        np.concatenate([g.x for g in gallery]),
+        np.concatenate([g.y for g in gallery]),
+        np.concatenate([g.theta for g in gallery]),
+        np.concatenate([g.bits for g in gallery]),
+        np.concatenate([g.masks for g in gallery]),
+        offsets,
+        np.array([3, 1, 0]),
+    )
+    expected = [matcher.compare(probe, gallery[i]) for i in (3, 1, 0)]
+    assert scores.tolist() == pytest.approx(expected, abs=1e-6)
+
+
+def test_empty_and_tiny_templates_score_zero_without_failing() -> None:
+    empty = matcher.prepare(Template(np.zeros(0, MINUTIA_DTYPE), 300, 400))
+    lone = matcher.prepare(random_template(4, n=1))
+    full = matcher.prepare(random_template(4))
+    assert len(empty) == 0
+    assert len(lone) == 0  # one minutia has no neighbours: no valid cylinder
+    assert matcher.compare(empty, full) == 0.0
+    assert matcher.compare(full, lone) == 0.0
+
+
+def test_non_finite_minutiae_are_a_template_error() -> None:
+    t = random_template(5)
+    m = t.minutiae.copy()
+    m["x"][3] = np.nan
+    with pytest.raises(TemplateError):
+        matcher.prepare(Template(m, 300, 400))
+
+
+def test_cylinder_bits_lie_inside_their_validity_mask() -> None:
+    p = matcher.prepare(random_template(6))
+    masks = np.tile(p.masks, (1, matcher.ND))
+    assert np.all(p.bits & ~masks == 0)
+    assert np.all(p.bits.any(axis=1))
