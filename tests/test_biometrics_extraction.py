@@ -33,7 +33,7 @@ def print_image() -> np.ndarray:
     return impression(master_fingerprint(7, "left_loop"), seed=3)
 
 
-def _angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _angle_diff(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     return np.abs(np.angle(np.exp(1j * (a - b))))
 
 

@@ -97,7 +97,9 @@ def test_iso_round_trip_is_lossless_to_the_iso_grid() -> None:
         assert len(t) == len(b)
         assert np.array_equal(np.rint(t.minutiae["x"]), b.minutiae["x"])
         assert np.array_equal(np.rint(t.minutiae["y"]), b.minutiae["y"])
-        assert np.all(_angle_diff(t.minutiae["theta"], b.minutiae["theta"]) <= ISO_ANGLE_UNIT / 2 + 1e-6)
+        assert np.all(
+            _angle_diff(t.minutiae["theta"], b.minutiae["theta"]) <= ISO_ANGLE_UNIT / 2 + 1e-6
+        )
         assert np.array_equal(t.minutiae["kind"], b.minutiae["kind"])
         assert np.array_equal(t.minutiae["quality"], b.minutiae["quality"])
         assert b.dpi == 500 and (b.width, b.height) == (500, 600)
@@ -154,7 +156,9 @@ def test_every_fvc2002_iso_record_imports_and_re_exports_exactly(
         pos = 24
         for view in views:
             assert len(view) == data[pos + 3]
-            pos += 4 + 6 * len(view) + 2 + struct.unpack(">H", data[pos + 4 + 6 * len(view) :][:2])[0]
+            pos += (
+                4 + 6 * len(view) + 2 + struct.unpack(">H", data[pos + 4 + 6 * len(view) :][:2])[0]
+            )
             assert view.dpi == 500
             assert set(np.unique(view.minutiae["kind"])) <= {ENDING, BIFURCATION, OTHER}
         total += sum(len(v) for v in views)

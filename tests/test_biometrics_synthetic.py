@@ -74,7 +74,13 @@ def test_master_is_deterministic_per_seed() -> None:
 
 @pytest.mark.parametrize(
     ("finger_class", "cores", "deltas"),
-    [("arch", 0, 0), ("tented_arch", 1, 1), ("left_loop", 1, 1), ("right_loop", 1, 1), ("whorl", 2, 2)],
+    [
+        ("arch", 0, 0),
+        ("tented_arch", 1, 1),
+        ("left_loop", 1, 1),
+        ("right_loop", 1, 1),
+        ("whorl", 2, 2),
+    ],
 )
 def test_singular_points_by_class(finger_class: str, cores: int, deltas: int) -> None:
     rng = np.random.default_rng(0)
@@ -96,13 +102,17 @@ def test_sherlock_monro_field_has_the_right_singularities() -> None:
     a = np.linspace(0, 2 * np.pi, 720, endpoint=False)
     around = {}
     for name, (px, py) in (("core", cores[0]), ("delta", deltas[0])):
-        theta = S._orientation(px + 6 * np.cos(a), py + 6 * np.sin(a), "left_loop", cores, deltas, geometry)
+        theta = S._orientation(
+            px + 6 * np.cos(a), py + 6 * np.sin(a), "left_loop", cores, deltas, geometry
+        )
         around[name] = _poincare(theta)
     # a core turns the ridges by +1/2 turn (index +1/2), a delta by -1/2 (image axes)
     assert around["core"] == pytest.approx(-around["delta"], abs=0.05)
     assert abs(around["core"]) == pytest.approx(1.0, abs=0.05)  # half-turns: pi per loop
     # far from both, the field is regular (index 0)
-    far = S._orientation(20 + 5 * np.cos(a), 20 + 5 * np.sin(a), "left_loop", cores, deltas, geometry)
+    far = S._orientation(
+        20 + 5 * np.cos(a), 20 + 5 * np.sin(a), "left_loop", cores, deltas, geometry
+    )
     assert _poincare(far) == pytest.approx(0.0, abs=0.05)
 
 
@@ -153,7 +163,9 @@ def test_capture_geometry_maps_impression_minutiae_back_to_the_master(
     found = extract(S.impression(m, seed)).minutiae
     c = S._capture(seed, m.ridges.shape[1], m.ridges.shape[0])
     x, y = S._unplace(c, found["x"].astype(float), found["y"].astype(float))
-    d = np.hypot(x[:, None] - master_minutiae["x"][None, :], y[:, None] - master_minutiae["y"][None, :])
+    d = np.hypot(
+        x[:, None] - master_minutiae["x"][None, :], y[:, None] - master_minutiae["y"][None, :]
+    )
     # most minutiae of the impression lie where the master has one
     assert np.mean(d.min(axis=1) < 8) > 0.7
 

@@ -58,7 +58,7 @@ RELAX_ITERATIONS, RELAX_WEIGHT = 5, 0.5  # n_rel, w_R
 MU_RHO_DIST, TAU_RHO_DIST = 5.0, -1.6  # rho: distance agreement (pixels)
 MU_RHO_ANGLE, TAU_RHO_ANGLE = math.pi / 12.0, -30.0  # rho: direction agreements (radians)
 
-WORDS_PER_LAYER = NS * NS // 64  # 4 uint64 words hold one 16 x 16 layer
+WORDS_PER_LAYER = (NS * NS + 63) // 64  # 4 uint64 words hold one 16 x 16 layer
 CYLINDER_WORDS = WORDS_PER_LAYER * ND  # 24
 VERSION = 1  # bump when cylinders change: stored galleries must be rebuilt
 

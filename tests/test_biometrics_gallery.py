@@ -1,0 +1,186 @@
+"""The gallery: enrol, search, persist, reopen, remove, damage; the FPIR threshold; the engine."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _biometric_templates import impression, random_template
+
+from scomm.biometrics.engine import BiometricEngine
+from scomm.biometrics.gallery import Gallery, search_shards, threshold_for_fpir
+from scomm.biometrics.template import Template
+from scomm.errors import GalleryError, InputError
+
+SUBJECTS = 24
+
+
+def finger(subject: int, position: int) -> Template:
+    return random_template(1000 * subject + position)
+
+
+def enrol_all(gallery: Gallery, subjects: range = range(SUBJECTS)) -> None:
+    for s in subjects:
+        gallery.enroll(f"S{s:03d}", {1: finger(s, 1), 2: finger(s, 2)})
+
+
+@pytest.fixture()
+def gallery_dir(tmp_path: Path) -> Path:
+    g = Gallery.create(tmp_path / "g")
+    enrol_all(g)
+    return tmp_path / "g"
+
+
+def test_search_ranks_the_mate_first_by_finger_and_fused(gallery_dir: Path) -> None:
+    g = Gallery.open(gallery_dir)
+    assert len(g) == SUBJECTS and g.template_count == 2 * SUBJECTS
+    for s in (0, 7, 23):
+        one = g.search({2: impression(finger(s, 2), s)}, max_candidates=5)
+        assert one[0].subject_id == f"S{s:03d}"
+        assert one[0].score > one[1].score
+        both = g.search({1: impression(finger(s, 1), s), 2: impression(finger(s, 2), s)}, 5)
+        assert both[0].subject_id == f"S{s:03d}"
+        assert set(both[0].finger_scores) == {1, 2}
+        assert both[0].score == pytest.approx(np.mean(list(both[0].finger_scores.values())))
+
+
+def test_unknown_probe_position_searches_every_finger(gallery_dir: Path) -> None:
+    g = Gallery.open(gallery_dir)
+    assert g.search({0: impression(finger(5, 2), 1)}, 3)[0].subject_id == "S005"
+    # Searched as the wrong known position, the mate's finger is never compared.
+    wrong = g.search({1: impression(finger(5, 2), 1)}, 3)
+    assert all(c.score < 0.1 for c in wrong)
+
+
+def test_gallery_persists_reopens_and_compacts(gallery_dir: Path) -> None:
+    probe = {1: impression(finger(3, 1), 9)}
+    before = Gallery.open(gallery_dir).search(probe, 4)
+    g = Gallery.open(gallery_dir)
+    g.compact()
+    assert g.generation == 1
+    assert not (gallery_dir / "journal-0.bin").exists()
+    reopened = Gallery.open(gallery_dir)
+    after = reopened.search(probe, 4)
+    assert [c.subject_id for c in after] == [c.subject_id for c in before]
+    assert [c.score for c in after] == pytest.approx([c.score for c in before])
+    # Enrolments after a compaction go to the new journal and survive a reopen.
+    reopened.enroll("NEW", {1: finger(99, 1)})
+    assert Gallery.open(gallery_dir).search({1: impression(finger(99, 1), 2)}, 1)[0].subject_id == "NEW"
+
+
+def test_remove_takes_a_subject_out_for_good(gallery_dir: Path) -> None:
+    g = Gallery.open(gallery_dir)
+    probe = {2: impression(finger(4, 2), 3)}
+    assert g.search(probe, 1)[0].subject_id == "S004"
+    g.remove("S004")
+    assert "S004" not in g
+    assert all(c.subject_id != "S004" for c in g.search(probe, SUBJECTS))
+    reopened = Gallery.open(gallery_dir)
+    assert "S004" not in reopened and len(reopened) == SUBJECTS - 1
+    reopened.compact()
+    assert all(c.subject_id != "S004" for c in Gallery.open(gallery_dir).search(probe, SUBJECTS))
+    with pytest.raises(GalleryError):
+        reopened.remove("S004")
+
+
+def test_failed_enrolment_leaves_the_gallery_unchanged(gallery_dir: Path) -> None:
+    g = Gallery.open(gallery_dir)
+    journal = gallery_dir / "journal-0.bin"
+    size = journal.stat().st_size
+    with pytest.raises(InputError):
+        g.enroll("BAD", {1: finger(50, 1), 11: finger(50, 2)})  # no finger position 11
+    with pytest.raises(GalleryError):
+        g.enroll("S001", {1: finger(50, 1)})  # already enrolled
+    with pytest.raises(InputError):
+        g.enroll_many([("OK", {1: finger(51, 1)}), ("", {1: finger(52, 1)})])
+    assert journal.stat().st_size == size
+    assert len(g) == SUBJECTS and "BAD" not in g and "OK" not in g
+    assert len(Gallery.open(gallery_dir)) == SUBJECTS
+
+
+def test_truncated_array_file_is_a_gallery_error_naming_it(gallery_dir: Path) -> None:
+    Gallery.open(gallery_dir).compact()
+    bits = gallery_dir / "gen-1" / "bits.npy"
+    data = bits.read_bytes()
+    bits.write_bytes(data[: len(data) // 2])
+    with pytest.raises(GalleryError, match="bits.npy"):
+        Gallery.open(gallery_dir)
+    assert bits.stat().st_size == len(data) // 2  # the damaged file is left for inspection
+
+
+def test_truncated_journal_is_a_gallery_error_naming_it(gallery_dir: Path) -> None:
+    journal = gallery_dir / "journal-0.bin"
+    data = journal.read_bytes()
+    journal.write_bytes(data[:-7])
+    with pytest.raises(GalleryError, match="journal-0.bin"):
+        Gallery.open(gallery_dir)
+    journal.write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
+    with pytest.raises(GalleryError, match="journal-0.bin"):
+        Gallery.open(gallery_dir)
+
+
+def test_missing_or_foreign_gallery_is_a_gallery_error(tmp_path: Path) -> None:
+    with pytest.raises(GalleryError, match="manifest"):
+        Gallery.open(tmp_path)
+    Gallery.create(tmp_path / "g")
+    with pytest.raises(GalleryError):
+        Gallery.create(tmp_path / "g")
+
+
+def test_threshold_for_fpir_on_a_known_distribution() -> None:
+    rng = np.random.default_rng(7)
+    scores = rng.permutation(np.arange(1000) / 1000.0)  # 0.000 ... 0.999, shuffled
+    for target in (0.001, 0.01, 0.05, 0.2):
+        t = threshold_for_fpir(target, scores)
+        fpir = float(np.mean(scores >= t))
+        assert fpir <= target
+        # The lowest such threshold: one score lower would let one more impostor through.
+        assert float(np.mean(scores >= t - 0.001)) > target
+    assert np.mean(scores >= threshold_for_fpir(0.0, scores)) == 0.0
+    with pytest.raises(InputError):
+        threshold_for_fpir(1.5, scores)
+
+
+def test_threshold_is_stored_with_the_gallery(gallery_dir: Path) -> None:
+    g = Gallery.open(gallery_dir)
+    g.set_threshold(0.123)
+    assert Gallery.open(gallery_dir).threshold == pytest.approx(0.123)
+    assert BiometricEngine(Gallery.open(gallery_dir)).threshold == pytest.approx(0.123)
+
+
+def test_engine_identifies_enrolled_and_rejects_unenrolled() -> None:
+    engine = BiometricEngine.in_memory()
+    for s in range(40):
+        engine.enroll(f"P{s}", {p: finger(s, p) for p in (1, 2, 6, 7)})
+    probe = {p: impression(finger(12, p), 40 + p) for p in (1, 2, 6, 7)}
+    hits = engine.identify(probe)
+    assert hits and hits[0].subject_id == "P12" and hits[0].score >= engine.threshold
+    stranger = {p: impression(finger(77, p), p) for p in (1, 2, 6, 7)}
+    assert engine.identify(stranger) == []
+    engine.remove("P12")
+    assert all(c.subject_id != "P12" for c in engine.identify(probe))
+
+
+def test_engine_calibrates_its_threshold_from_impostor_searches() -> None:
+    engine = BiometricEngine.in_memory()
+    for s in range(20):
+        engine.enroll(f"P{s}", {1: finger(s, 1)})
+    impostors = [
+        engine.gallery.search({1: random_template(5000 + k)}, 1)[0].score for k in range(20)
+    ]
+    t = engine.calibrate(impostors, 0.05)
+    assert np.mean(np.array(impostors) >= t) <= 0.05
+    assert engine.identify({1: impression(finger(3, 1), 1)})[0].subject_id == "P3"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_ray_searches_shards_and_merges(tmp_path: Path) -> None:
+    first = Gallery.create(tmp_path / "a")
+    enrol_all(first, range(0, 10))
+    second = Gallery.create(tmp_path / "b")
+    enrol_all(second, range(10, 20))
+    found = search_shards([tmp_path / "a", tmp_path / "b"], {1: impression(finger(14, 1), 3)}, 3)
+    assert found[0].subject_id == "S014"
+    assert found == sorted(found, key=lambda c: -c.score)
