@@ -204,3 +204,19 @@ def test_agrees_with_the_reference_extractor_on_fvc2002(fvc: object, db: str) ->
     # measured 0.70-0.83 (precision) and 0.62-0.81 (recall) over all 320 images
     assert agreed_ours / found >= 0.6
     assert agreed_ref / reference >= 0.5
+
+
+def test_draw_stages_writes_a_png(print_image: np.ndarray, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from PIL import Image
+
+    from scomm.biometrics.inspect import draw_stages
+
+    assert isinstance(tmp_path, Path)
+    out = tmp_path / "stages.png"
+    t = draw_stages(print_image, out, panels=True)
+    assert np.array_equal(t.minutiae, extract(print_image).minutiae)
+    with Image.open(out) as im:
+        assert im.size[0] > im.size[1] * 3  # the print and three stage panels side by side
+    assert list(tmp_path.iterdir()) == [out]  # no temp file left behind

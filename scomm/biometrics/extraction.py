@@ -311,7 +311,6 @@ _DX = np.array([1, 1, 0, -1, -1, -1, 0, 1], np.int64)
 @njit(cache=True, nogil=True)
 def _trace(
     skel: np.ndarray,
-    cn: np.ndarray,
     ys: np.ndarray,
     xs: np.ndarray,
     max_steps: int,
@@ -448,13 +447,29 @@ _CROSSING = np.array(
 )
 
 
-def _neighbour_code(skel: np.ndarray) -> np.ndarray:
-    p = np.pad(skel.astype(np.uint8), 1)
+@njit(cache=True, nogil=True)
+def _crossings(skel: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Skeleton pixels whose crossing number is 1 (ending) or 3+ (bifurcation)."""
     h, w = skel.shape
-    code = np.zeros((h, w), np.uint8)
-    for bit, (dy, dx) in enumerate(zip(_DY, _DX, strict=True)):
-        code |= p[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] << np.uint8(bit)
-    return code
+    ys = np.empty(h * w // 4 + 16, np.int64)
+    xs = np.empty(h * w // 4 + 16, np.int64)
+    cns = np.empty(h * w // 4 + 16, np.uint8)
+    n = 0
+    for y in range(1, h - 1):
+        for x in range(1, w - 1):
+            if skel[y, x] == 0:
+                continue
+            code = 0
+            for k in range(8):
+                if skel[y + _DY[k], x + _DX[k]] != 0:
+                    code |= 1 << k
+            cn = table[code]
+            if (cn == 1 or cn >= 3) and n < ys.shape[0]:
+                ys[n] = y
+                xs[n] = x
+                cns[n] = cn
+                n += 1
+    return ys[:n].copy(), xs[:n].copy(), cns[:n].copy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,7 +482,7 @@ def _normalize(image: np.ndarray) -> np.ndarray:
     # local contrast per block (3x3 blocks around it); the later stages threshold by sign,
     # so a contrast that steps from block to block does no harm and costs a fraction
     variance = ndimage.uniform_filter(_block_sum(centred * centred) / BLOCK**2, 3, mode="nearest")
-    local_sd = np.sqrt(variance)
+    local_sd = np.sqrt(np.maximum(variance, 0.0))
     floor = max(float(np.mean(local_sd)) * 0.25, 1.0)
     scale = _upsample((1.0 / np.maximum(local_sd, floor)).astype(np.float32))
     # ridges dark in the scan: flip the sign so ridges come out positive
@@ -547,11 +562,8 @@ def _enhance(
     return _oriented_pass(np.pad(smoothed, pad, mode="edge"), pad, index, mask_px, cdy, cdx, cw, cn)
 
 
-def _minutiae_candidates(skel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    code = _neighbour_code(skel)
-    cn = np.where(skel, _CROSSING[code], 0)
-    ys, xs = np.nonzero((cn == 1) | (cn >= 3))
-    return ys.astype(np.int64), xs.astype(np.int64), cn, cn[ys, xs]
+def _minutiae_candidates(skel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _crossings(skel, _CROSSING)
 
 
 def _angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -622,9 +634,9 @@ def extract(
     skel = _thin(binary.astype(np.uint8), _LUT1, _LUT2)
     show("skeleton", skel[: image.shape[0], : image.shape[1]].astype(bool))
 
-    ys, xs, cn, cn_at = _minutiae_candidates(skel)
+    ys, xs, cn_at = _minutiae_candidates(skel)
     dir_step = 10
-    steps, end, other, py, px = _trace(skel, cn, ys, xs, 40, dir_step)
+    steps, end, other, py, px = _trace(skel, ys, xs, 40, dir_step)
     kinds = np.where(cn_at == 1, ENDING, BIFURCATION).astype(np.uint8)
 
     # direction: ending -> along its ridge (ISO: the ridge flowing out of the ending);

@@ -48,11 +48,11 @@ def county_facts(fips: str, year: int) -> CountyFacts:
     )
 
 
-def master_fingers(finger_seed: int) -> dict[int, Template]:
-    """A person's ten master prints (generated, SFinGe-style, from the person's seed)."""
+def master_fingers(finger_seed: int, fingers: tuple[int, ...] = FINGERS) -> dict[int, Template]:
+    """A person's master prints (generated, SFinGe-style, from the person's seed)."""
     from scomm.biometrics.synthetic import master_template
 
-    return {f: _with_finger(master_template(finger_seed * 16 + f), f) for f in FINGERS}
+    return {f: _with_finger(master_template(finger_seed * 16 + f), f) for f in fingers}
 
 
 def impression_of(
@@ -143,21 +143,21 @@ def build(
         fingers_searched=fingers_searched,
     )
     booking_fingers: list[dict[int, Template]] = []
-    enrolled = 0
+    ident_enrolments: list[tuple[str, dict[int, Template]]] = []
+    iafis_enrolments: list[tuple[str, dict[int, Template]]] = []
     total = len(people)
     for i, person in enumerate(people):
         masters = master_fingers(person.finger_seed)
         if person.in_ident:
             fin = f"FIN{person.person_id}"
-            world.ident.enroll(fin, impression_of(masters, person.finger_seed + 1, FINGERS))
+            ident_enrolments.append((fin, impression_of(masters, person.finger_seed + 1, FINGERS)))
             world.encounters[fin] = [
                 {"kind": e.kind.value, "on": e.on.isoformat()} for e in person.encounters
             ]
             world.status_records[fin] = person.status_on_record or person.status
-            enrolled += 1
         if person.rap_sheet:
             fbi = f"FBI{person.person_id}"
-            world.iafis.enroll(fbi, impression_of(masters, person.finger_seed + 2, FINGERS))
+            iafis_enrolments.append((fbi, impression_of(masters, person.finger_seed + 2, FINGERS)))
             world.rap_sheets[fbi] = [
                 {
                     "on": a.on.isoformat(),
@@ -171,6 +171,9 @@ def build(
         booking_fingers.append(impression_of(masters, person.finger_seed + 3, FINGERS))
         if progress:
             progress("people", i + 1, total)
+    world.ident.gallery.enroll_many(ident_enrolments)
+    world.iafis.gallery.enroll_many(iafis_enrolments)
+    enrolled = len(ident_enrolments)
     _fill_with_others(world, rng, gallery_size, enrolled, progress)
     return SyntheticRun(county, world, bookings, booking_fingers)
 
@@ -185,11 +188,15 @@ def _fill_with_others(
     """The rest of IDENT and IAFIS: people never booked here, so that searches run against
     realistically large galleries. Their records exist but never match a booking."""
     others = max(gallery_size - already, 0)
-    for i in range(others):
-        masters = master_fingers(int(rng.integers(2**31, 2**40)))
-        fingers = impression_of(masters, i, world.fingers_searched)
-        world.ident.enroll(f"FIN-OTHER-{i:07d}", fingers)
-        world.status_records[f"FIN-OTHER-{i:07d}"] = Status.LPR
-        world.iafis.enroll(f"FBI-OTHER-{i:07d}", fingers)
+    chunk = 500
+    for first in range(0, others, chunk):
+        batch = []
+        for i in range(first, min(first + chunk, others)):
+            masters = master_fingers(int(rng.integers(2**31, 2**40)), world.fingers_searched)
+            batch.append((i, impression_of(masters, i, world.fingers_searched)))
+        world.ident.gallery.enroll_many((f"FIN-OTHER-{i:07d}", f) for i, f in batch)
+        world.iafis.gallery.enroll_many((f"FBI-OTHER-{i:07d}", f) for i, f in batch)
+        for i, _ in batch:
+            world.status_records[f"FIN-OTHER-{i:07d}"] = Status.LPR
         if progress:
-            progress("gallery", i + 1, others)
+            progress("gallery", min(first + chunk, others), others)
