@@ -72,7 +72,7 @@ def latency(url: str, run, samples: int) -> dict:
         for case_id, at, payload in messages:
             payload = {**payload, "custody": None}
             started = time.perf_counter()
-            submit(store, [(case_id, at, payload)])
+            submit(store, [(f"latency-{case_id}", at, payload)])
             process(store, run.world, batch=16)
             waits.append(time.perf_counter() - started)
     ms = np.array(waits) * 1000

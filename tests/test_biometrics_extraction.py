@@ -220,3 +220,13 @@ def test_draw_stages_writes_a_png(print_image: np.ndarray, tmp_path: object) -> 
     with Image.open(out) as im:
         assert im.size[0] > im.size[1] * 3  # the print and three stage panels side by side
     assert list(tmp_path.iterdir()) == [out]  # no temp file left behind
+
+
+def test_wsq_compression_keeps_most_minutiae(print_image: np.ndarray) -> None:
+    # bookings arrive WSQ-compressed: the codec's loss must not change what is extracted much
+    from scomm.biometrics.images import encode_wsq
+
+    before = extract(print_image).minutiae
+    after = extract(read_image(encode_wsq(print_image))).minutiae
+    assert _matched_fraction(before, after, 6.0, 20.0) >= 0.8
+    assert _matched_fraction(after, before, 6.0, 20.0) >= 0.8

@@ -270,6 +270,40 @@ class _Columns:
         )
 
 
+class _NpyWriter:
+    """A ``.npy`` file written by appending rows; the header (shape) is filled in at the end."""
+
+    HEADER = 128  # bytes reserved for the magic, version and header dict, padded
+
+    def __init__(self, path: Path, dtype: type, trailing: tuple[int, ...]) -> None:
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        self.trailing = trailing
+        self.rows = 0
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed in close()/abandon()
+        self.handle.write(b"\0" * self.HEADER)
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        self.handle.write(rows.tobytes())
+        self.rows += rows.shape[0]
+
+    def close(self) -> dict[str, object]:
+        shape = (self.rows, *self.trailing)
+        header = repr({"descr": self.dtype.str, "fortran_order": False, "shape": shape})
+        text = header.encode("latin1")
+        text += b" " * (self.HEADER - 10 - len(text) - 1) + b"\n"
+        self.handle.seek(0)
+        self.handle.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text)
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        return {"shape": list(shape), "bytes": self.path.stat().st_size}
+
+    def abandon(self) -> None:
+        self.handle.close()
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write a whole file or nothing: a temporary file beside it, then a rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -380,6 +414,97 @@ class Gallery:
                 gallery._entries[row].append((0, e))
         gallery._replay_journal()
         return gallery
+
+    @classmethod
+    def build(
+        cls,
+        path: str | os.PathLike[str],
+        subjects: Iterable[tuple[str, Mapping[int, Template]]],
+        *,
+        workers: int | None = None,
+        chunk: int = 2048,
+    ) -> Gallery:
+        """Create a gallery from many subjects at once, streaming them to disk.
+
+        For initial loads (a criminal master file, a synthetic population): templates are
+        prepared on ``workers`` threads (numba releases the GIL) and written chunk by chunk,
+        so memory stays flat however large the gallery. Nothing is left behind on error.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        directory = Path(path)
+        if (directory / "manifest.json").exists():
+            raise GalleryError(str(directory), "a gallery already exists here")
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=directory, prefix=".gen-0."))
+        writers = {name: _NpyWriter(staging / f"{name}.npy", dtype, shape) for name, dtype, shape in _ARRAYS}
+        ids: list[str] = []
+        seen: set[str] = set()
+        counts = {"entries": 0, "cylinders": 0}
+        writers["offsets"].append(np.zeros(1, np.int64))
+
+        def prepare_one(item: tuple[str, Mapping[int, Template]]) -> tuple[str, list]:
+            subject_id, fingers = item
+            if not fingers:
+                raise InputError(subject_id, "no fingers to enrol")
+            out = []
+            for position, template in sorted(fingers.items()):
+                if position not in FINGER_POSITIONS:
+                    raise InputError(subject_id, f"finger position must be 1-10, got {position}")
+                p = matcher.prepare(template)
+                out.append((int(position), p, index_code(p)))
+            return subject_id, out
+
+        def flush(done: list[tuple[str, list]]) -> None:
+            columns = _Columns.empty()
+            for subject_id, fingers in done:
+                if not isinstance(subject_id, str) or not subject_id or subject_id in seen:
+                    raise GalleryError(str(subject_id), "subject id empty or enrolled twice")
+                seen.add(subject_id)
+                ids.append(subject_id)
+                for position, p, code in fingers:
+                    columns.append(len(ids) - 1, position, p, code)
+            for name, _dtype, _shape in _ARRAYS:
+                part = columns.view(name)
+                if name == "offsets":
+                    part = part[1:] + counts["cylinders"]
+                writers[name].append(part)
+            counts["entries"] += columns.entries
+            counts["cylinders"] += columns.cylinders
+
+        try:
+            with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+                batch: list[tuple[str, Mapping[int, Template]]] = []
+                for item in subjects:
+                    batch.append(item)
+                    if len(batch) >= chunk:
+                        flush(list(pool.map(prepare_one, batch)))
+                        batch = []
+                if batch:
+                    flush(list(pool.map(prepare_one, batch)))
+            files: dict[str, dict[str, object]] = {}
+            for name, writer in writers.items():
+                files[name] = writer.close()
+            (staging / "subjects.json").write_text(json.dumps(ids))
+            os.replace(staging, directory / "gen-0")
+        except BaseException:
+            for writer in writers.values():
+                writer.abandon()
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "matcher_version": matcher.VERSION,
+            "generation": 0,
+            "subjects": len(ids),
+            "templates": counts["entries"],
+            "cylinders": counts["cylinders"],
+            "threshold": None,
+            "files": files,
+        }
+        _write_atomic(directory / "manifest.json", json.dumps(manifest, indent=1).encode())
+        return cls.open(directory)
 
     # --- enrolment and removal ---------------------------------------------------------------
 

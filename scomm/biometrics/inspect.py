@@ -52,10 +52,11 @@ def draw_stages(
     mask = stages["mask"]
     ax.contour(mask.astype(float), levels=[0.5], colors="yellow", linewidths=0.8)
     theta = stages["orientation"]
-    cy, cx = np.mgrid[BLOCK // 2 : h : BLOCK, BLOCK // 2 : w : BLOCK]
+    step = 2 * BLOCK  # every other block: denser lines hide the ridges
+    cy, cx = np.mgrid[BLOCK // 2 : h : step, BLOCK // 2 : w : step]
     inside = mask[cy, cx]
     t = theta[cy, cx][inside]
-    half = 0.4 * BLOCK
+    half = 0.4 * step
     xs, ys = cx[inside], cy[inside]
     segments = np.stack(
         [

@@ -230,6 +230,11 @@ def release_case(
         state = fold(case_id, history)
         if state.released_at or state.hold_started_at:
             raise InputError(f"case {case_id}", "already released or held")
+        if state.last_at is not None and at < state.last_at:
+            raise InputError(
+                "--at",
+                f"{at.isoformat()} is before the case's last step ({state.last_at.isoformat()})",
+            )
         with store.write(reader="court") as tx:
             tx.enqueue(case_id, "jail.release", {"reason": reason, "at": iso(at)})
         process(store, world or World.empty())
@@ -247,6 +252,8 @@ def book_files(
 
     if not (county.isdigit() and len(county) == 5):
         raise InputError("--county", f"{county!r} is not a 5-digit county FIPS code")
+    world = World.of_jurisdictions()
+    world.activation_date(county)  # an unknown county is refused before any file is read
     accepted: list[tuple[str, Path]] = []
     refused: list[tuple[Path, str]] = []
     bookings = []
@@ -278,5 +285,5 @@ def book_files(
     if bookings:
         with EventStore.open(url) as store:
             submit(store, bookings)
-            process(store, World.empty())
+            process(store, world)
     return accepted, refused

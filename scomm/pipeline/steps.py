@@ -56,7 +56,7 @@ def _rules(state: CaseState, at: dt.datetime) -> Any:
 
 
 def on_booking(state: CaseState, msg: Message, world: World) -> StepResult:
-    booking = {k: v for k, v in msg.payload.items() if k != "fingers"}
+    booking = {k: v for k, v in msg.payload.items() if k not in ("fingers", "at")}
     result = lea.book(booking, msg.at)
     # The prints travel with the messages (the transaction), not in the log.
     return StepResult(result.events, tuple(_carry(s, msg) for s in result.next))

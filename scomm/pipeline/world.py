@@ -44,6 +44,23 @@ class World:
 
         return cls(iafis=BiometricEngine.in_memory(), ident=BiometricEngine.in_memory(), **kwargs)
 
+    @classmethod
+    def of_jurisdictions(cls, **kwargs: Any) -> World:
+        """Empty agency databases, with each county's activation date and ICE field office
+        from the jurisdictions data (``scomm data check``)."""
+        from scomm.jurisdictions.counties import load_jurisdictions
+
+        jurisdictions = load_jurisdictions()
+
+        def activation(fips: str) -> dt.date | None:
+            return jurisdictions.get(fips).activation_date
+
+        def office(fips: str) -> str:
+            county = jurisdictions.get(fips)
+            return county.field_office or county.aor or "unknown"
+
+        return cls.empty(activation_date=activation, field_office_of=office, **kwargs)
+
     def probe(self, fingers: Mapping[int, Template]) -> dict[int, Template]:
         chosen = {f: t for f, t in fingers.items() if f in self.fingers_searched}
         return chosen or dict(fingers)

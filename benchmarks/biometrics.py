@@ -1,0 +1,270 @@
+"""Benchmark of the biometric engine: accuracy, extraction, 1:1 speed, 1:N speed and rank-1.
+
+    .venv/bin/python benchmarks/biometrics.py [--gallery-size 1000000] [--probes 280]
+        [--gallery DIR] [--skip-extract] [--out benchmarks/results/biometrics.json]
+
+Figures (printed, and written to the JSON):
+
+- FVC2002 DB1_B-DB4_B by the FVC protocol: EER per set and on average, with the commercial
+  ``.iso`` minutiae and with our own extractor; extraction time per image (median, ms).
+- 1:1 comparisons per second on one core: the batch kernel a gallery search uses, and the
+  one-at-a-time Python call.
+- 1:N: a gallery of ``--gallery-size`` single-finger subjects: the first impression of each of
+  the 40 FVC2002 fingers plus generated distractors (``synthetic.master_template``); each other
+  FVC2002 impression (280) is searched; search time (median, mean, max), the share of probes
+  whose mate is ranked first, gallery build and reopen times, peak memory of the process.
+- Score distributions of generated impressions (``synthetic.template_impression``) against
+  FVC2002 DB4_B (the SFinGe set), summary statistics, same FVC protocol.
+
+Targets: average EER <= 3.0% (NBIS bozorth3: 5.7%); >= 50,000 comparisons/s on one core; one
+finger against 1,000,000 templates in <= 2 s on two cores with the mate first for >= 95%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from multiprocessing import Pool
+from pathlib import Path
+
+import numba
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scomm.biometrics import matcher  # noqa: E402
+from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs  # noqa: E402
+from scomm.biometrics.formats import read_iso19794  # noqa: E402
+from scomm.biometrics.gallery import Gallery  # noqa: E402
+from scomm.biometrics.template import Template  # noqa: E402
+from scomm.settings import data_dir  # noqa: E402
+
+SETS = ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
+
+
+def peak_memory_mib() -> float:
+    # ru_maxrss is in KiB on Linux; it counts the pages of memory-mapped files touched too.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def fvc_templates(dataset: Path) -> dict[tuple[str, int, int], Template]:
+    out = {}
+    for name in SETS:
+        for iso in sorted((dataset / name).glob("*.iso")):
+            finger, impression = (int(v) for v in iso.stem.split("_"))
+            out[(name, finger, impression)] = read_iso19794(iso.read_bytes(), str(iso))[0]
+    return out
+
+
+def accuracy(dataset: Path, skip_extract: bool) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for source in ("iso",) if skip_extract else ("iso", "extract"):
+        ev = evaluate(dataset, source)
+        entry: dict[str, object] = {
+            "eer_percent": {s.name: round(100 * s.rates.eer, 3) for s in ev.sets},
+            "fmr100_percent": {s.name: round(100 * s.rates.fmr100, 3) for s in ev.sets},
+            "zero_fmr_percent": {s.name: round(100 * s.rates.zero_fmr, 3) for s in ev.sets},
+            "average_eer_percent": round(100 * ev.average_eer, 3),
+            "no_template": {s.name: len(s.failures) for s in ev.sets},
+        }
+        times = [t for s in ev.sets for t in s.extract_ms]
+        if times:
+            entry["extraction_ms_median"] = round(statistics.median(times), 2)
+            entry["extraction_images"] = len(times)
+        result[source] = entry
+        print(f"EER ({source}): {entry['eer_percent']} average {entry['average_eer_percent']}%")
+        if times:
+            print(f"extraction: median {entry['extraction_ms_median']} ms over {len(times)} images")
+    return result
+
+
+def one_to_one_speed(templates: dict[tuple[str, int, int], Template]) -> dict[str, object]:
+    numba.set_num_threads(1)
+    prepared = [matcher.prepare(t) for t in templates.values()]
+    x = np.concatenate([p.x for p in prepared])
+    y = np.concatenate([p.y for p in prepared])
+    th = np.concatenate([p.theta for p in prepared])
+    bits = np.concatenate([p.bits for p in prepared])
+    masks = np.concatenate([p.masks for p in prepared])
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in prepared])]).astype(np.int64)
+    which = np.arange(len(prepared))
+    matcher.compare_many(prepared[0], x, y, th, bits, masks, offsets, which)  # compile
+    probes = prepared[::4]
+    start = time.process_time()
+    for p in probes:
+        matcher.compare_many(p, x, y, th, bits, masks, offsets, which)
+    batch_rate = len(probes) * len(prepared) / (time.process_time() - start)
+    start = time.process_time()
+    n = 0
+    for p in probes[:20]:
+        for q in prepared:
+            matcher.compare(p, q)
+            n += 1
+    call_rate = n / (time.process_time() - start)
+    start = time.process_time()
+    for t in templates.values():
+        matcher.prepare(t)
+    prepare_ms = (time.process_time() - start) / len(templates) * 1000
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    print(
+        f"1:1 on one core: {batch_rate:,.0f} comparisons/s (gallery kernel), "
+        f"{call_rate:,.0f}/s (one call each); prepare {prepare_ms:.3f} ms/template"
+    )
+    return {
+        "comparisons_per_s_one_core_batch": round(batch_rate),
+        "comparisons_per_s_one_core_per_call": round(call_rate),
+        "prepare_ms_per_template": round(prepare_ms, 3),
+        "timer": "process CPU time, numba threads = 1, FVC2002 .iso templates, all pairs",
+    }
+
+
+def _distractor(seed: int) -> tuple[str, dict[int, Template]]:
+    from scomm.biometrics.synthetic import master_template
+
+    return f"syn-{seed}", {1: master_template(seed)}
+
+
+def _gallery_items(
+    fvc: dict[tuple[str, int, int], Template], size: int, workers: int
+) -> Iterator[tuple[str, dict[int, Template]]]:
+    mates = [(k, t) for k, t in fvc.items() if k[2] == 1]
+    for (name, finger, _), t in mates:
+        yield f"fvc-{name}-{finger}", {1: t}
+    # Generated distractors are made in worker processes: master_template is numpy-bound.
+    with Pool(workers) as pool:
+        yield from pool.imap(_distractor, range(1, size - len(mates) + 1), chunksize=256)
+
+
+def one_to_n(
+    fvc: dict[tuple[str, int, int], Template], size: int, n_probes: int, gallery_dir: Path | None
+) -> dict[str, object]:
+    workers = os.cpu_count() or 1
+    own_dir = gallery_dir is None
+    path = Path(tempfile.mkdtemp(prefix="scomm-bench-")) / "g" if own_dir else gallery_dir
+    assert path is not None
+    built_now = False
+    start = time.perf_counter()
+    if (path / "manifest.json").exists():
+        gallery = Gallery.open(path)
+        if len(gallery) != size:
+            raise SystemExit(f"{path} holds {len(gallery)} subjects, not {size}")
+    else:
+        gallery = Gallery.build(path, _gallery_items(fvc, size, workers), workers=workers)
+        built_now = True
+    build_s = time.perf_counter() - start
+    del gallery
+    start = time.perf_counter()
+    gallery = Gallery.open(path)
+    reopen_s = time.perf_counter() - start
+    probes = [(k, t) for k, t in fvc.items() if k[2] != 1][:n_probes]
+    gallery.search({1: probes[0][1]}, 10)  # compile and warm the page cache
+    times, hits = [], 0
+    for (name, finger, _), t in probes:
+        begin = time.perf_counter()
+        found = gallery.search({1: t}, 10)
+        times.append(time.perf_counter() - begin)
+        hits += bool(found) and found[0].subject_id == f"fvc-{name}-{finger}"
+    result = {
+        "gallery_size": size,
+        "gallery_templates": gallery.template_count,
+        "gallery_composition": "40 FVC2002 first impressions (.iso) + generated distractors "
+        "(synthetic.master_template)",
+        "probes": len(probes),
+        "search_s_median": round(statistics.median(times), 4),
+        "search_s_mean": round(statistics.fmean(times), 4),
+        "search_s_max": round(max(times), 4),
+        "rank1_rate": round(hits / len(probes), 4),
+        "build_s": round(build_s, 1) if built_now else None,
+        "reopen_s": round(reopen_s, 3),
+        "threads": numba.get_num_threads(),
+        "peak_memory_mib": round(peak_memory_mib(), 1),
+    }
+    print(
+        f"1:N, {size:,} templates: search median {result['search_s_median']} s, mean "
+        f"{result['search_s_mean']} s, max {result['search_s_max']} s; rank-1 "
+        f"{100 * hits / len(probes):.1f}% of {len(probes)} probes; build {result['build_s']} s, "
+        f"reopen {result['reopen_s']} s; peak memory {result['peak_memory_mib']} MiB"
+    )
+    if own_dir:
+        shutil.rmtree(path.parent, ignore_errors=True)
+    return result
+
+
+def _summary(scores: list[float]) -> dict[str, float]:
+    a = np.asarray(scores)
+    return {
+        "n": int(a.size),
+        "mean": round(float(a.mean()), 4),
+        "std": round(float(a.std()), 4),
+        "p5": round(float(np.percentile(a, 5)), 4),
+        "median": round(float(np.median(a)), 4),
+        "p95": round(float(np.percentile(a, 95)), 4),
+        "max": round(float(a.max()), 4),
+    }
+
+
+def synthetic_vs_fvc(fvc: dict[tuple[str, int, int], Template]) -> dict[str, object]:
+    from scomm.biometrics import synthetic
+
+    model = getattr(synthetic, "FVC_LIKE_MODEL", None)
+    keys = [(f, i) for f in range(10) for i in range(1, 9)]
+    masters = {f: synthetic.master_template(900_000 + f) for f in range(10)}
+    syn = {
+        (f, i): matcher.prepare(synthetic.template_impression(masters[f], 1000 * f + i, model))
+        for f, i in keys
+    }
+    db4 = {(f, i): matcher.prepare(t) for (name, f, i), t in fvc.items() if name == "DB4_B"}
+    out: dict[str, object] = {"model": "FVC_LIKE_MODEL" if model is not None else "default"}
+    for label, prepared in (("synthetic", syn), ("fvc2002_db4_b", db4)):
+        genuine_pairs, impostor_pairs = fvc_pairs(list(prepared))
+        g = [matcher.compare(prepared[a], prepared[b]) for a, b in genuine_pairs]
+        i = [matcher.compare(prepared[a], prepared[b]) for a, b in impostor_pairs]
+        out[label] = {
+            "genuine": _summary(g),
+            "impostor": _summary(i),
+            "eer_percent": round(100 * error_rates(g, i).eer, 3),
+        }
+        print(f"{label}: genuine {out[label]['genuine']} impostor {out[label]['impostor']}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--gallery-size", type=int, default=1_000_000)
+    parser.add_argument("--probes", type=int, default=280, help="FVC2002 probes searched (<=280)")
+    parser.add_argument("--gallery", type=Path, help="build (or reuse) the 1:N gallery here")
+    parser.add_argument("--dataset", type=Path, default=data_dir() / "fvc2002")
+    parser.add_argument("--skip-extract", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/biometrics.json")
+    args = parser.parse_args()
+    if not (args.dataset / "DB1_B").is_dir():
+        raise SystemExit(f"FVC2002 not found under {args.dataset} (set SCOMM_DATA_DIR)")
+    fvc = fvc_templates(args.dataset)
+    results: dict[str, object] = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": f"{os.cpu_count()} cores",
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    results["accuracy"] = accuracy(args.dataset, args.skip_extract)
+    results["one_to_one"] = one_to_one_speed(fvc)
+    results["synthetic_vs_fvc2002_db4"] = synthetic_vs_fvc(fvc)
+    results["one_to_n"] = one_to_n(fvc, args.gallery_size, args.probes, args.gallery)
+    results["peak_memory_mib"] = round(peak_memory_mib(), 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
