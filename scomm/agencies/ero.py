@@ -30,8 +30,16 @@ def offense_record(booking: dict[str, Any], rap_sheet: list[dict[str, Any]]) -> 
 
 
 def level_of(booking: dict[str, Any], rap_sheet: list[dict[str, Any]], rules: RulesInForce) -> str:
+    """The level ICE's priorities read, as the regime reads it (from charges too, in 2008)."""
     record = offense_record(booking, rap_sheet)
     level = offense_level(record, rules.regime_arrays().count_charges)
+    return LEVEL_CODES[int(level[0])].value
+
+
+def conviction_level(booking: dict[str, Any], rap_sheet: list[dict[str, Any]]) -> str:
+    """The level ICE reports a removal under: from convictions only ("non-criminal" means no
+    criminal conviction), whatever the regime read for its priorities."""
+    level = offense_level(offense_record(booking, rap_sheet), False)
     return LEVEL_CODES[int(level[0])].value
 
 

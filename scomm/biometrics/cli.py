@@ -48,7 +48,9 @@ def eval_command(
     dataset: Annotated[
         Path | None, typer.Option(help="Folder of DB*_B sets (default: the data dir's fvc2002).")
     ] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the results here.")
+    ] = None,
     templates: Annotated[
         str, typer.Option(help="iso: the commercial .iso minutiae; extract: our extractor.")
     ] = "iso",
@@ -63,14 +65,28 @@ def eval_command(
     with console.status("comparing..."):
         result = evaluate(folder, templates)
     table = Table(title=f"FVC protocol, {folder.name}, {templates} templates")
-    for column in ("set", "EER %", "FMR100 %", "FMR1000 %", "ZeroFMR %", "genuine", "impostor",
-                   "no template"):
+    for column in (
+        "set",
+        "EER %",
+        "FMR100 %",
+        "FMR1000 %",
+        "ZeroFMR %",
+        "genuine",
+        "impostor",
+        "no template",
+    ):
         table.add_column(column, justify="right")
     for s in result.sets:
         r = s.rates
         table.add_row(
-            s.name, f"{100 * r.eer:.2f}", f"{100 * r.fmr100:.2f}", f"{100 * r.fmr1000:.2f}",
-            f"{100 * r.zero_fmr:.2f}", str(r.genuine), str(r.impostor), str(len(s.failures)),
+            s.name,
+            f"{100 * r.eer:.2f}",
+            f"{100 * r.fmr100:.2f}",
+            f"{100 * r.fmr1000:.2f}",
+            f"{100 * r.zero_fmr:.2f}",
+            str(r.genuine),
+            str(r.impostor),
+            str(len(s.failures)),
         )
     table.add_row("average", f"{100 * result.average_eer:.2f}", "", "", "", "", "", "")
     console.print(table)
@@ -142,15 +158,19 @@ def search_command(
     probe = dict(_read_template(spec) for spec in finger)
     candidates = g.search(probe, max_candidates)
     if as_json:
-        typer.echo(json.dumps([
-            {
-                "subject_id": c.subject_id,
-                "score": c.score,
-                "finger_scores": c.finger_scores,
-                "above_threshold": g.threshold is not None and c.score >= g.threshold,
-            }
-            for c in candidates
-        ]))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "subject_id": c.subject_id,
+                        "score": c.score,
+                        "finger_scores": c.finger_scores,
+                        "above_threshold": g.threshold is not None and c.score >= g.threshold,
+                    }
+                    for c in candidates
+                ]
+            )
+        )
         return
     table = Table(title=f"{len(candidates)} candidates (threshold {g.threshold})")
     for column in ("rank", "subject", "score", "fingers"):

@@ -55,9 +55,7 @@ class BiometricEngine:
     def remove(self, subject_id: str) -> None:
         self.gallery.remove(subject_id)
 
-    def identify(
-        self, probe: Mapping[int, Template], max_candidates: int = 10
-    ) -> list[Candidate]:
+    def identify(self, probe: Mapping[int, Template], max_candidates: int = 10) -> list[Candidate]:
         """Candidates at or above the threshold, best first."""
         return self.gallery.search(
             probe,

@@ -87,7 +87,9 @@ class Evaluation:
         }
 
 
-def error_rates(genuine: np.ndarray | list[float], impostor: np.ndarray | list[float]) -> ErrorRates:
+def error_rates(
+    genuine: np.ndarray | list[float], impostor: np.ndarray | list[float]
+) -> ErrorRates:
     """EER, FMR100, FMR1000 and ZeroFMR of genuine and impostor similarity scores."""
     g = np.sort(np.asarray(genuine, dtype=np.float64))
     i = np.sort(np.asarray(impostor, dtype=np.float64))
@@ -172,7 +174,9 @@ def load_templates(
 
 def fvc_pairs(
     keys: list[tuple[int, int]],
-) -> tuple[list[tuple[tuple[int, int], tuple[int, int]]], list[tuple[tuple[int, int], tuple[int, int]]]]:
+) -> tuple[
+    list[tuple[tuple[int, int], tuple[int, int]]], list[tuple[tuple[int, int], tuple[int, int]]]
+]:
     """The FVC genuine and impostor comparison pairs among the available samples."""
     fingers = sorted({f for f, _ in keys})
     present = set(keys)
@@ -205,7 +209,9 @@ def evaluate_set(
     impostor = [score(a, b) for a, b in impostor_pairs]
     if progress is not None:
         progress(set_dir.name)
-    return SetResult(set_dir.name, error_rates(genuine, impostor), genuine, impostor, failures, times)
+    return SetResult(
+        set_dir.name, error_rates(genuine, impostor), genuine, impostor, failures, times
+    )
 
 
 def evaluate(
@@ -236,7 +242,9 @@ def draw_det(evaluation: Evaluation, path: Path) -> None:
         fnmr = np.searchsorted(g, thresholds, side="left") / g.size
         floor = 0.5 / max(i.size, g.size)  # zero rates drawn at half a sample, not lost
         ax.plot(
-            np.maximum(fmr, floor), np.maximum(fnmr, floor), drawstyle="steps-post",
+            np.maximum(fmr, floor),
+            np.maximum(fnmr, floor),
+            drawstyle="steps-post",
             label=f"{s.name} (EER {100 * s.rates.eer:.2f}%)",
         )
     ax.set_xscale("log")

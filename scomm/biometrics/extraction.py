@@ -47,6 +47,7 @@ _FILTER_REACH = 16  # no filter tap reaches further than this (periods <= 16)
 SHORT_RIDGE_PERIODS = 1.2  # a ridge shorter than this many periods is a dot or a spur
 BROKEN_GAP_PERIODS = 1.6  # facing endings closer than this are one ridge broken
 SEGMENT_COHERENCE = 0.22  # ridge flow; pure noise stays near 0.1 over a 3-block window
+ORIENTATION_SMOOTHING = 1.5  # blocks (sigma) for the doubled-angle field
 BORDER_PX = 10  # minutiae closer than this to the mask edge are mostly the mask's own artefact
 
 
@@ -499,7 +500,7 @@ def _orientation_blocks(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     coherence = np.sqrt(c * c + s * s) / np.maximum(energy, 1e-6)
     # smooth the doubled-angle field once more, weighted by its own strength, to fill noise
     norm = np.sqrt(c * c + s * s) + 1e-6
-    wc, ws = _smooth_doubled(c / norm * coherence, s / norm * coherence, 1.5)
+    wc, ws = _smooth_doubled(c / norm * coherence, s / norm * coherence, ORIENTATION_SMOOTHING)
     gradient_dir = 0.5 * np.arctan2(ws, wc)
     theta = np.mod(gradient_dir + np.pi / 2, np.pi)
     # coherence over a wider window separates speckled but flowing ridges from noise

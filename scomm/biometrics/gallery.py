@@ -72,7 +72,10 @@ CODE_WORDS = INDEX_TABLES * TABLE_WORDS
 _CYLINDER_BITS = CYLINDER_WORDS * 64
 # Two MinHash permutations per table, fixed so that stored codes stay comparable.
 _PERMUTATIONS = np.stack(
-    [np.random.default_rng(20110101 + k).permutation(_CYLINDER_BITS) for k in range(2 * INDEX_TABLES)]
+    [
+        np.random.default_rng(20110101 + k).permutation(_CYLINDER_BITS)
+        for k in range(2 * INDEX_TABLES)
+    ]
 ).astype(np.int32)
 
 # --- search -----------------------------------------------------------------------------------
@@ -132,9 +135,7 @@ def _index_code(bits: np.ndarray, perms: np.ndarray) -> np.ndarray:
                 continue  # an empty cylinder says nothing
             if INDEX_HASHES == 1:
                 m2 = 0
-            h = (np.uint64(m1) * np.uint64(_CYLINDER_BITS) + np.uint64(m2)) * np.uint64(
-                2654435761
-            )
+            h = (np.uint64(m1) * np.uint64(_CYLINDER_BITS) + np.uint64(m2)) * np.uint64(2654435761)
             bucket = int((h >> np.uint64(13)) & np.uint64((1 << INDEX_BUCKET_BITS) - 1))
             word = t * TABLE_WORDS + (bucket >> 6)
             code[word] |= np.uint64(1) << np.uint64(bucket & 63)
@@ -264,8 +265,11 @@ class _Columns:
         s, e = int(self.arrays["offsets"][entry]), int(self.arrays["offsets"][entry + 1])
         a = self.arrays
         return Prepared(
-            x=a["x"][s:e], y=a["y"][s:e], theta=a["theta"][s:e],
-            bits=a["bits"][s:e], masks=a["masks"][s:e],
+            x=a["x"][s:e],
+            y=a["y"][s:e],
+            theta=a["theta"][s:e],
+            bits=a["bits"][s:e],
+            masks=a["masks"][s:e],
             minutia_index=np.arange(e - s, dtype=np.int32),
         )
 
@@ -356,7 +360,9 @@ class Gallery:
         try:
             manifest = json.loads(manifest_path.read_text())
         except FileNotFoundError:
-            raise GalleryError(str(manifest_path), "no gallery here (manifest.json missing)") from None
+            raise GalleryError(
+                str(manifest_path), "no gallery here (manifest.json missing)"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise GalleryError(str(manifest_path), f"unreadable manifest: {exc}") from None
         if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
@@ -437,7 +443,10 @@ class Gallery:
             raise GalleryError(str(directory), "a gallery already exists here")
         directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=directory, prefix=".gen-0."))
-        writers = {name: _NpyWriter(staging / f"{name}.npy", dtype, shape) for name, dtype, shape in _ARRAYS}
+        writers = {
+            name: _NpyWriter(staging / f"{name}.npy", dtype, shape)
+            for name, dtype, shape in _ARRAYS
+        }
         ids: list[str] = []
         seen: set[str] = set()
         counts = {"entries": 0, "cylinders": 0}
@@ -724,8 +733,12 @@ class Gallery:
         full comparison; ``fuse_subjects`` subjects get all their fingers compared.
         """
         return self.search_prepared(
-            _prepare_probe(probe), max_candidates, threshold,
-            screen_fingers=screen_fingers, shortlist=shortlist, fuse_subjects=fuse_subjects,
+            _prepare_probe(probe),
+            max_candidates,
+            threshold,
+            screen_fingers=screen_fingers,
+            shortlist=shortlist,
+            fuse_subjects=fuse_subjects,
         )
 
     def search_prepared(
@@ -785,8 +798,14 @@ class Gallery:
                 continue
             out = np.empty(segment.entries, dtype=np.float32)
             _screen(
-                segment.view("codes"), segment.view("code_sizes"), segment.view("entry_finger"),
-                segment.view("alive"), code, size, position, out,
+                segment.view("codes"),
+                segment.view("code_sizes"),
+                segment.view("entry_finger"),
+                segment.view("alive"),
+                code,
+                size,
+                position,
+                out,
             )
             total += segment.entries
             shortlists.append((out, np.arange(segment.entries), s))
@@ -804,8 +823,14 @@ class Gallery:
             chosen = entry_of[top[seg_of[top] == s]]
             segment = self._segments[int(s)]
             mcc = matcher.compare_many(
-                prepared, segment.view("x"), segment.view("y"), segment.view("theta"),
-                segment.view("bits"), segment.view("masks"), segment.view("offsets"), chosen,
+                prepared,
+                segment.view("x"),
+                segment.view("y"),
+                segment.view("theta"),
+                segment.view("bits"),
+                segment.view("masks"),
+                segment.view("offsets"),
+                chosen,
             )
             rows = segment.view("entry_subject")[chosen]
             results.extend(zip(rows.tolist(), mcc.tolist(), strict=True))
@@ -847,7 +872,9 @@ def _encode_enrolment(subject_id: str, fingers: list[tuple[int, Prepared, np.nda
     for position, p, code in fingers:
         parts.append(struct.pack(">BI", position, len(p)))
         for array in (p.x, p.y, p.theta, p.bits, p.masks, code):
-            parts.append(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes())
+            parts.append(
+                np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+            )
     payload = b"".join(parts)
     return struct.pack(">I", len(payload)) + payload
 
@@ -873,14 +900,21 @@ def _decode_enrolments(
                 pos += 5
                 arrays = []
                 for dtype, shape in (
-                    ("<f4", (k,)), ("<f4", (k,)), ("<f4", (k,)),
-                    ("<u8", (k, CYLINDER_WORDS)), ("<u8", (k, WORDS_PER_LAYER)),
+                    ("<f4", (k,)),
+                    ("<f4", (k,)),
+                    ("<f4", (k,)),
+                    ("<u8", (k, CYLINDER_WORDS)),
+                    ("<u8", (k, WORDS_PER_LAYER)),
                     ("<u8", (CODE_WORDS,)),
                 ):
                     size = int(np.prod(shape)) * 4 if dtype == "<f4" else int(np.prod(shape)) * 8
-                    arrays.append(np.frombuffer(data, dtype, int(np.prod(shape)), pos).reshape(shape))
+                    arrays.append(
+                        np.frombuffer(data, dtype, int(np.prod(shape)), pos).reshape(shape)
+                    )
                     pos += size
-                x, y, theta, bits, masks, code = (np.array(a, dtype=a.dtype.newbyteorder("=")) for a in arrays)
+                x, y, theta, bits, masks, code = (
+                    np.array(a, dtype=a.dtype.newbyteorder("=")) for a in arrays
+                )
                 p = Prepared(x, y, theta, bits, masks, np.arange(k, dtype=np.int32))
                 fingers.append((position, p, code))
             if pos != end:

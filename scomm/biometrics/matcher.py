@@ -84,8 +84,7 @@ _COS_LUT = (
     / (
         1.0
         + np.exp(
-            -TAU_RHO_ANGLE
-            * (np.arccos(np.linspace(-1.0, 1.0, _COS_LUT_SIZE + 1)) - MU_RHO_ANGLE)
+            -TAU_RHO_ANGLE * (np.arccos(np.linspace(-1.0, 1.0, _COS_LUT_SIZE + 1)) - MU_RHO_ANGLE)
         )
     )
 ).astype(np.float32)
@@ -99,7 +98,9 @@ def _direction_table(steps: int) -> np.ndarray:
         dtheta = -math.pi + (r + 0.5) * 2.0 * math.pi / steps
         for k in range(ND):
             alpha = (dtheta - (-math.pi + (k + 0.5) * LAYER) + math.pi) % (2 * math.pi) - math.pi
-            table[r, k] = 0.5 * (math.erf((alpha + LAYER / 2) / sq2) - math.erf((alpha - LAYER / 2) / sq2))
+            table[r, k] = 0.5 * (
+                math.erf((alpha + LAYER / 2) / sq2) - math.erf((alpha - LAYER / 2) / sq2)
+            )
     return table
 
 
@@ -263,7 +264,9 @@ def _build_cylinders(
             if m >= 3:
                 for e in range(m):
                     rest = -(
-                        nx[e] * x[i] + ny[e] * y[i] - limit[e]
+                        nx[e] * x[i]
+                        + ny[e] * y[i]
+                        - limit[e]
                         + CELL * (a - half) * (nx[e] * c + ny[e] * s)
                     )
                     slope = CELL * (ny[e] * c - nx[e] * s)
@@ -279,8 +282,9 @@ def _build_cylinders(
                 if m < 3:
                     u = (a - half) * CELL
                     v = (b - half) * CELL
-                    if not _in_grown_hull(x[i] + c * u - s * v, y[i] + s * u + c * v, hx, hy,
-                                          HULL_GROWTH):
+                    if not _in_grown_hull(
+                        x[i] + c * u - s * v, y[i] + s * u + c * v, hx, hy, HULL_GROWTH
+                    ):
                         continue
                 cell = a * NS + b
                 masks[i, cell >> 6] |= np.uint64(1) << np.uint64(cell & 63)
@@ -578,8 +582,16 @@ def compare(probe: Prepared, candidate: Prepared) -> float:
     gamma = np.empty((max(len(probe), 1), max(len(candidate), 1)), dtype=np.float32)
     return float(
         _score(
-            probe.x, probe.y, probe.theta, probe.bits, probe.masks,
-            candidate.x, candidate.y, candidate.theta, candidate.bits, candidate.masks,
+            probe.x,
+            probe.y,
+            probe.theta,
+            probe.bits,
+            probe.masks,
+            candidate.x,
+            candidate.y,
+            candidate.theta,
+            candidate.bits,
+            candidate.masks,
             gamma,
         )
     )
@@ -608,8 +620,16 @@ def _score_many(
         s, e = offsets[w], offsets[w + 1]
         gamma = np.empty((max(px.shape[0], 1), max(e - s, 1)), dtype=np.float32)
         out[q] = _score(
-            px, py, pt, pbits, pmasks,
-            gx[s:e], gy[s:e], gt[s:e], gbits[s:e], gmasks[s:e],
+            px,
+            py,
+            pt,
+            pbits,
+            pmasks,
+            gx[s:e],
+            gy[s:e],
+            gt[s:e],
+            gbits[s:e],
+            gmasks[s:e],
             gamma,
         )
 
@@ -631,7 +651,18 @@ def compare_many(
     out = np.zeros(which.shape[0], dtype=np.float64)
     if which.shape[0]:
         _score_many(
-            probe.x, probe.y, probe.theta, probe.bits, probe.masks,
-            x, y, theta, bits, masks, offsets, np.ascontiguousarray(which, dtype=np.int64), out,
+            probe.x,
+            probe.y,
+            probe.theta,
+            probe.bits,
+            probe.masks,
+            x,
+            y,
+            theta,
+            bits,
+            masks,
+            offsets,
+            np.ascontiguousarray(which, dtype=np.int64),
+            out,
         )
     return out

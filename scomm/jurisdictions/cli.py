@@ -30,16 +30,20 @@ def _iso(value: dt.date | None) -> str | None:
 
 
 def register(app: typer.Typer) -> None:
-    data = typer.Typer(help="The public datasets: where each comes from, check, fetch.",
-                       no_args_is_help=True)
+    data = typer.Typer(
+        help="The public datasets: where each comes from, check, fetch.", no_args_is_help=True
+    )
     app.add_typer(data, name="data")
-    maps = typer.Typer(help="County maps of the detainer policy or the rollout.",
-                       no_args_is_help=True)
+    maps = typer.Typer(
+        help="County maps of the detainer policy or the rollout.", no_args_is_help=True
+    )
     app.add_typer(maps, name="map")
 
     @data.command("check")
     def data_check(
-        data_dir: Annotated[Path | None, typer.Option("--data-dir", help="default: SCOMM_DATA_DIR")] = None,
+        data_dir: Annotated[
+            Path | None, typer.Option("--data-dir", help="default: SCOMM_DATA_DIR")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Which datasets are present and valid (SHA-256), which are missing, where each comes from."""
@@ -76,18 +80,30 @@ def register(app: typer.Typer) -> None:
                 detail = f"{s.valid}/{len(s.dataset.files)}"
                 if s.corrupt:
                     detail += f", {len(s.corrupt)} bad checksum ({s.corrupt[0]}...)"
-                table.add_row(s.dataset.key, f"[{colors[s.state]}]{s.state}[/]", detail,
-                              f"{s.dataset.origin}\n{s.dataset.origin_url}")
+                table.add_row(
+                    s.dataset.key,
+                    f"[{colors[s.state]}]{s.state}[/]",
+                    detail,
+                    f"{s.dataset.origin}\n{s.dataset.origin_url}",
+                )
             console.print(table)
         if any(s.state != "valid" for s in statuses):
             raise typer.Exit(1)
 
     @data.command("fetch")
     def data_fetch(
-        base_url: Annotated[str | None, typer.Option(
-            "--from", help="a mirror laid out like the data directory (default: each origin)")] = None,
-        dataset: Annotated[list[str] | None, typer.Option("--dataset", help="only these keys")] = None,
-        data_dir: Annotated[Path | None, typer.Option("--data-dir", help="default: SCOMM_DATA_DIR")] = None,
+        base_url: Annotated[
+            str | None,
+            typer.Option(
+                "--from", help="a mirror laid out like the data directory (default: each origin)"
+            ),
+        ] = None,
+        dataset: Annotated[
+            list[str] | None, typer.Option("--dataset", help="only these keys")
+        ] = None,
+        data_dir: Annotated[
+            Path | None, typer.Option("--data-dir", help="default: SCOMM_DATA_DIR")
+        ] = None,
     ) -> None:
         """Download missing or corrupt files, verify each checksum, write atomically."""
         from scomm.jurisdictions.datasets import fetch
@@ -162,7 +178,11 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"population {county.population_in(day.year):,}; ICE {county.field_office}; "
             f"Secure Communities activated {c['activation_date'] or 'never'}"
-            + (" (state's date: county not in the rollout panel)" if county.activation_imputed else "")
+            + (
+                " (state's date: county not in the rollout panel)"
+                if county.activation_imputed
+                else ""
+            )
             + (": active" if c["secure_communities_active"] else ": not active that day"),
             highlight=False,
         )
@@ -170,10 +190,14 @@ def register(app: typer.Typer) -> None:
         if regime is None:
             console.print("federal: no regime covers this day")
         else:
-            console.print(f"\n[bold]federal[/] {regime['name']}: {regime['summary']}", highlight=False)
+            console.print(
+                f"\n[bold]federal[/] {regime['name']}: {regime['summary']}", highlight=False
+            )
             console.print(f"  [dim]{regime['reference']}[/]", highlight=False)
         for layer in out["layers"]:
-            console.print(f"\n[bold]{layer['level']} {layer['fips']}[/] {layer['name']}", highlight=False)
+            console.print(
+                f"\n[bold]{layer['level']} {layer['fips']}[/] {layer['name']}", highlight=False
+            )
             if layer["period"] is None:
                 console.print("  no policy on record for this day: honors every detainer (default)")
                 continue
@@ -213,8 +237,9 @@ def _save(county_map: Any, out: Path) -> None:
     counts: dict[str, int] = {}
     for label, color in county_map.legend.entries:
         counts[label] = sum(1 for c in county_map.legend.colors.values() if c == color)
-    Console().print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
-                    highlight=False)
+    Console().print(
+        f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False
+    )
 
 
 def _county_json(c: Any) -> dict[str, Any]:
@@ -223,7 +248,9 @@ def _county_json(c: Any) -> dict[str, Any]:
         "name": c.name,
         "state": c.state,
         "population": {str(y): n for y, n in sorted(c.population.items())},
-        "noncitizen": {str(y): {"estimate": e, "moe": m} for y, (e, m) in sorted(c.noncitizen.items())},
+        "noncitizen": {
+            str(y): {"estimate": e, "moe": m} for y, (e, m) in sorted(c.noncitizen.items())
+        },
         "aor": c.aor,
         "field_office": c.field_office,
         "activation_date": _iso(c.activation_date),
@@ -273,12 +300,14 @@ def _rules_json(fips: str, day: dt.date) -> dict[str, Any]:
     for level, code in (("state", fips[:2]), ("county", fips)):
         policy_file = files.get(code)
         period = policy_file.in_force(day) if policy_file else None
-        layers.append({
-            "level": level,
-            "fips": code,
-            "name": policy_file.name if policy_file else _name_of(code),
-            "period": _period_json(period) if period else None,
-        })
+        layers.append(
+            {
+                "level": level,
+                "fips": code,
+                "name": policy_file.name if policy_file else _name_of(code),
+                "period": _period_json(period) if period else None,
+            }
+        )
     out: dict[str, Any] = {"day": day.isoformat(), "federal": federal, "layers": layers}
     if regime_period is not None:
         from scomm.jurisdictions.counties import load_jurisdictions

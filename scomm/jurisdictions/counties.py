@@ -245,7 +245,12 @@ def _read_noncitizen(root: Path) -> dict[str, dict[int, tuple[int, int | None]]]
     frame = pl.read_csv(
         path,
         null_values=["NA"],
-        schema_overrides={"fips": pl.String, "year": pl.Int64, "noncit_pop": pl.Int64, "moe": pl.Int64},
+        schema_overrides={
+            "fips": pl.String,
+            "year": pl.Int64,
+            "noncit_pop": pl.Int64,
+            "moe": pl.Int64,
+        },
     )
     out: dict[str, dict[int, tuple[int, int | None]]] = {}
     for fips, year, estimate, moe in frame.select("fips", "year", "noncit_pop", "moe").iter_rows():
@@ -259,7 +264,9 @@ def _read_field_offices(root: Path) -> dict[str, FieldOffice]:
     frame = pl.read_csv(require(FIELD_OFFICE_CSV, root), infer_schema_length=0)
     return {
         aor: FieldOffice(aor, AOR_NAMES.get(aor, aor), addr, float(lat), float(lon))
-        for aor, addr, lat, lon in frame.select("aor", "field_office_addr", "lat", "long").iter_rows()
+        for aor, addr, lat, lon in frame.select(
+            "aor", "field_office_addr", "lat", "long"
+        ).iter_rows()
     }
 
 
@@ -279,8 +286,14 @@ def read_rollout_panel(root: Path | None = None) -> pl.DataFrame:
         raise DataError(str(path), f"not the rollout panel archive: {exc}") from None
     frame = pl.read_csv(
         io.BytesIO(data),
-        columns=["county", "state_name", "date_secure", "date_statewide_secure",
-                 "month_year_running", "secure2"],
+        columns=[
+            "county",
+            "state_name",
+            "date_secure",
+            "date_statewide_secure",
+            "month_year_running",
+            "secure2",
+        ],
         null_values=["NA"],
         schema_overrides={"date_secure": pl.Date, "date_statewide_secure": pl.Date},
     )
@@ -307,16 +320,19 @@ def _rollout_dates(panel: pl.DataFrame) -> tuple[dict[str, dt.date], dict[str, d
     return county_dates, state_dates
 
 
-def panel_activated_count_by_month(root: Path | None = None) -> tuple[dict[str, int], dict[str, int]]:
+def panel_activated_count_by_month(
+    root: Path | None = None,
+) -> tuple[dict[str, int], dict[str, int]]:
     """The panel's own count by month, two ways: recounted from its ``date_secure`` over its own
     county codes, and as it records it (the sum of its monthly ``secure2`` indicator)."""
     panel = read_rollout_panel(root)
     county_dates, _ = _rollout_dates(panel)
     recounted = count_activated_by_month(list(county_dates.values()))
     recorded = dict(
-        panel.group_by("month_year_running").agg(pl.col("secure2").sum()).sort(
-            "month_year_running"
-        ).iter_rows()
+        panel.group_by("month_year_running")
+        .agg(pl.col("secure2").sum())
+        .sort("month_year_running")
+        .iter_rows()
     )
     return recounted, recorded
 
@@ -337,7 +353,9 @@ def _build(root: Path) -> Jurisdictions:
         fips = row["fips"]
         state = BY_FIPS.get(row["state_fips"])
         if state is None:
-            raise DataError(POPULATION_CSV, f"county {fips}: unknown state FIPS {row['state_fips']}")
+            raise DataError(
+                POPULATION_CSV, f"county {fips}: unknown state FIPS {row['state_fips']}"
+            )
         code = aor.get(fips)
         if code is None:
             raise DataError(AOR_CSV, f"county {fips} ({row['name']}) has no ICE area")
@@ -361,17 +379,32 @@ def _build(root: Path) -> Jurisdictions:
         )
 
     frame = population.with_columns(
-        pl.col("state_fips").replace_strict({f: s.postal for f, s in BY_FIPS.items()}).alias("state"),
+        pl.col("state_fips")
+        .replace_strict({f: s.postal for f, s in BY_FIPS.items()})
+        .alias("state"),
         pl.col("fips").replace_strict(aor, default=None).alias("aor"),
-        pl.Series("activation_date", [counties[f].activation_date for f in population["fips"]], pl.Date),
-        pl.Series("activation_imputed", [counties[f].activation_imputed for f in population["fips"]]),
+        pl.Series(
+            "activation_date", [counties[f].activation_date for f in population["fips"]], pl.Date
+        ),
+        pl.Series(
+            "activation_imputed", [counties[f].activation_imputed for f in population["fips"]]
+        ),
         pl.Series(
             "noncitizen_2018",
             [(counties[f].noncitizen.get(2018) or (None, None))[0] for f in population["fips"]],
             pl.Int64,
         ),
-    ).select("fips", "name", "state", "state_fips", "aor", "activation_date",
-             "activation_imputed", pl.col("^population_.*$"), "noncitizen_2018")
+    ).select(
+        "fips",
+        "name",
+        "state",
+        "state_fips",
+        "aor",
+        "activation_date",
+        "activation_imputed",
+        pl.col("^population_.*$"),
+        "noncitizen_2018",
+    )
     return Jurisdictions(
         counties=counties,
         field_offices=offices,

@@ -97,9 +97,7 @@ def datasets() -> tuple[Dataset, ...]:
                 origin_url=entry["origin_url"],
                 license=entry["license"],
                 files=tuple(
-                    DataFile(
-                        path=f["path"], sha256=f["sha256"], size=f["size"], url=f.get("url")
-                    )
+                    DataFile(path=f["path"], sha256=f["sha256"], size=f["size"], url=f.get("url"))
                     for f in entry["files"]
                 ),
             )
@@ -111,7 +109,9 @@ def dataset(key: str) -> Dataset:
     for d in datasets():
         if d.key == key:
             return d
-    raise DataError("datasets", f"no dataset {key!r}; known: {', '.join(d.key for d in datasets())}")
+    raise DataError(
+        "datasets", f"no dataset {key!r}; known: {', '.join(d.key for d in datasets())}"
+    )
 
 
 def sha256_of(path: Path) -> str:
@@ -192,8 +192,9 @@ def _download(url: str, target: Path, item: DataFile, timeout: float) -> None:
                 out.write(chunk)
         if digest.hexdigest() != item.sha256:
             raise DataError(
-                url, f"checksum mismatch: got sha256 {digest.hexdigest()} ({size} bytes), "
-                f"expected {item.sha256} ({item.size} bytes); not written"
+                url,
+                f"checksum mismatch: got sha256 {digest.hexdigest()} ({size} bytes), "
+                f"expected {item.sha256} ({item.size} bytes); not written",
             )
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
         os.replace(tmp, target)

@@ -51,8 +51,9 @@ WIDTH = 1000.0  # SVG user units; the PNG is drawn at the same aspect
 # Projection
 
 
-def _albers(lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float, lat1: float,
-            lat2: float) -> tuple[np.ndarray, np.ndarray]:
+def _albers(
+    lon: np.ndarray, lat: np.ndarray, lon0: float, lat0: float, lat1: float, lat2: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Albers equal-area conic on the unit sphere (Snyder, Map Projections, eq. 14-1 to 14-4)."""
     phi, lam = np.radians(lat), np.radians(lon)
     p0, p1, p2, l0 = (math.radians(v) for v in (lat0, lat1, lat2, lon0))
@@ -124,8 +125,9 @@ def county_shapes(grid: float = 0.0008) -> CountyShapes:
     reader = shapefile.Reader(str(shapefile_path()))
     rings: dict[str, list[np.ndarray]] = {}
     state_of: dict[str, str] = {}
-    for record, shape in zip(reader.iterRecords(fields=["STATEFP", "GEOID"]), reader.iterShapes(),
-                             strict=True):
+    for record, shape in zip(
+        reader.iterRecords(fields=["STATEFP", "GEOID"]), reader.iterShapes(), strict=True
+    ):
         state = record[0]
         if state in ("60", "66", "69", "72", "78"):  # territories: outside scomm's counties
             continue
@@ -169,8 +171,11 @@ class Legend:
     colors: dict[str, str]  # fips -> colour
 
 
-def categorical_legend(values: Mapping[str, Value], palette: Mapping[str, str] | None = None,
-                       order: list[str] | None = None) -> Legend:
+def categorical_legend(
+    values: Mapping[str, Value],
+    palette: Mapping[str, str] | None = None,
+    order: list[str] | None = None,
+) -> Legend:
     labels = order or sorted({str(v) for v in values.values()})
     colors_by_label = dict(palette or {})
     spare = iter(SEQUENTIAL if len(labels) <= len(SEQUENTIAL) else _viridis(len(labels)))
@@ -296,13 +301,19 @@ class CountyMap:
         for i, (label, color) in enumerate(self.legend.entries):
             x = 40 + (i % 3) * (width - 80) / 3
             y = y0 + 22 * (i // 3)
-            out.append(f'<rect class="legend" x="{x:.0f}" y="{y:.0f}" width="16" height="16" '
-                       f'fill="{color}" stroke="#666666" stroke-width="0.5"/>')
-            out.append(f'<text x="{x + 22:.0f}" y="{y + 13:.0f}" font-family="sans-serif" '
-                       f'font-size="14">{html.escape(label)}</text>')
+            out.append(
+                f'<rect class="legend" x="{x:.0f}" y="{y:.0f}" width="16" height="16" '
+                f'fill="{color}" stroke="#666666" stroke-width="0.5"/>'
+            )
+            out.append(
+                f'<text x="{x + 22:.0f}" y="{y + 13:.0f}" font-family="sans-serif" '
+                f'font-size="14">{html.escape(label)}</text>'
+            )
         if self.note:
-            out.append(f'<text x="{width - 10:.0f}" y="{height - 4:.0f}" font-family="sans-serif" '
-                       f'font-size="10" text-anchor="end" fill="#555555">{html.escape(self.note)}</text>')
+            out.append(
+                f'<text x="{width - 10:.0f}" y="{height - 4:.0f}" font-family="sans-serif" '
+                f'font-size="10" text-anchor="end" fill="#555555">{html.escape(self.note)}</text>'
+            )
         out.append("</svg>")
         path.write_text("\n".join(out) + "\n")
 
@@ -327,16 +338,33 @@ class CountyMap:
             for ring in self.shapes.rings[fips]:
                 polys.append(to_image(ring))
                 faces.append(color)
-        ax.add_collection(PolyCollection(polys, facecolors=faces, edgecolors=EDGE_COLOR,
-                                         linewidths=0.1, antialiased=True))
+        ax.add_collection(
+            PolyCollection(
+                polys, facecolors=faces, edgecolors=EDGE_COLOR, linewidths=0.1, antialiased=True
+            )
+        )
         ax.text(width / 2, 30, self.title, ha="center", va="center", fontsize=15)
-        handles = [Patch(facecolor=c, edgecolor="#666666", label=label)
-                   for label, c in self.legend.entries]
-        fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.02), ncol=3,
-                   frameon=False, fontsize=11)
+        handles = [
+            Patch(facecolor=c, edgecolor="#666666", label=label) for label, c in self.legend.entries
+        ]
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            bbox_to_anchor=(0.5, 0.02),
+            ncol=3,
+            frameon=False,
+            fontsize=11,
+        )
         if self.note:
-            ax.text(width - 10, height - 4, self.note, ha="right", va="bottom", fontsize=7,
-                    color="#555555")
+            ax.text(
+                width - 10,
+                height - 4,
+                self.note,
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="#555555",
+            )
         fig.savefig(path, format="png", dpi=dpi, facecolor="white")
 
 
@@ -358,17 +386,23 @@ def interior_point(ring: np.ndarray) -> tuple[float, float]:
     return float((starts[widest] + ends[widest]) / 2), cy
 
 
-def county_map(values: Mapping[str, Value], title: str, *,
-               palette: Mapping[str, str] | None = None, order: list[str] | None = None,
-               note: str = "") -> CountyMap:
+def county_map(
+    values: Mapping[str, Value],
+    title: str,
+    *,
+    palette: Mapping[str, str] | None = None,
+    order: list[str] | None = None,
+    note: str = "",
+) -> CountyMap:
     """A map of ``values`` (FIPS -> category or number). Numbers get quantile bins; strings
     get one colour each (``palette`` and ``order`` fix them). Counties absent are white."""
     shapes = county_shapes()
     unknown = sorted(set(values) - set(shapes.rings))
     if unknown:
         raise InputError("map values", f"{len(unknown)} FIPS codes with no shape: {unknown[:5]}")
-    numeric = values and all(isinstance(v, int | float) and not isinstance(v, bool)
-                             for v in values.values())
+    numeric = values and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values.values()
+    )
     if numeric:
         legend = numeric_legend({f: float(v) for f, v in values.items()})
     else:
@@ -422,8 +456,11 @@ def rollout_values(day: dt.date, data_dir: Path | None = None) -> dict[str, str]
     from scomm.jurisdictions.counties import load_jurisdictions
 
     return {
-        c.fips: (str(c.activation_date.year) if c.activation_date and c.activated_by(day)
-                 else NOT_ACTIVATED)
+        c.fips: (
+            str(c.activation_date.year)
+            if c.activation_date and c.activated_by(day)
+            else NOT_ACTIVATED
+        )
         for c in load_jurisdictions(data_dir).all()
     }
 
@@ -431,8 +468,10 @@ def rollout_values(day: dt.date, data_dir: Path | None = None) -> dict[str, str]
 def rollout_map(day: dt.date, data_dir: Path | None = None) -> CountyMap:
     values = rollout_values(day, data_dir)
     years = sorted(v for v in set(values.values()) if v != NOT_ACTIVATED)
-    palette = {y: SEQUENTIAL[min(i, len(SEQUENTIAL) - 1)] for i, y in enumerate(
-        [str(y) for y in range(2008, 2014)])}
+    palette = {
+        y: SEQUENTIAL[min(i, len(SEQUENTIAL) - 1)]
+        for i, y in enumerate([str(y) for y in range(2008, 2014)])
+    }
     palette[NOT_ACTIVATED] = POLICY_COLORS[NOT_ACTIVATED]
     active = sum(1 for v in values.values() if v != NOT_ACTIVATED)
     return county_map(

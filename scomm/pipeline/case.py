@@ -47,7 +47,10 @@ class CaseState:
 
     @property
     def level(self) -> str | None:
-        return self.decision["level"] if self.decision else None
+        """ICE's level by convictions: what a removal is counted under."""
+        return (
+            self.decision.get("conviction_level", self.decision["level"]) if self.decision else None
+        )
 
     def apply(self, event: EventLike) -> CaseState:
         """Fold one event into the state."""

@@ -96,7 +96,7 @@ def parse_policy(
         and known_fips is not None
         and not known_fips(parsed.fips)
     ):
-            raise PolicyError(f"{where}:{lines.get(('fips',), 1)}", f"unknown FIPS {parsed.fips!r}")
+        raise PolicyError(f"{where}:{lines.get(('fips',), 1)}", f"unknown FIPS {parsed.fips!r}")
     return parsed
 
 

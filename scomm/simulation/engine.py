@@ -162,6 +162,8 @@ def simulate_month(
     transfer = picked | (notification & picks_up & arrives_in_time)
     removal_rate = np.array([practice.removal_rate[lvl.value] for lvl in LEVEL_CODES])[level]
     removed = transfer & (rng.random(n) < removal_rate)
+    # Removals are counted by convictions ("non-criminal": none), whatever the regime read.
+    reported_level = offense_level(c.record, False)
 
     def add(name: str, mask: np.ndarray, weights: np.ndarray | None = None) -> None:
         w = mask.astype(np.float64) if weights is None else np.where(mask, weights, 0.0)
@@ -184,6 +186,6 @@ def simulate_month(
     add("transfers", transfer)
     add("removals", removed)
     for i, lvl in enumerate(LEVEL_CODES):
-        add(f"removals_{lvl.value}", removed & (level == i))
+        add(f"removals_{lvl.value}", removed & (reported_level == i))
     add("cap_detainers", cap)
     return out
