@@ -88,6 +88,7 @@ def accuracy(dataset: Path, skip_extract: bool) -> dict[str, object]:
 
 
 def one_to_one_speed(templates: dict[tuple[str, int, int], Template]) -> dict[str, object]:
+    threads = numba.get_num_threads()
     numba.set_num_threads(1)
     prepared = [matcher.prepare(t) for t in templates.values()]
     x = np.concatenate([p.x for p in prepared])
@@ -114,7 +115,7 @@ def one_to_one_speed(templates: dict[tuple[str, int, int], Template]) -> dict[st
     for t in templates.values():
         matcher.prepare(t)
     prepare_ms = (time.process_time() - start) / len(templates) * 1000
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(threads)
     print(
         f"1:1 on one core: {batch_rate:,.0f} comparisons/s (gallery kernel), "
         f"{call_rate:,.0f}/s (one call each); prepare {prepare_ms:.3f} ms/template"
@@ -215,25 +216,29 @@ def _summary(scores: list[float]) -> dict[str, float]:
 def synthetic_vs_fvc(fvc: dict[tuple[str, int, int], Template]) -> dict[str, object]:
     from scomm.biometrics import synthetic
 
-    model = getattr(synthetic, "FVC_LIKE_MODEL", None)
     keys = [(f, i) for f in range(10) for i in range(1, 9)]
     masters = {f: synthetic.master_template(900_000 + f) for f in range(10)}
-    syn = {
-        (f, i): matcher.prepare(synthetic.template_impression(masters[f], 1000 * f + i, model))
-        for f, i in keys
-    }
+    sets: dict[str, dict[tuple[int, int], matcher.Prepared]] = {}
+    for name in ("IMPRESSION_MODEL", "FVC_LIKE_MODEL"):
+        model = getattr(synthetic, name)
+        sets[f"synthetic_{name}"] = {
+            (f, i): matcher.prepare(synthetic.template_impression(masters[f], 1000 * f + i, model))
+            for f, i in keys
+        }
     db4 = {(f, i): matcher.prepare(t) for (name, f, i), t in fvc.items() if name == "DB4_B"}
-    out: dict[str, object] = {"model": "FVC_LIKE_MODEL" if model is not None else "default"}
-    for label, prepared in (("synthetic", syn), ("fvc2002_db4_b", db4)):
+    sets["fvc2002_db4_b_iso"] = db4
+    out: dict[str, object] = {"protocol": "FVC pairs: 280 genuine, 45 impostor per set"}
+    for label, prepared in sets.items():
         genuine_pairs, impostor_pairs = fvc_pairs(list(prepared))
         g = [matcher.compare(prepared[a], prepared[b]) for a, b in genuine_pairs]
         i = [matcher.compare(prepared[a], prepared[b]) for a, b in impostor_pairs]
-        out[label] = {
+        entry = {
             "genuine": _summary(g),
             "impostor": _summary(i),
             "eer_percent": round(100 * error_rates(g, i).eer, 3),
         }
-        print(f"{label}: genuine {out[label]['genuine']} impostor {out[label]['impostor']}")
+        out[label] = entry
+        print(f"{label}: genuine {entry['genuine']} impostor {entry['impostor']}")
     return out
 
 

@@ -5,8 +5,9 @@ and the calibration of the synthetic template path against the synthetic image p
 
 Prints its figures and writes ``benchmarks/results/extraction.json``.
 
-Speed: wall time of ``extract`` per image in this one process (Numba kernels compiled and
-warmed first; nothing here runs in parallel, so it is one core's time).
+Speed: wall time and CPU time of ``extract`` per image in this one process (Numba kernels
+compiled and warmed first; nothing here runs in parallel, so it is one core's time). On a
+shared machine the wall time includes waiting for the core: the load average is recorded.
 
 Agreement: the ``.iso`` beside each FVC2002 image holds a commercial extractor's minutiae.
 Those templates were made on the images resampled to 300 x 400 pixels (their headers say so
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -48,18 +50,20 @@ def fvc(limit: int | None) -> dict[str, object]:
     extract(read_image(root / "DB1_B" / "101_1.tif"))  # compile and warm the kernels
     out: dict[str, object] = {}
     every: list[float] = []
+    every_cpu: list[float] = []
     for db in ("DB1_B", "DB2_B", "DB3_B", "DB4_B"):
         files = sorted((root / db).glob("*.tif"))[:limit]
-        times, n_ours, n_ref, agree_ours, agree_ref, refused = [], 0, 0, 0, 0, 0
+        times, cpu, n_ours, n_ref, agree_ours, agree_ref, refused = [], [], 0, 0, 0, 0, 0
         for tif in files:
             img = read_image(tif)
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             try:
                 t = extract(img, where=str(tif))
             except Exception:  # a refusal counts against recall, not as a crash
                 refused += 1
                 continue
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
             ours = t.minutiae.copy()
             sx, sy = 300 / img.shape[1], 400 / img.shape[0]
             th = ours["theta"].astype(np.float64)
@@ -75,11 +79,13 @@ def fvc(limit: int | None) -> dict[str, object]:
                 agree_ref + b,
             )
         every += times
+        every_cpu += cpu
         out[db] = {
             "images": len(files),
             "refused": refused,
             "median_ms": round(1000 * float(np.median(times)), 1),
             "p90_ms": round(1000 * float(np.percentile(times, 90)), 1),
+            "median_cpu_ms": round(1000 * float(np.median(cpu)), 1),
             "minutiae_per_image": round(n_ours / max(len(times), 1), 1),
             "reference_per_image": round(n_ref / max(len(times), 1), 1),
             "precision": round(agree_ours / max(n_ours, 1), 3),
@@ -90,8 +96,91 @@ def fvc(limit: int | None) -> dict[str, object]:
         "images": len(every),
         "median_ms": round(1000 * float(np.median(every)), 1),
         "p90_ms": round(1000 * float(np.percentile(every, 90)), 1),
+        "median_cpu_ms": round(1000 * float(np.median(every_cpu)), 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count() or 0,
     }
     print("all", out["all"])
+    return out
+
+
+def _aligned_pairs(ma: np.ndarray, mb: np.ndarray, dist: float = 12.0, angle: float = 20.0) -> int:
+    """Minutiae pairing up after the best rigid alignment (rotation grid + translation vote).
+
+    A deliberately crude score, only to compare extractors with each other; the project's
+    matcher (MCC, scomm.biometrics.matcher) is what measures the engine's real EER.
+    """
+    if len(ma) == 0 or len(mb) == 0:
+        return 0
+    ta, tb = ma["theta"].astype(float), mb["theta"].astype(float)
+    xa, ya = ma["x"].astype(float), ma["y"].astype(float)
+    xb, yb = mb["x"].astype(float), mb["y"].astype(float)
+    pair_rot = tb[None, :] - ta[:, None]
+    best = (-1, 0.0, 0.0, 0.0)
+    for r in np.radians(np.arange(0, 360, 5)):
+        agree = np.abs(np.angle(np.exp(1j * (pair_rot - r)))) < np.radians(angle)
+        if not agree.any():
+            continue
+        tx = (xb[None, :] - (xa * np.cos(r) + ya * np.sin(r))[:, None])[agree]
+        ty = (yb[None, :] - (-xa * np.sin(r) + ya * np.cos(r))[:, None])[agree]
+        cells, counts = np.unique(
+            np.stack([np.floor(tx / dist), np.floor(ty / dist)], 1), axis=0, return_counts=True
+        )
+        k = int(np.argmax(counts))
+        if counts[k] > best[0]:
+            best = (int(counts[k]), float(r), *((cells[k] + 0.5) * dist))
+    _, r, dx, dy = best
+    px = xa * np.cos(r) + ya * np.sin(r) + dx
+    py = -xa * np.sin(r) + ya * np.cos(r) + dy
+    d = np.hypot(px[:, None] - xb[None, :], py[:, None] - yb[None, :])
+    da = np.abs(np.angle(np.exp(1j * (ta[:, None] + r - tb[None, :]))))
+    d[(da > np.radians(angle)) | (d > 1.5 * dist)] = np.inf
+    pairs = 0
+    while np.isfinite(d).any():
+        i, j = np.unravel_index(np.argmin(d), d.shape)
+        d[i, :] = np.inf
+        d[:, j] = np.inf
+        pairs += 1
+    return pairs
+
+
+def pair_count_eer(db: str) -> dict[str, float]:
+    """Equal error rate of the crude pair-count score, our templates versus the reference's.
+
+    Genuine: all 28 pairs of impressions of each of the 10 fingers (280); impostor: impressions
+    1-3 against 1 and 4 of every other finger (270).
+    """
+    import itertools
+
+    root = data_dir() / "fvc2002" / db
+    ours, ref = {}, {}
+    for tif in sorted(root.glob("*.tif")):
+        finger, impression = (int(v) for v in tif.stem.split("_"))
+        ours[finger, impression] = extract(read_image(tif)).minutiae
+        ref[finger, impression] = read_iso19794(tif.with_suffix(".iso").read_bytes())[0].minutiae
+    fingers = sorted({f for f, _ in ours})
+    genuine = [(f, i, f, j) for f in fingers for i, j in itertools.combinations(range(1, 9), 2)]
+    impostor = [
+        (f, i, g, j)
+        for f, g in itertools.combinations(fingers, 2)
+        for i in (1, 2, 3)
+        for j in (1, 4)
+    ]
+    out = {}
+    for name, t in (("ours", ours), ("reference", ref)):
+
+        def score(k: tuple[int, int, int, int], t: dict = t) -> float:
+            a, b = t[k[0], k[1]], t[k[2], k[3]]
+            return _aligned_pairs(a, b) ** 2 / max(len(a) * len(b), 1)
+
+        gen = np.array([score(k) for k in genuine])
+        imp = np.array([score(k) for k in impostor])
+        thresholds = np.unique(np.concatenate([gen, imp]))
+        frr = np.array([(gen < x).mean() for x in thresholds])
+        far = np.array([(imp >= x).mean() for x in thresholds])
+        k = int(np.argmin(np.abs(frr - far)))
+        out[name] = round(float((frr[k] + far[k]) / 2), 3)
+    print(db, "pair-count EER", out)
     return out
 
 
@@ -153,6 +242,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="images per database")
     parser.add_argument("--calibrate", action="store_true", help="also calibrate synthetic")
+    parser.add_argument(
+        "--pair-count-eer", action="store_true", help="also a crude EER, ours vs reference"
+    )
     args = parser.parse_args()
     results: dict[str, object] = {
         "machine": platform.processor() or platform.machine(),
@@ -161,6 +253,10 @@ def main() -> None:
     }
     if args.calibrate:
         results["synthetic_calibration"] = calibrate()
+    if args.pair_count_eer and (data_dir() / "fvc2002").is_dir():
+        results["pair_count_eer"] = {
+            db: pair_count_eer(db) for db in ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
+        }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     tmp = RESULTS.with_suffix(".json.part")
     tmp.write_text(json.dumps(results, indent=2) + "\n")

@@ -82,6 +82,13 @@ class SyntheticBooking:
     custody_hours: float
 
 
+def noncitizen_share(county_share: float | None) -> float:
+    """The county's ACS non-citizen share, or the national one where ACS has no figure."""
+    if county_share is None:
+        return float(parameters()["status"]["national_noncitizen_share"])
+    return county_share
+
+
 def status_shares(noncitizen_share: float) -> dict[Status, float]:
     p = parameters()["status"]
     non = min(max(noncitizen_share * p["noncitizen_arrest_ratio"], 0.0), 0.95)

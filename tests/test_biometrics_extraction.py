@@ -230,3 +230,9 @@ def test_wsq_compression_keeps_most_minutiae(print_image: np.ndarray) -> None:
     after = extract(read_image(encode_wsq(print_image))).minutiae
     assert _matched_fraction(before, after, 6.0, 20.0) >= 0.8
     assert _matched_fraction(after, before, 6.0, 20.0) >= 0.8
+
+
+def test_float_image_on_a_unit_scale_is_read_like_its_bytes(print_image: np.ndarray) -> None:
+    as_bytes = extract(print_image).minutiae
+    as_float = extract(print_image.astype(np.float64) / 255.0).minutiae
+    assert np.array_equal(as_bytes, as_float)

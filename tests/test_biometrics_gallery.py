@@ -67,7 +67,10 @@ def test_gallery_persists_reopens_and_compacts(gallery_dir: Path) -> None:
     assert [c.score for c in after] == pytest.approx([c.score for c in before])
     # Enrolments after a compaction go to the new journal and survive a reopen.
     reopened.enroll("NEW", {1: finger(99, 1)})
-    assert Gallery.open(gallery_dir).search({1: impression(finger(99, 1), 2)}, 1)[0].subject_id == "NEW"
+    assert (
+        Gallery.open(gallery_dir).search({1: impression(finger(99, 1), 2)}, 1)[0].subject_id
+        == "NEW"
+    )
 
 
 def test_remove_takes_a_subject_out_for_good(gallery_dir: Path) -> None:
@@ -184,3 +187,70 @@ def test_ray_searches_shards_and_merges(tmp_path: Path) -> None:
     found = search_shards([tmp_path / "a", tmp_path / "b"], {1: impression(finger(14, 1), 3)}, 3)
     assert found[0].subject_id == "S014"
     assert found == sorted(found, key=lambda c: -c.score)
+
+
+def test_bulk_build_stores_what_one_by_one_enrolment_stores(tmp_path: Path) -> None:
+    items = [(f"S{s:03d}", {1: finger(s, 1), 2: finger(s, 2)}) for s in range(12)]
+    built = Gallery.build(tmp_path / "built", iter(items), workers=2, chunk=5)
+    enrolled = Gallery.create(tmp_path / "enrolled")
+    enrolled.enroll_many(items)
+    enrolled.compact()
+    for name in ("bits", "masks", "codes", "offsets", "entry_subject", "entry_finger", "x"):
+        a = np.load(tmp_path / "built" / "gen-0" / f"{name}.npy")
+        b = np.load(tmp_path / "enrolled" / "gen-1" / f"{name}.npy")
+        assert np.array_equal(a, b), name
+    probe = {2: impression(finger(8, 2), 1)}
+    assert built.search(probe, 3) == enrolled.search(probe, 3)
+    with pytest.raises(GalleryError):
+        Gallery.build(tmp_path / "built", iter(items))
+
+
+def test_failed_bulk_build_leaves_nothing_behind(tmp_path: Path) -> None:
+    items = [("A", {1: finger(1, 1)}), ("A", {1: finger(2, 1)})]  # the same id twice
+    with pytest.raises(GalleryError):
+        Gallery.build(tmp_path / "g", iter(items))
+    assert list((tmp_path / "g").iterdir()) == []
+
+
+def test_cli_enrolls_searches_and_describes_a_gallery(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scomm.biometrics.formats import write_iso19794
+    from scomm.cli import main
+
+    files = {}
+    for s in range(3):
+        files[s] = tmp_path / f"s{s}.iso"
+        files[s].write_bytes(write_iso19794(finger(s, 3)))
+    probe = tmp_path / "probe.iso"
+    probe.write_bytes(write_iso19794(impression(finger(1, 3), 4)))
+    g = tmp_path / "g"
+    for s in range(3):
+        with pytest.raises(SystemExit) as done:
+            main(
+                [
+                    "biometrics",
+                    "enroll",
+                    str(g),
+                    "--subject",
+                    f"P{s}",
+                    "--finger",
+                    f"3={files[s]}",
+                    "--create",
+                ]
+            )
+        assert done.value.code == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["biometrics", "search", str(g), "--finger", f"3={probe}", "--json"])
+    assert done.value.code == 0
+    import json
+
+    found = json.loads(capsys.readouterr().out)
+    assert found[0]["subject_id"] == "P1"
+    with pytest.raises(SystemExit) as done:
+        main(["biometrics", "info", str(g)])
+    assert "subjects 3" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["biometrics", "search", str(tmp_path / "nowhere"), "--finger", f"3={probe}"])
+    assert done.value.code == 2

@@ -63,6 +63,7 @@ class BiometricEngine:
             threshold=self.threshold,
             screen_fingers=SCREEN_FINGERS,
             shortlist=SHORTLIST,
+            shortlist_rate=0.0,
             fuse_subjects=max_candidates,
         )
 

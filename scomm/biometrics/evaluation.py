@@ -180,7 +180,7 @@ def fvc_pairs(
     """The FVC genuine and impostor comparison pairs among the available samples."""
     fingers = sorted({f for f, _ in keys})
     present = set(keys)
-    genuine = []
+    genuine: list[tuple[tuple[int, int], tuple[int, int]]] = []
     for f in fingers:
         impressions = sorted(i for g, i in keys if g == f)
         genuine.extend(((f, a), (f, b)) for a, b in combinations(impressions, 2))

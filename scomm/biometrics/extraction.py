@@ -43,10 +43,13 @@ PERIODS = np.arange(4, 17)  # ridge periods of the filter bank, pixels (500 ppi:
 MIN_SIDE = 64
 MIN_FOREGROUND_PX = 64 * 64
 MIN_MINUTIAE = 6
-_FILTER_REACH = 16  # no filter tap reaches further than this (periods <= 16)
 SHORT_RIDGE_PERIODS = 1.2  # a ridge shorter than this many periods is a dot or a spur
 BROKEN_GAP_PERIODS = 1.6  # facing endings closer than this are one ridge broken
 SEGMENT_COHERENCE = 0.22  # ridge flow; pure noise stays near 0.1 over a 3-block window
+ALONG_SIGMA = 0.55  # Gabor envelope along the ridge, in ridge periods
+ACROSS_SIGMA = 0.55  # and across it (sets the band-pass width)
+ALONG_REACH = 1.7  # kernels are cut this many sigmas out
+ACROSS_REACH = 2.2
 ORIENTATION_SMOOTHING = 1.5  # blocks (sigma) for the doubled-angle field
 BORDER_PX = 10  # minutiae closer than this to the mask edge are mostly the mask's own artefact
 
@@ -102,6 +105,12 @@ def _sparse_line(direction: float, sigma: float, radius: float, period: float | 
     return [dy, dx, w]
 
 
+def filter_reach() -> int:
+    """The furthest pixel any tap of the filter bank reads, in pixels."""
+    (ady, adx, _, _), (cdy, cdx, _, _) = _filter_bank()
+    return int(max(np.abs(a).max() for a in (ady, adx, cdy, cdx)))
+
+
 def _pack(kernels: list[list]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = len(kernels)
     m = max(len(k[0]) for k in kernels)
@@ -122,10 +131,12 @@ def _filter_bank() -> tuple[tuple, tuple]:
     for a in range(N_ANGLES):
         theta = np.pi * a / N_ANGLES  # ridge direction, image axes
         for period in PERIODS:
-            s_along = 0.55 * period
-            along.append(_sparse_line(theta, s_along, 1.7 * s_along, None))
-            s_across = 0.45 * period
-            across.append(_sparse_line(theta + np.pi / 2, s_across, 2.2 * s_across, float(period)))
+            s_along = ALONG_SIGMA * period
+            along.append(_sparse_line(theta, s_along, ALONG_REACH * s_along, None))
+            s_across = ACROSS_SIGMA * period
+            across.append(
+                _sparse_line(theta + np.pi / 2, s_across, ACROSS_REACH * s_across, float(period))
+            )
     return _pack(along), _pack(across)
 
 
@@ -146,18 +157,27 @@ def _oriented_pass(
 ) -> np.ndarray:
     """out[y, x] = sum_j w[k, j] * src[y + pad + dy[k, j], x + pad + dx[k, j]], k = index[y, x].
 
-    ``src`` is padded by ``pad`` pixels on every side so that no tap needs a bounds check.
+    ``src`` is padded by ``pad`` pixels on every side so that no tap needs a bounds check;
+    taps are read through flat offsets into the padded image (one add per tap).
     """
     h, w = index.shape
+    wp = src.shape[1]
+    flat = src.ravel()
+    offset = np.empty(kdy.shape, np.int64)
+    for k in range(kdy.shape[0]):
+        for j in range(kdy.shape[1]):
+            offset[k, j] = kdy[k, j] * wp + kdx[k, j]
     out = np.zeros((h, w), np.float32)
     for y in range(h):
+        row = (y + pad) * wp + pad
         for x in range(w):
             if not active[y, x]:
                 continue
             k = index[y, x]
+            base = row + x
             acc = np.float32(0.0)
             for j in range(kn[k]):
-                acc += kw[k, j] * src[y + pad + kdy[k, j], x + pad + kdx[k, j]]
+                acc += kw[k, j] * flat[base + offset[k, j]]
             out[y, x] = acc
     return out
 
@@ -555,10 +575,11 @@ def _enhance(
     p_idx = np.clip(np.rint(period_px).astype(np.int32) - PERIODS[0], 0, len(PERIODS) - 1)
     index = a_idx * len(PERIODS) + p_idx
     # the first pass must cover every pixel the second one reads
-    reach = int(np.ceil(2.2 * 0.45 * PERIODS[-1])) + 1
+    reach = int(max(np.abs(cdy).max(), np.abs(cdx).max()))
     near = ndimage.binary_dilation(mask_px[::BLOCK, ::BLOCK], iterations=reach // BLOCK + 1)
     near = _upsample(near)[: img.shape[0], : img.shape[1]]
-    pad = _FILTER_REACH
+    # the kernels read unchecked: pad by the furthest tap of either pass
+    pad = filter_reach()
     smoothed = _oriented_pass(np.pad(img, pad, mode="edge"), pad, index, near, ady, adx, aw, an)
     return _oriented_pass(np.pad(smoothed, pad, mode="edge"), pad, index, mask_px, cdy, cdx, cw, cn)
 
@@ -591,6 +612,11 @@ def extract(
     image = np.asarray(image)
     if image.ndim != 2:
         raise ImageError(where, f"expected a 2-D grey image, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        from scomm.biometrics.images import _to_grey
+
+        # contrast thresholds below are on the 0-255 scale: bring 16-bit or 0..1 images to it
+        image = _to_grey(image, where)
     h0, w0 = image.shape
     if min(h0, w0) < MIN_SIDE:
         raise ImageError(where, f"not a fingerprint: image is too small ({w0}x{h0} pixels)")

@@ -103,7 +103,8 @@ def from_bytes(data: bytes, where: str = "<template>") -> Template:
     if len(data) != expected:
         raise TemplateError(
             where,
-            f"template length {len(data)} bytes, its header says {count} minutiae ({expected} bytes)",
+            f"template length {len(data)} bytes, its header says {count} minutiae"
+            f" ({expected} bytes)",
         )
     (crc,) = struct.unpack_from(">I", data, expected - 4)
     if crc != zlib.crc32(data[: expected - 4]):

@@ -24,7 +24,9 @@ of a :class:`Prepared` are plain numpy so that a gallery can store them memory-m
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -110,15 +112,19 @@ _GD_TABLE = _direction_table(_GD_STEPS)
 
 
 @intrinsic
-def _popcount(typingctx, x):  # type: ignore[no-untyped-def]
+def _ctpop(typingctx, x):
     """The CPU's population count (llvm.ctpop): numba has no popcount of its own."""
     sig = types.uint64(types.uint64)
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, signature, args):
         fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
         return builder.call(fn, args)
 
     return sig, codegen
+
+
+# Typed alias for callers (mypy cannot see through numba's intrinsic decorator).
+_popcount: Callable[[Any], Any] = _ctpop  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from typing import Any, Protocol
 
 
 class EventLike(Protocol):
-    step: str
-    actor: str
-    occurred_at: dt.datetime
-    payload: dict[str, Any]
-    legal_basis: str
+    @property
+    def step(self) -> str: ...
+    @property
+    def occurred_at(self) -> dt.datetime: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
 
 
 @dataclass

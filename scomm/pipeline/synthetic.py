@@ -16,7 +16,13 @@ import numpy as np
 from scomm.biometrics.template import Template
 from scomm.people import Person, Status
 from scomm.pipeline.world import World
-from scomm.population import SyntheticBooking, admissions_per_capita, draw_booking, draw_person
+from scomm.population import (
+    SyntheticBooking,
+    admissions_per_capita,
+    draw_booking,
+    draw_person,
+    noncitizen_share,
+)
 
 FINGERS = tuple(range(1, 11))
 
@@ -42,7 +48,7 @@ def county_facts(fips: str, year: int) -> CountyFacts:
         name=county.name,
         state=county.state,
         population=county.population_in(year),
-        noncitizen_share=county.noncitizen_share_in(year),
+        noncitizen_share=noncitizen_share(county.noncitizen_share_in(year)),
         activation_date=county.activation_date,
         field_office=county.field_office or county.aor or "unknown",
     )

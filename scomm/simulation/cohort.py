@@ -90,7 +90,7 @@ def draw_cohort(
     p = parameters()
     n = county.shape[0]
     # Status: inverse-CDF per county row.
-    u = rng.random(n)
+    u: np.ndarray = rng.random(n)
     status = (u[:, None] > status_cumulative[county]).sum(axis=1).astype(np.int8)
     status = np.minimum(status, len(STATUSES) - 1)
 

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from scomm.policies.tables import PolicyTables
-from scomm.population import admissions_per_capita
+from scomm.population import admissions_per_capita, noncitizen_share
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import OUTPUTS, BiometricRates, Counties, Options, simulate_month
 
@@ -34,7 +34,9 @@ def counties_in(year: int) -> Counties:
     all_counties = load_jurisdictions().all()
     fips = np.array([c.fips for c in all_counties])
     population = np.array([c.population_in(year) for c in all_counties], dtype=np.float64)
-    shares = np.array([c.noncitizen_share_in(year) for c in all_counties], dtype=np.float64)
+    shares = np.array(
+        [noncitizen_share(c.noncitizen_share_in(year)) for c in all_counties], dtype=np.float64
+    )
     activation = np.array(
         [
             np.datetime64(c.activation_date, "D") if c.activation_date else np.datetime64("NaT")

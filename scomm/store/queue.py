@@ -35,7 +35,7 @@ from sqlalchemy.exc import OperationalError
 
 from scomm.errors import InputError, ScommError
 from scomm.store.events import EventStore, Fact, NewEvent, Tx, check_json, task_row, utcnow
-from scomm.store.schema import is_in, tasks
+from scomm.store.schema import DoneMark, is_in, tasks
 
 MAX_ERROR_CHARS = 4000  # of a failure's text kept in the task row
 # A literal, not a parameter: the partial index ``tasks_pending`` serves only a condition the
@@ -189,16 +189,15 @@ class Work(Tx):
         if task.id in self._marked:
             raise ScommError(f"task {task.id} ({task.step}) is already marked in this claim")
 
+    def _take_done(self) -> DoneMark | None:
+        if not self._done:
+            return None
+        mark = DoneMark(list(self._done), utcnow(), self.worker)
+        self._done.clear()
+        return mark
+
     def flush(self) -> None:
         super().flush()
-        now = utcnow()
-        if self._done:
-            self.conn.execute(
-                update(tasks)
-                .where(is_in(tasks.c.id, self._done, self.conn.dialect))
-                .values(status="done", finished_at=now, worker=self.worker, error=None)
-            )
-            self._done.clear()
         if self._failures:
             _write_failures(self.conn, list(self._failures.values()), self.worker)
             self._failures.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -223,32 +224,84 @@ def _pg_array_type(column: Column[Any]) -> str:
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows (all with the same keys) in as few statements as each backend allows.
+    """Insert many rows (all with the same keys) in as few statements as each backend allows."""
+    write_all(conn, [(table, rows)])
 
-    SQLite: the driver's ``executemany``, a loop in C. PostgreSQL: one
-    ``INSERT ... SELECT FROM unnest(array, array, ...)`` with one array parameter per column:
-    a single short statement however many rows, where a multi-row VALUES list would cost a
-    parameter (and client-side parsing) per value.
+
+@dataclass(frozen=True)
+class DoneMark:
+    """Tasks to mark done, by whom and when."""
+
+    ids: Sequence[int]
+    at: dt.datetime
+    worker: str
+
+
+def write_all(
+    conn: Connection,
+    inserts: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]],
+    done: DoneMark | None = None,
+) -> None:
+    """The writes of one flush: rows to insert into each table, and tasks to mark done.
+
+    SQLite: the driver's ``executemany`` per table (a loop in C, no round trips) and one
+    UPDATE. PostgreSQL: ONE statement for all of it, each part a data-modifying ``WITH`` of the
+    form ``INSERT ... SELECT FROM unnest(array, array, ...)`` with one array parameter per
+    column. A round trip saved is what counts there, and a few array parameters cost far less
+    than a parameter (and client-side parsing) per value of a multi-row VALUES list.
     """
-    if not rows:
-        return
+    inserts = [(table, rows) for table, rows in inserts if rows]
     if conn.dialect.name != "postgresql":
-        conn.execute(table.insert(), list(rows))
+        for table, rows in inserts:
+            conn.execute(table.insert(), list(rows))
+        if done is not None and done.ids:
+            conn.execute(
+                tasks.update()
+                .where(tasks.c.id.in_(list(done.ids)))
+                .values(status="done", finished_at=done.at, worker=done.worker, error=None)
+            )
         return
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for n, (table, rows) in enumerate(inserts):
+        sql, values = pg_insert_sql(table, rows, f"i{n}_")
+        parts.append(sql)
+        params.update(values)
+    if done is not None and done.ids:
+        parts.append(
+            "UPDATE tasks SET status = 'done', finished_at = :done_at, worker = :done_by, "
+            "error = NULL WHERE id = ANY(CAST(:done_ids AS int8[]))"
+        )
+        params.update(done_at=done.at, done_by=done.worker, done_ids=list(done.ids))
+    if not parts:
+        return
+    if len(parts) == 1:
+        conn.execute(text(parts[0]), params)
+        return
+    ctes = ", ".join(f"w{n} AS ({part})" for n, part in enumerate(parts))
+    conn.execute(text(f"WITH {ctes} SELECT 1"), params)
+
+
+def pg_insert_sql(
+    table: Table, rows: Sequence[Mapping[str, Any]], prefix: str
+) -> tuple[str, dict[str, Any]]:
+    """``INSERT INTO table (...) SELECT * FROM unnest(:array, ...)`` and its parameters."""
     names = list(rows[0])
-    params: dict[str, list[Any]] = {}
+    params: dict[str, Any] = {}
     casts = []
     for i, name in enumerate(names):
         column = table.c[name]
         values = [row[name] for row in rows]
-        if isinstance(column.type, JSON):
+        if isinstance(column.type, UTCDateTime):
+            values = [None if v is None else v.astimezone(UTC) for v in values]
+        elif isinstance(column.type, JSON):
             values = [None if v is None else json_text(v) for v in values]
-        params[f"p{i}"] = values
-        casts.append(f"CAST(:p{i} AS {_pg_array_type(column)})")
+        params[f"{prefix}{i}"] = values
+        casts.append(f"CAST(:{prefix}{i} AS {_pg_array_type(column)})")
     statement = (
         f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({', '.join(casts)})"
     )
-    conn.execute(text(statement), params)
+    return statement, params
 
 
 def json_text(value: Any) -> str:
