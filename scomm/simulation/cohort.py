@@ -88,9 +88,9 @@ def draw_cohort(
     stale_rate: float,
 ) -> Cohort:
     p = parameters()
-    n = county.shape[0]
+    n = int(county.shape[0])
     # Status: inverse-CDF per county row.
-    u: np.ndarray = rng.random(n)
+    u = rng.random(n)
     status = (u[:, None] > status_cumulative[county]).sum(axis=1).astype(np.int8)
     status = np.minimum(status, len(STATUSES) - 1)
 
