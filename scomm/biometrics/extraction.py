@@ -190,9 +190,9 @@ def _block_tensor(img: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray, 
     gxx = np.zeros((bh, bw), np.float32)
     gyy = np.zeros((bh, bw), np.float32)
     gxy = np.zeros((bh, bw), np.float32)
-    for y in range(1, h - 1):
+    for y in range(1, min(h - 1, bh * block)):
         by = y // block
-        for x in range(1, w - 1):
+        for x in range(1, min(w - 1, bw * block)):
             bx = x // block
             gx = (
                 img[y - 1, x + 1]
