@@ -13,7 +13,8 @@ def random_template(seed: int, n: int = 40, width: int = 300, height: int = 400)
     points: list[tuple[float, float]] = []
     while len(points) < n:
         x, y = rng.uniform(20, width - 20), rng.uniform(20, height - 20)
-        inside = ((x - width / 2) / (width / 2 - 10)) ** 2 + ((y - height / 2) / (height / 2 - 10)) ** 2
+        dx, dy = (x - width / 2) / (width / 2 - 10), (y - height / 2) / (height / 2 - 10)
+        inside = dx * dx + dy * dy
         if inside <= 1 and all((x - a) ** 2 + (y - b) ** 2 >= 144 for a, b in points):
             points.append((x, y))
     m = np.zeros(n, MINUTIA_DTYPE)

@@ -254,3 +254,18 @@ def test_cli_enrolls_searches_and_describes_a_gallery(
     with pytest.raises(SystemExit) as done:
         main(["biometrics", "search", str(tmp_path / "nowhere"), "--finger", f"3={probe}"])
     assert done.value.code == 2
+
+
+def test_shortlist_settings_bound_how_many_templates_are_fully_compared(
+    gallery_dir: Path,
+) -> None:
+    g = Gallery.open(gallery_dir)
+    probe = {2: impression(finger(6, 2), 2)}
+    narrow = g.search(probe, 10, shortlist=1, shortlist_rate=0.0)
+    assert [c.subject_id for c in narrow] == ["S006"]  # the screen's first is the mate
+    wide = g.search(probe, 10, shortlist=1, shortlist_rate=1.0)
+    assert len(wide) == 10 and wide[0].subject_id == "S006"
+    # A fuse floor above every non-mate's score leaves only the mate.
+    assert [c.subject_id for c in g.search(probe, 10, shortlist_rate=1.0, fuse_floor=0.1)] == [
+        "S006"
+    ]

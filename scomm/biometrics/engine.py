@@ -24,6 +24,11 @@ DEFAULT_THRESHOLD = 0.08
 # four fingers make missing it on all of them unlikely; this keeps one search to a few ms.
 SCREEN_FINGERS = 4
 SHORTLIST = 24
+# Only subjects whose best screened finger reaches this share of the threshold get their other
+# fingers compared: the fused score is a mean over the probe's fingers and the screened ones
+# are the probe's best, so a subject below it almost never reaches the threshold, and a
+# stranger's booking then costs no fusion at all.
+FUSE_FLOOR = 0.5
 
 
 class BiometricEngine:
@@ -65,6 +70,7 @@ class BiometricEngine:
             shortlist=SHORTLIST,
             shortlist_rate=0.0,
             fuse_subjects=max_candidates,
+            fuse_floor=FUSE_FLOOR * self.threshold,
         )
 
     def calibrate(self, impostor_scores: list[float], target_fpir: float) -> float:

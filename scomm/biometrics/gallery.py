@@ -9,8 +9,8 @@ gallery template. Search runs in named stages:
    template of the same finger position (all positions when the probe's is unknown, 0) with the
    index code: each cylinder is reduced to one bucket per table by MinHash over its set cells,
    and the screen score is the number of buckets two templates share over the number the
-   candidate fills. It reads ``CODE_WORDS`` words per template (AND + popcount), about a hundredth of
-   a full comparison, which is how 1:N stays fast (MCC indexing, Cappelli et al. 2011).
+   candidate fills. It reads ``CODE_WORDS`` words per template (AND + popcount), about a
+   hundredth of a full comparison, which is how 1:N stays fast (MCC indexing, Cappelli et al. 2011).
 2. ``match``: the screen's shortlist gets the full MCC comparison.
 3. ``fuse``: each shortlisted subject gets a full comparison of every probe finger with its
    template of the same position; the subject's score is the mean over the probe's fingers (a
@@ -71,7 +71,11 @@ INDEX_HASHES = 2  # MinHashes combined into a bucket
 TABLE_WORDS = (1 << INDEX_BUCKET_BITS) // 64
 CODE_WORDS = INDEX_TABLES * TABLE_WORDS
 _CYLINDER_BITS = CYLINDER_WORDS * 64
-INDEX_PARAMETERS = {"tables": INDEX_TABLES, "bucket_bits": INDEX_BUCKET_BITS, "hashes": INDEX_HASHES}
+INDEX_PARAMETERS = {
+    "tables": INDEX_TABLES,
+    "bucket_bits": INDEX_BUCKET_BITS,
+    "hashes": INDEX_HASHES,
+}
 # Two MinHash permutations per table, fixed so that stored codes stay comparable.
 _PERMUTATIONS = np.stack(
     [
@@ -173,7 +177,6 @@ def _screen(
     fingers: np.ndarray,
     alive: np.ndarray,
     probe: np.ndarray,
-    probe_size: float,
     finger: int,
     out: np.ndarray,
 ) -> None:
@@ -749,13 +752,15 @@ class Gallery:
         shortlist: int = SHORTLIST_MIN,
         shortlist_rate: float = SHORTLIST_RATE,
         fuse_subjects: int = FUSE_SUBJECTS,
+        fuse_floor: float = 0.0,
     ) -> list[Candidate]:
         """Ranked candidates for a probe of one to ten fingers (position 0: unknown position).
 
         Only candidates scoring at least ``threshold`` are returned when it is given.
         ``screen_fingers`` of the probe's fingers (those with most cylinders) are screened;
         each keeps ``shortlist`` templates (or ``shortlist_rate`` of those screened if more) for
-        full comparison; ``fuse_subjects`` subjects get all their fingers compared.
+        full comparison; ``fuse_subjects`` subjects get all their fingers compared, of those
+        whose best screened finger scored at least ``fuse_floor``.
         """
         return self.search_prepared(
             _prepare_probe(probe),
@@ -763,7 +768,9 @@ class Gallery:
             threshold,
             screen_fingers=screen_fingers,
             shortlist=shortlist,
+            shortlist_rate=shortlist_rate,
             fuse_subjects=fuse_subjects,
+            fuse_floor=fuse_floor,
         )
 
     def search_prepared(
@@ -776,6 +783,7 @@ class Gallery:
         shortlist: int = SHORTLIST_MIN,
         shortlist_rate: float = SHORTLIST_RATE,
         fuse_subjects: int = FUSE_SUBJECTS,
+        fuse_floor: float = 0.0,
     ) -> list[Candidate]:
         """:meth:`search` for a probe already prepared with :func:`prepare_probe`."""
         if max_candidates < 1:
@@ -796,7 +804,8 @@ class Gallery:
                 rows_best[row] = max(rows_best.get(row, 0.0), score)
         # Stage 3: fuse every probe finger for the best subjects.
         keep = max(fuse_subjects, max_candidates)
-        finalists = sorted(rows_best, key=lambda r: -rows_best[r])[:keep]
+        ranked = sorted(rows_best, key=lambda r: -rows_best[r])[:keep]
+        finalists = [r for r in ranked if rows_best[r] >= fuse_floor]
         candidates = []
         for row in finalists:
             finger_scores: dict[int, float] = {}
@@ -830,7 +839,6 @@ class Gallery:
                 segment.view("entry_finger"),
                 segment.view("alive"),
                 code,
-                size,
                 position,
                 out,
             )
