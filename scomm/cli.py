@@ -50,3 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ScommError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

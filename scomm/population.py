@@ -7,6 +7,7 @@ draws the same distributions as arrays. Every draw comes from a seeded generator
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -24,6 +25,8 @@ from scomm.people import (
     PriorArrest,
     Status,
 )
+
+Share = float | np.ndarray
 
 
 @cache
@@ -89,10 +92,15 @@ def noncitizen_share(county_share: float | None) -> float:
     return county_share
 
 
-def status_shares(noncitizen_share: float) -> dict[Status, float]:
-    p = parameters()["status"]
-    non = min(max(noncitizen_share * p["noncitizen_arrest_ratio"], 0.0), 0.95)
-    naturalized = min(non * p["naturalized_per_noncitizen"], 1 - non)
+def status_shares(
+    noncitizen_share: Share, status_parameters: dict[str, Any] | None = None
+) -> dict[Status, Share]:
+    """Shares of each status among the people booked, from the county's non-citizen share
+    (``status_parameters``: the ``status`` block of population.yaml, or a fitted one).
+    Takes one share or an array of them (one per county)."""
+    p = status_parameters if status_parameters is not None else parameters()["status"]
+    non = np.clip(np.asarray(noncitizen_share) * p["noncitizen_arrest_ratio"], 0.0, 0.95)
+    naturalized = np.minimum(non * p["naturalized_per_noncitizen"], 1 - non)
     citizens = 1 - non
     derived = citizens * p["derived_share_of_citizens"]
     shares = {
@@ -156,7 +164,7 @@ def draw_person(
     history = p["criminal_history"]
     arrests = []
     for _ in range(int(rng.poisson(history["prior_arrests_mean"]))):
-        code = _draw_charge(rng)
+        code = _draw_charge(rng, history.get("prior_felony_weight", 1.0))
         arrests.append(
             PriorArrest(
                 on=when - dt.timedelta(days=int(rng.integers(60, 10 * 365))),
@@ -182,10 +190,23 @@ def draw_person(
     )
 
 
-def _draw_charge(rng: np.random.Generator) -> str:
-    shares = parameters()["charges"]["shares"]
-    codes = list(shares)
-    weights = np.array([shares[c] for c in codes], dtype=float)
+def charge_weights(
+    felony_weight: float = 1.0, shares: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Most serious charge at booking: NCIC code -> relative weight, felonies scaled by
+    ``felony_weight`` (prior arrests use ``criminal_history.prior_felony_weight``);
+    ``shares``: population.yaml's ``charges.shares`` or a fitted copy."""
+    shares = shares if shares is not None else parameters()["charges"]["shares"]
+    return {
+        code: float(share) * (felony_weight if offense(code).grade == "felony" else 1.0)
+        for code, share in shares.items()
+    }
+
+
+def _draw_charge(rng: np.random.Generator, felony_weight: float = 1.0) -> str:
+    weights_by_code = charge_weights(felony_weight)
+    codes = list(weights_by_code)
+    weights = np.array([weights_by_code[c] for c in codes])
     return codes[int(rng.choice(len(codes), p=weights / weights.sum()))]
 
 

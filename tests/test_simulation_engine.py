@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from scomm.policies.tables import PolicyTables
+from scomm.errors import InputError
+from scomm.simulation.assumptions import Assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import BiometricRates, Counties, Options, simulate_month
+from scomm.simulation.scenarios import Rules, baseline_rules, parse_names, rules_for
 
-TABLES = PolicyTables.load()
+RULES = baseline_rules()
 CODES = OffenseCodes.from_table()
 RATES = BiometricRates(miss_rate=0.02, false_match_rate=0.001)
+PRIORS = Assumptions.priors()
 
 
 def counties(activation: str = "2009-01-01") -> Counties:
@@ -19,19 +23,29 @@ def counties(activation: str = "2009-01-01") -> Counties:
         fips=fips,
         population=np.array([2_000_000.0, 1_000_000.0, 1_500_000.0]),
         activation=np.array([activation] * 3, dtype="datetime64[D]"),
-        status_cumulative=status_table(np.array([0.2, 0.15, 0.08])),
+        status_cumulative=status_table(
+            np.array([0.2, 0.15, 0.08]), dict(PRIORS.population["status"])
+        ),
     )
 
 
-def month(when: str, seed: int = 1, options: Options | None = None, where: Counties | None = None):
+def month(
+    when: str,
+    seed: int = 1,
+    options: Options | None = None,
+    where: Counties | None = None,
+    rules: Rules = RULES,
+    assumptions: Assumptions = PRIORS,
+) -> dict[str, np.ndarray]:
     return simulate_month(
         np.random.default_rng(seed),
         np.datetime64(when, "M"),
         where or counties(),
         0.04,
-        TABLES,
+        rules,
         CODES,
         RATES,
+        assumptions,
         options or Options(),
     )
 
@@ -85,3 +99,99 @@ def test_safeguards_stop_citizens_detainers() -> None:
     assert historical["us_citizens_held"].sum() > 0
     assert guarded["detainers_stopped"].sum() > 0
     assert guarded["us_citizens_held"].sum() < historical["us_citizens_held"].sum()
+
+
+def scenario(*names: str) -> Rules:
+    return rules_for(parse_names(list(names)))
+
+
+def test_without_secure_communities_only_the_criminal_alien_program_finds_people() -> None:
+    out = month("2013-03", rules=scenario("no_secure_communities"))
+    assert out["submissions_to_ident"].sum() == 0 and out["ident_matches"].sum() == 0
+    assert out["detainers_issued"].sum() == out["cap_detainers"].sum() > 0
+
+
+def test_serious_crimes_only_removes_the_same_level_1_people_and_fewer_others() -> None:
+    base = month("2010-05", 5)
+    serious = month("2010-05", 5, rules=scenario("serious_crimes_only"))
+    # Common random numbers: the same people, the same draws; only the rule differs.
+    assert np.array_equal(base["removals_level_1"], serious["removals_level_1"])
+    assert serious["detainers_issued"].sum() < 0.7 * base["detainers_issued"].sum()
+    assert serious["removals_non_criminal"].sum() < base["removals_non_criminal"].sum()
+
+
+def test_judicial_warrant_everywhere_means_no_detainer_is_honored() -> None:
+    out = month("2011-02", rules=scenario("judicial_warrant_everywhere"))
+    assert out["detainers_honored"].sum() == 0 and out["holds"].sum() == 0
+    assert out["detainers_declined"].sum() > 100
+
+
+def test_trust_act_everywhere_declines_minor_cases_in_arizona_in_2010() -> None:
+    phoenix = 1
+    base = month("2010-05", 2)
+    trust = month("2010-05", 2, rules=scenario("trust_act_everywhere"))
+    assert base["detainers_declined"][phoenix] == 0
+    assert 0 < trust["detainers_declined"][phoenix] < trust["detainers_issued"][phoenix]
+
+
+def test_without_the_2014_wave_philadelphia_keeps_honoring() -> None:
+    philadelphia = 2
+    base = month("2014-09", 3)
+    kept = month("2014-09", 3, rules=scenario("no_2014_wave"))
+    assert base["detainers_honored"][philadelphia] == 0
+    assert kept["detainers_declined"][philadelphia] == 0 < kept["detainers_honored"][philadelphia]
+    # Los Angeles sits under the California TRUST Act (January 2014), not the wave: it still declines.
+    assert kept["detainers_declined"][0] > 0
+
+
+def test_free_opt_out_keeps_illinois_prints_from_ice_after_its_request() -> None:
+    where = Counties(
+        fips=np.array(["17031", "04013"]),
+        population=np.array([5_000_000.0, 3_000_000.0]),
+        activation=np.array(["2009-01-01"] * 2, dtype="datetime64[D]"),
+        status_cumulative=status_table(np.array([0.1, 0.1]), dict(PRIORS.population["status"])),
+    )
+    base = month("2012-06", where=where)
+    free = month("2012-06", where=where, rules=scenario("free_opt_out"))
+    assert base["submissions_to_ident"][0] > 0 and free["submissions_to_ident"][0] == 0
+    assert free["submissions_to_ident"][1] == base["submissions_to_ident"][1]  # Arizona stayed
+
+
+def test_checking_prints_after_conviction_only_submits_the_convicted() -> None:
+    base = month("2012-06", 4)
+    after = month("2012-06", 4, rules=scenario("after_conviction"))
+    share = after["submissions_to_ident"].sum() / base["submissions_to_ident"].sum()
+    sentence_share = PRIORS.population["custody"]["paths"]["sentence_served"]["share"]
+    assert abs(share - sentence_share) < 0.03
+
+
+def test_scenarios_compose_and_unknown_names_are_refused() -> None:
+    both = month("2011-02", rules=scenario("serious_crimes_only+judicial_warrant_everywhere"))
+    serious = month("2011-02", rules=scenario("serious_crimes_only"))
+    assert both["detainers_honored"].sum() == 0
+    assert both["detainers_issued"].sum() == serious["detainers_issued"].sum()
+    with pytest.raises(InputError, match="no_such_thing.*known: after_conviction"):
+        parse_names(["baseline+no_such_thing"])
+
+
+def test_a_sample_of_bookings_is_weighted_back_to_the_whole() -> None:
+    full = month("2012-03", 9)
+    part = month("2012-03", 9, Options(sample=0.25))
+    assert abs(part["bookings"].sum() / full["bookings"].sum() - 1) < 0.03
+    for key in ("ident_matches", "detainers_issued"):
+        # Four standard errors of a count drawn at a quarter of its size.
+        tolerance = 4 * np.sqrt(full[key].sum() / 0.25) / full[key].sum()
+        assert abs(part[key].sum() / full[key].sum() - 1) < tolerance
+    with pytest.raises(ValueError, match="sample"):
+        Options(sample=0)
+
+
+def test_fitted_assumptions_change_the_run() -> None:
+    more_pickups = PRIORS.with_values({"practice.pickup_rate": 1.0})
+    fewer_pickups = PRIORS.with_values({"practice.pickup_rate": 0.2})
+    a = month("2012-03", 2, assumptions=more_pickups)
+    b = month("2012-03", 2, assumptions=fewer_pickups)
+    assert a["transfers"].sum() > 2 * b["transfers"].sum()
+    assert b["hold_hours"].sum() > a["hold_hours"].sum()  # unpicked holds run to expiry
+    with pytest.raises(InputError, match="no such assumption"):
+        PRIORS.with_values({"practice.no_such_rate": 1.0})

@@ -38,8 +38,10 @@ def level_of(booking: dict[str, Any], rap_sheet: list[dict[str, Any]], rules: Ru
 
 def conviction_level(booking: dict[str, Any], rap_sheet: list[dict[str, Any]]) -> str:
     """The level ICE reports a removal under: from convictions only ("non-criminal" means no
-    criminal conviction), whatever the regime read for its priorities."""
-    level = offense_level(offense_record(booking, rap_sheet), False)
+    criminal conviction), whatever the regime read for its priorities. A person who served a
+    sentence for this arrest was convicted of its charges."""
+    convicted_now = (booking.get("custody") or {}).get("reason") == "sentence_served"
+    level = offense_level(offense_record(booking, rap_sheet), convicted_now)
     return LEVEL_CODES[int(level[0])].value
 
 
@@ -63,6 +65,7 @@ def decide(
                 np.array([iar["us_citizen"]]),
                 practice.act_rate[level],
                 draw,
+                practice.interview_detainer_rate,
             )[0]
         )
     )
@@ -71,6 +74,7 @@ def decide(
     decision = {
         "action": action.name.lower(),
         "level": level,
+        "conviction_level": conviction_level(booking, rap_sheet),
         "determination": iar["determination"],
     }
     if iar["us_citizen"]:

@@ -187,18 +187,25 @@ def ero_action(
     status_is_citizen: np.ndarray,
     act_rate: np.ndarray | float = 1.0,
     draw: np.ndarray | float = 0.0,
+    interview_detainer_rate: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """ICE ERO's action on a matched, status-checked person (an :class:`Action` code).
 
     The regime's priorities say which action each level calls for. Where the regime leaves
     discretion, ICE acts on a share ``act_rate`` of cases (fitted in the simulation; 1 in the
-    live pipeline unless a run sets it), decided by a seeded uniform ``draw``. An IAR that
+    live pipeline unless a run sets it), decided by a seeded uniform ``draw``. Where the regime
+    calls for an interview, a share ``interview_detainer_rate`` of interviews ends in a
+    detainer (ICE's non-criminal priorities: re-entrants, fugitives). An IAR that
     determines the person a US citizen ends it: ICE has no authority over a citizen.
     """
     rows = np.arange(level.shape[0])
     action = regime.action_by_level[rows, level.astype(np.intp)]
     acts = np.asarray(draw) < np.asarray(act_rate)
     action = np.where(acts, action, Action.NO_ACTION)
+    # An interview that finds an immigration priority (a re-entrant, a fugitive) ends in a
+    # detainer; the same draw decides it, so a case ICE does not act on is never interviewed.
+    found = np.asarray(draw) < np.asarray(act_rate) * np.asarray(interview_detainer_rate)
+    action = np.where((action == Action.INTERVIEW) & found, Action.DETAINER, action)
     return np.where(np.asarray(status_is_citizen, dtype=bool), Action.NO_ACTION, action).astype(
         np.int8
     )

@@ -24,6 +24,8 @@ class Practice(BaseModel):
     stale_citizen_record_rate: float = Field(ge=0, le=1)
     cap_interview_rate: float = Field(ge=0, le=1)
     cap_detainer_rate: float = Field(ge=0, le=1)
+    # Share of ICE interviews of matched non-criminals that end in a detainer.
+    interview_detainer_rate: float = Field(default=0.0, ge=0, le=1)
     removal_rate: dict[str, Rate]
     voluntary_return_share: float = Field(ge=0, le=1)
     relief_share: float = Field(ge=0, le=1)

@@ -1,8 +1,9 @@
-"""``scomm simulate``: the whole country through the same rules, month by month."""
+"""``scomm simulate``, ``scomm calibrate``, ``scomm scenarios``: the whole country through the
+same rules, month by month."""
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,48 +18,164 @@ def register(app: typer.Typer) -> None:
         first: Annotated[str, typer.Option("--from", help="first month YYYY-MM")] = "2008-10",
         last: Annotated[str, typer.Option("--to", help="last month YYYY-MM")] = "2014-09",
         seed: Annotated[int, typer.Option("--seed")] = 1,
+        runs: Annotated[int, typer.Option("--runs", help="Monte Carlo runs per scenario")] = 1,
+        scenario: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--scenario",
+                help="a what-if (repeat, or join with +, to compose); see `scomm scenarios`",
+            ),
+        ] = None,
         json_path: Annotated[
-            Path | None, typer.Option("--json", help="write the totals here")
+            Path | None, typer.Option("--json", help="write the figures here")
+        ] = None,
+        report: Annotated[
+            Path | None, typer.Option("--report", help="write an HTML report into this folder")
         ] = None,
         parquet: Annotated[
-            Path | None, typer.Option("--parquet", help="county x month outputs")
+            Path | None,
+            typer.Option("--parquet", help="write county, state and national tables here"),
+        ] = None,
+        workers: Annotated[
+            int | None, typer.Option("--workers", help="processes (default: all cores)")
+        ] = None,
+        ray: Annotated[
+            str | None,
+            typer.Option("--ray", help="run on a Ray cluster at this address ('local': here)"),
+        ] = None,
+        sample: Annotated[
+            float, typer.Option("--sample", help="share of bookings simulated (weighted up)")
+        ] = 1.0,
+        assumptions_file: Annotated[
+            Path | None,
+            typer.Option("--assumptions", help="a calibration file (default: the package's)"),
         ] = None,
         safeguards: Annotated[
             bool, typer.Option("--safeguards/--historical", help="citizenship check at the jail")
         ] = False,
     ) -> None:
-        """Every booking in every county, month by month (no scenarios or calibration yet)."""
+        """Every booking in every county, month by month, under history and the what-ifs."""
         from rich.progress import Progress
 
         from scomm.errors import InputError
+        from scomm.simulation.assumptions import load_assumptions
         from scomm.simulation.engine import Options
-        from scomm.simulation.national import months
-        from scomm.simulation.national import simulate as run
+        from scomm.simulation.national import Plan, simulate_plan
+        from scomm.simulation.rates import measured_rates
+        from scomm.simulation.results import BASELINE, Outcome, headline_rows
+        from scomm.simulation.scenarios import SEPARATOR, parse_names
 
         try:
-            n_months = len(months(first, last))
+            options = Options(safeguards=safeguards, sample=sample)
         except ValueError as exc:
-            raise InputError("--from/--to", str(exc)) from None
+            raise InputError("--sample", str(exc)) from None
+        names = ["+".join(s.name for s in parse_names([item])) for item in scenario or []]
+        chosen = [BASELINE] + [n for n in names if n != BASELINE]
+        plan = Plan(
+            first,
+            last,
+            seed,
+            runs,
+            tuple(tuple(n.split(SEPARATOR)) for n in chosen),
+            load_assumptions(assumptions_file),
+            measured_rates(),
+            options,
+        )
         console = Console()
-        with Progress(console=console) as bar:
-            task = bar.add_task("months", total=n_months)
-            result = run(
-                first,
-                last,
-                seed,
-                Options(safeguards=safeguards),
-                progress=lambda i, n: bar.update(task, completed=i),
+        began = time.perf_counter()
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("county groups x runs x scenarios", total=None)
+            results = simulate_plan(
+                plan,
+                workers=workers,
+                ray_address=ray,
+                progress=lambda i, n: bar.update(task, completed=i, total=n),
             )
-        totals = result.totals()
-        table = Table(title=f"United States, {first} to {last} (seed {seed})")
-        table.add_column("output")
-        table.add_column("total", justify="right")
-        for name, value in totals.items():
-            table.add_row(name, f"{value:,.0f}")
+        outcome = Outcome(plan, results, time.perf_counter() - began)
+        interval = " (mean [90% interval])" if runs > 1 else ""
+        table = Table(
+            title=f"United States, {first} to {last}, seed {seed}, {runs} run(s){interval}"
+        )
+        table.add_column("figure")
+        for name in results:
+            table.add_column(name, justify="right")
+            if name != BASELINE:
+                table.add_column("vs baseline", justify="right")
+        for row in headline_rows(outcome):
+            table.add_row(*row)
         console.print(table)
+        console.print(f"{outcome.seconds:.1f} s")
         if json_path:
-            json_path.write_text(
-                json.dumps({"from": first, "to": last, "seed": seed, "totals": totals}, indent=2)
-            )
+            outcome.write_json(json_path)
         if parquet:
-            result.frame.write_parquet(parquet)
+            outcome.write_parquet(parquet)
+        if report:
+            from scomm.simulation.report import write_report
+
+            index = write_report(outcome, report)
+            console.print(f"report: {index}")
+
+    @app.command("calibrate")
+    def calibrate(
+        out: Annotated[Path, typer.Option("--out", help="where the fitted assumptions go")] = Path(
+            "calibrated.yaml"
+        ),
+        seed: Annotated[int, typer.Option("--seed")] = 1,
+        sample: Annotated[
+            float, typer.Option("--sample", help="share of bookings each evaluation simulates")
+        ] = 0.01,
+        first: Annotated[str, typer.Option("--from")] = "2008-10",
+        last: Annotated[str, typer.Option("--to")] = "2014-09",
+        max_evaluations: Annotated[int, typer.Option("--max-evaluations")] = 40,
+        workers: Annotated[int | None, typer.Option("--workers")] = None,
+    ) -> None:
+        """Fit the unknown rates to the published figures; save them with the fit's quality."""
+        from scomm.errors import InputError
+        from scomm.simulation.calibration import calibrate as fit_rates
+        from scomm.simulation.calibration import table_rows, write_fit
+        from scomm.simulation.national import months
+        from scomm.simulation.rates import measured_rates
+
+        months(first, last)
+        if not 0 < sample <= 1:
+            raise InputError("--sample", f"must be in (0, 1], not {sample}")
+        console = Console()
+        with console.status("fitting") as status:
+            fit = fit_rates(
+                seed=seed,
+                sample=sample,
+                first=first,
+                last=last,
+                rates=measured_rates(),
+                max_evaluations=max_evaluations,
+                workers=workers,
+                progress=lambda i, rms: status.update(f"evaluation {i}: rms gap {rms:.3f}"),
+            )
+        table = Table(title=f"Calibration: rms relative gap {fit.rms_gap:.1%}")
+        for column in ("figure", "target", "model", "gap", ""):
+            table.add_column(column, justify="left" if column == "figure" else "right")
+        for row in table_rows(fit.rows):
+            table.add_row(*row)
+        console.print(table)
+        fitted = Table(title="Fitted assumptions")
+        fitted.add_column("assumption")
+        fitted.add_column("value", justify="right")
+        for name, value in fit.values.items():
+            fitted.add_row(name, f"{value:.4g}")
+        console.print(fitted)
+        write_fit(fit, out)
+        console.print(f"{fit.evaluations} evaluations, {fit.seconds:.0f} s: {fit.message}")
+        console.print(f"written to {out}")
+
+    @app.command("scenarios")
+    def scenarios() -> None:
+        """The named what-ifs `scomm simulate --scenario` takes."""
+        from scomm.simulation.scenarios import scenarios as known
+
+        table = Table(title="Scenarios (compose with +)")
+        table.add_column("name")
+        table.add_column("what changes")
+        table.add_column("source")
+        for s in known().values():
+            table.add_row(s.name, f"{s.title}: {' '.join(s.description.split())}", s.source)
+        Console().print(table)

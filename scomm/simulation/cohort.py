@@ -3,14 +3,16 @@ person at a time, drawn for a million people at once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from scomm.offenses import offense_table
 from scomm.people import Status
 from scomm.policies.decisions import CATEGORY_BITS, OffenseRecord
-from scomm.population import parameters, status_shares
+from scomm.population import charge_weights, status_shares
 
 STATUSES: tuple[Status, ...] = tuple(Status)
 STATUS_INDEX = {s: i for i, s in enumerate(STATUSES)}
@@ -53,6 +55,7 @@ class Cohort:
     record: OffenseRecord
     charge: np.ndarray  # index into OffenseCodes.codes (most serious charge)
     custody_hours: np.ndarray
+    convicted: np.ndarray  # custody ends with a sentence served (a conviction on this arrest)
     has_contact: np.ndarray
 
     def __len__(self) -> int:
@@ -63,13 +66,10 @@ class Cohort:
         return CITIZEN_CODES[self.status]
 
 
-def status_table(noncitizen_share: np.ndarray) -> np.ndarray:
+def status_table(noncitizen_share: np.ndarray, status_parameters: dict[str, Any]) -> np.ndarray:
     """Per county, the cumulative shares of each status (rows sum to 1)."""
-    rows = []
-    for share in noncitizen_share:
-        shares = status_shares(float(share))
-        rows.append([shares[s] for s in STATUSES])
-    table = np.array(rows)
+    shares = status_shares(noncitizen_share, status_parameters)
+    table = np.stack([np.asarray(shares[s], dtype=np.float64) for s in STATUSES], axis=1)
     table /= table.sum(axis=1, keepdims=True)
     return np.cumsum(table, axis=1)
 
@@ -85,9 +85,10 @@ def draw_cohort(
     county: np.ndarray,
     status_cumulative: np.ndarray,
     codes: OffenseCodes,
+    p: Mapping[str, Any],
     stale_rate: float,
 ) -> Cohort:
-    p = parameters()
+    """Bookings in the given counties (one row each), drawn from population parameters ``p``."""
     n = int(county.shape[0])
     # Status: inverse-CDF per county row.
     u = rng.random(n)
@@ -105,20 +106,24 @@ def draw_cohort(
     us_birth_place = status == STATUS_INDEX[Status.US_BORN]
     citizenship_record = evidence | us_birth_place
 
-    shares = p["charges"]["shares"]
+    history = p["criminal_history"]
     code_index = {c: i for i, c in enumerate(codes.codes)}
-    weights = np.zeros(len(codes.codes))
-    for c, w in shares.items():
-        weights[code_index[c]] = w
-    charge_cdf = np.cumsum(weights / weights.sum())
+
+    def cdf(felony_weight: float) -> np.ndarray:
+        weights = np.zeros(len(codes.codes))
+        for c, w in charge_weights(felony_weight, p["charges"]["shares"]).items():
+            weights[code_index[c]] = w
+        return np.cumsum(weights / weights.sum())
+
+    charge_cdf = cdf(1.0)
     charge = _categorical(rng, charge_cdf, n)
 
-    history = p["criminal_history"]
     n_convictions = np.minimum(
         rng.poisson(history["prior_arrests_mean"] * history["conviction_rate"], n),
         MAX_PRIOR_CONVICTIONS,
     )
-    prior = _categorical(rng, charge_cdf, n * MAX_PRIOR_CONVICTIONS).reshape(
+    prior_cdf = cdf(history.get("prior_felony_weight", 1.0))
+    prior = _categorical(rng, prior_cdf, n * MAX_PRIOR_CONVICTIONS).reshape(
         n, MAX_PRIOR_CONVICTIONS
     )
     present = np.arange(MAX_PRIOR_CONVICTIONS)[None, :] < n_convictions[:, None]
@@ -157,5 +162,6 @@ def draw_cohort(
         record=record,
         charge=charge,
         custody_hours=custody_hours,
+        convicted=path == names.index("sentence_served"),
         has_contact=rng.random(n) < p["contact_on_record"],
     )

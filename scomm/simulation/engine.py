@@ -9,7 +9,7 @@ jail's policy layers, the hold clock, pickup, transfer and removal proceedings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,29 +21,37 @@ from scomm.policies.decisions import (
     hold_limit_hours,
     honor_detainer,
     offense_level,
+    receives_results,
 )
 from scomm.policies.hold_clock import hold_expiry
-from scomm.policies.practice import Practice, default_practice
-from scomm.policies.tables import PolicyTables
+from scomm.simulation.assumptions import Assumptions
 from scomm.simulation.cohort import STATUS_INDEX, OffenseCodes, draw_cohort
+from scomm.simulation.scenarios import Rules
 
 # Hours from booking to ERO's decision (SIB, CJIS, IDENT, LESC, ERO as the pipeline times them).
 DECISION_DELAY_HOURS = 3.5
+# What a day in jail costs the county (population.yaml, with its source).
+BED_DAY_COST = "population.jail.bed_day_cost_usd"
 
 OUTPUTS = (
     "bookings",
     "submissions_to_ident",
     "ident_matches",
     "iaqs",
+    "interviews",
     "detainers_issued",
     "detainers_honored",
     "detainers_declined",
     "detainers_stopped",
     "holds",
     "hold_hours",
+    "hold_bed_days",
+    "hold_cost_usd",
     "over_holds",
-    "us_citizens_held",
+    "contacts_notified",
     "us_citizens_detainers",
+    "us_citizens_held",
+    "us_citizens_transferred",
     "transfers",
     "removals",
     "removals_level_1",
@@ -56,10 +64,11 @@ OUTPUTS = (
 
 @dataclass(frozen=True)
 class BiometricRates:
-    """The engine's error rates at its operating threshold."""
+    """The engine's error rates at its operating threshold, for a search of IDENT."""
 
     miss_rate: float  # an enrolled person not found (false negative identification rate)
     false_match_rate: float  # a person not enrolled matched to someone else's record
+    source: str = "assumed"
 
 
 @dataclass(frozen=True)
@@ -69,11 +78,25 @@ class Counties:
     activation: np.ndarray  # datetime64[D], NaT where never activated
     status_cumulative: np.ndarray  # [county, status] cumulative shares
 
+    def take(self, index: np.ndarray) -> Counties:
+        return Counties(
+            self.fips[index],
+            self.population[index],
+            self.activation[index],
+            self.status_cumulative[index],
+        )
+
 
 @dataclass(frozen=True)
 class Options:
+    """How a run is made (not what it assumes)."""
+
     safeguards: bool = False  # the historical system had no citizenship check at the jail
-    practice: Practice = field(default_factory=default_practice)
+    sample: float = 1.0  # share of bookings simulated; the outputs are weighted back up
+
+    def __post_init__(self) -> None:
+        if not 0 < self.sample <= 1:
+            raise ValueError(f"sample must be in (0, 1], not {self.sample}")
 
 
 def simulate_month(
@@ -81,35 +104,53 @@ def simulate_month(
     month: np.datetime64,
     counties: Counties,
     admissions_per_capita: float,
-    tables: PolicyTables,
+    rules: Rules,
     codes: OffenseCodes,
     rates: BiometricRates,
+    assumptions: Assumptions,
     options: Options,
 ) -> dict[str, np.ndarray]:
-    """One month, every county: each output summed per county."""
-    practice = options.practice
+    """One month, the given counties: each output summed per county."""
+    practice = assumptions.practice
+    tables = rules.tables
     first = month.astype("datetime64[D]")
     days_in_month = int(((month + 1).astype("datetime64[D]") - first).astype(int))
+    n_counties = counties.fips.shape[0]
     expected = counties.population * admissions_per_capita * days_in_month / 365.0
-    per_county = rng.poisson(expected)
-    county = np.repeat(np.arange(counties.fips.shape[0]), per_county)
+    per_county = rng.poisson(expected * options.sample)
+    county = np.repeat(np.arange(n_counties), per_county)
     n = county.shape[0]
-    out = {name: np.zeros(counties.fips.shape[0]) for name in OUTPUTS}
+    out = {name: np.zeros(n_counties) for name in OUTPUTS}
     if n == 0:
         return out
     c = draw_cohort(
-        rng, county, counties.status_cumulative, codes, practice.stale_citizen_record_rate
+        rng,
+        county,
+        counties.status_cumulative,
+        codes,
+        assumptions.population,
+        practice.stale_citizen_record_rate,
     )
-    booked = first.astype("datetime64[m]") + rng.integers(0, days_in_month * 1440, n).astype(
-        "timedelta64[m]"
-    )
-    day = booked.astype("datetime64[D]")
-    fips = counties.fips[county]
+    minute = rng.integers(0, days_in_month * 1440, n)
+    booked = first.astype("datetime64[m]") + minute.astype("timedelta64[m]")
+    day_of_month = minute // 1440
 
-    regime = tables.regimes.on(day)
-    layers = tables.layers(fips, day)
+    # The rules in force depend on (county, day) only: look them up once on that grid.
+    days = first + np.arange(days_in_month)
+    regime = tables.regimes.arrays.take(tables.regimes.index_from_start(days)[day_of_month])
+    layers = [
+        layer.arrays.take(grid[county, day_of_month])
+        for layer, grid in zip(
+            tables.all_layers(), tables.layer_grids(counties.fips, days), strict=True
+        )
+    ]
     activation = counties.activation[county]
+    day = first + day_of_month
     active = ~np.isnat(activation) & (activation <= day) & regime.secure_communities
+    if rules.prints_after_conviction_only:
+        active &= c.convicted
+    if rules.opt_out_withholds_prints:
+        active &= receives_results(layers)
 
     # IDENT: the enrolled are found unless the engine misses; others may be falsely matched.
     u = rng.random(n)
@@ -122,21 +163,29 @@ def simulate_month(
 
     level = offense_level(c.record, regime.count_charges)
     act_rate = np.array([practice.act_rate[lvl.value] for lvl in LEVEL_CODES])[level]
-    action = np.where(
-        match, ero_action(level, regime, iar_citizen, act_rate, rng.random(n)), Action.NO_ACTION
+    ero = ero_action(
+        level, regime, iar_citizen, act_rate, rng.random(n), practice.interview_detainer_rate
     )
-    # The Criminal Alien Program: foreign-born inmates with no match may be interviewed.
+    action = np.where(match, ero, Action.NO_ACTION)
+    # The Criminal Alien Program: foreign-born inmates with no match may be interviewed; one
+    # found removable is decided like a match (the pipeline's ero.cap_screen).
     foreign_born = c.status != STATUS_INDEX[Status.US_BORN]
-    cap = (
+    cap_interview = (
         ~match
         & foreign_born
         & regime.criminal_alien_program
         & (rng.random(n) < practice.cap_interview_rate)
-        & ~c.citizen
-        & (rng.random(n) < practice.cap_detainer_rate)
     )
+    cap_found = cap_interview & ~c.citizen & (rng.random(n) < practice.cap_detainer_rate)
+    cap_action = ero_action(
+        level, regime, np.zeros(n, dtype=bool), act_rate, 0.0, practice.interview_detainer_rate
+    )
+    cap = cap_found & (cap_action == Action.DETAINER)
     detainer = (action == Action.DETAINER) | cap
-    notification = action == Action.NOTIFICATION_REQUEST
+    notification = (action == Action.NOTIFICATION_REQUEST) | (
+        cap_found & (cap_action == Action.NOTIFICATION_REQUEST)
+    )
+    interviews = (action == Action.INTERVIEW) | cap_interview
 
     stopped = detainer & options.safeguards & c.citizenship_record
     arrives_in_time = c.custody_hours > DECISION_DELAY_HOURS
@@ -162,27 +211,34 @@ def simulate_month(
     transfer = picked | (notification & picks_up & arrives_in_time)
     removal_rate = np.array([practice.removal_rate[lvl.value] for lvl in LEVEL_CODES])[level]
     removed = transfer & (rng.random(n) < removal_rate)
-    # Removals are counted by convictions ("non-criminal": none), whatever the regime read.
-    reported_level = offense_level(c.record, False)
+    # Removals are counted by convictions ("non-criminal": none), whatever the regime read;
+    # a sentence served for this arrest is a conviction of its charges (ero.conviction_level).
+    reported_level = offense_level(c.record, c.convicted)
 
-    def add(name: str, mask: np.ndarray, weights: np.ndarray | None = None) -> None:
-        w = mask.astype(np.float64) if weights is None else np.where(mask, weights, 0.0)
-        out[name] += np.bincount(county, weights=w, minlength=out[name].shape[0])
+    weight = 1.0 / options.sample
 
-    ones = np.ones(n, dtype=bool)
-    add("bookings", ones)
+    def add(name: str, mask: np.ndarray, values: np.ndarray | None = None) -> None:
+        w = mask * weight if values is None else np.where(mask, values * weight, 0.0)
+        out[name] += np.bincount(county, weights=w, minlength=n_counties)
+
+    add("bookings", np.ones(n, dtype=bool))
     add("submissions_to_ident", active)
     add("ident_matches", match)
     add("iaqs", match)
+    add("interviews", interviews)
     add("detainers_issued", detainer)
     add("detainers_honored", honored)
     add("detainers_declined", declined)
     add("detainers_stopped", stopped)
     add("holds", honored)
     add("hold_hours", honored, hold_hours)
+    add("hold_bed_days", honored, hold_hours / 24.0)
+    add("hold_cost_usd", honored, hold_hours / 24.0 * assumptions.get(BED_DAY_COST))
     add("over_holds", over)
-    add("us_citizens_held", honored & c.citizen)
+    add("contacts_notified", honored & c.has_contact & options.safeguards)
     add("us_citizens_detainers", detainer & c.citizen)
+    add("us_citizens_held", honored & c.citizen)
+    add("us_citizens_transferred", transfer & c.citizen)
     add("transfers", transfer)
     add("removals", removed)
     for i, lvl in enumerate(LEVEL_CODES):

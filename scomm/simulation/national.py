@@ -1,42 +1,59 @@
-"""The whole country, month by month: counties from the jurisdictions data, every booking
-through :func:`scomm.simulation.engine.simulate_month`, outputs by county and month."""
+"""The whole country, month by month, as many Monte Carlo runs and scenarios as asked.
+
+The counties are split into a fixed number of groups of about equal bookings; one *task* is
+one group of counties through every month of one run of one scenario, through
+:func:`scomm.simulation.engine.simulate_month`. Tasks run in this process, in worker processes
+on all cores (the default), or on a Ray cluster. Each task's random numbers come from
+``(seed, run, group)`` alone, so the result does not depend on where or in what order tasks
+run, and a scenario's run *r* meets the same draws as the baseline's run *r* (common random
+numbers: the difference between them is the rules', not the dice's).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import cache
+from multiprocessing import get_context
 
 import numpy as np
 import polars as pl
 
-from scomm.policies.tables import PolicyTables
+from scomm.errors import InputError
 from scomm.population import admissions_per_capita, noncitizen_share
+from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import OUTPUTS, BiometricRates, Counties, Options, simulate_month
+from scomm.simulation.scenarios import Rules, parse_names, rules_for
 
 # Until the biometric benchmark's measured operating point is wired in, these are the engine's
 # FVC2002-based figures at a 0.1% false-positive identification rate (see biometrics.json).
 DEFAULT_RATES = BiometricRates(miss_rate=0.02, false_match_rate=0.001)
+GROUPS = 16  # county groups per run: fixed, so that results do not depend on the cores used
+FIRST_MONTH = "2008-10"  # Secure Communities began on 27 October 2008
 
 
-@dataclass(frozen=True)
-class NationalRun:
-    frame: pl.DataFrame  # one row per county and month, a column per output
+def months(first: str, last: str) -> list[np.datetime64]:
+    try:
+        start, end = np.datetime64(first, "M"), np.datetime64(last, "M")
+    except ValueError:
+        raise InputError("--from/--to", f"months are YYYY-MM, not {first!r} / {last!r}") from None
+    if end < start:
+        raise InputError("--from/--to", f"--to {last} is before --from {first}")
+    if start < np.datetime64(FIRST_MONTH, "M"):
+        raise InputError("--from", f"Secure Communities began in {FIRST_MONTH}; {first} is before")
+    return [start + i for i in range(int((end - start).astype(int)) + 1)]
 
-    def totals(self) -> dict[str, float]:
-        return {name: float(self.frame[name].sum()) for name in OUTPUTS}
 
-
-def counties_in(year: int) -> Counties:
+@cache
+def county_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    """FIPS, activation dates, non-citizen shares by year and populations by year."""
     from scomm.jurisdictions.counties import load_jurisdictions
 
     all_counties = load_jurisdictions().all()
     fips = np.array([c.fips for c in all_counties])
-    population = np.array([c.population_in(year) for c in all_counties], dtype=np.float64)
-    shares = np.array(
-        [noncitizen_share(c.noncitizen_share_in(year)) for c in all_counties], dtype=np.float64
-    )
     activation = np.array(
         [
             np.datetime64(c.activation_date, "D") if c.activation_date else np.datetime64("NaT")
@@ -44,14 +61,267 @@ def counties_in(year: int) -> Counties:
         ],
         dtype="datetime64[D]",
     )
-    return Counties(fips, population, activation, status_table(shares))
+    years = range(2008, 2016)
+    population = {
+        y: np.array([c.population_in(y) for c in all_counties], dtype=np.float64) for y in years
+    }
+    shares = np.array(
+        [[noncitizen_share(c.noncitizen_share_in(y)) for y in years] for c in all_counties]
+    )
+    return fips, activation, shares, population
 
 
-def months(first: str, last: str) -> list[np.datetime64]:
-    start, end = np.datetime64(first, "M"), np.datetime64(last, "M")
-    if end < start:
-        raise ValueError(f"--to {last} is before --from {first}")
-    return [start + i for i in range(int((end - start).astype(int)) + 1)]
+def counties_in(year: int, assumptions: Assumptions) -> Counties:
+    fips, activation, shares, population = county_table()
+    y = min(max(year, 2008), 2015)
+    return Counties(
+        fips,
+        population[y],
+        activation,
+        status_table(shares[:, y - 2008], dict(assumptions.population["status"])),
+    )
+
+
+def county_groups(population: np.ndarray, groups: int = GROUPS) -> list[np.ndarray]:
+    """Counties dealt to ``groups`` groups of about equal population (largest first)."""
+    order = np.argsort(-population, kind="stable")
+    load = np.zeros(groups)
+    members: list[list[int]] = [[] for _ in range(groups)]
+    for i in order:
+        g = int(np.argmin(load))
+        members[g].append(int(i))
+        load[g] += population[i]
+    return [np.array(sorted(m), dtype=np.int64) for m in members]
+
+
+@dataclass(frozen=True)
+class Task:
+    seed: int
+    run: int
+    group: int
+    counties: np.ndarray  # indexes into county_table()
+    first: str
+    last: str
+    scenario: tuple[str, ...]
+    fitted: Mapping[str, float]  # the assumptions' values over the priors
+    rates: BiometricRates
+    options: Options
+
+
+@cache
+def _rules(scenario: tuple[str, ...]) -> Rules:
+    return rules_for(parse_names(list(scenario)))
+
+
+@cache
+def _codes() -> OffenseCodes:
+    return OffenseCodes.from_table()
+
+
+def run_task(task: Task) -> tuple[Task, np.ndarray]:
+    """One group of counties through every month: outputs [month, county, output]."""
+    assumptions = Assumptions.priors().with_values(task.fitted)
+    rules = _rules(task.scenario)
+    rng = np.random.default_rng(np.random.SeedSequence([task.seed, task.run, task.group]))
+    span = months(task.first, task.last)
+    out = np.zeros((len(span), task.counties.shape[0], len(OUTPUTS)))
+    cached: dict[int, Counties] = {}
+    for m, month in enumerate(span):
+        year = int(str(month)[:4])
+        if year not in cached:
+            cached[year] = counties_in(year, assumptions).take(task.counties)
+        result = simulate_month(
+            rng,
+            month,
+            cached[year],
+            admissions_per_capita(year),
+            rules,
+            _codes(),
+            task.rates,
+            assumptions,
+            task.options,
+        )
+        out[m] = np.stack([result[name] for name in OUTPUTS], axis=1)
+    return task, out
+
+
+@dataclass
+class ScenarioRuns:
+    """One scenario's runs: national figures by month and county totals for every run, and
+    the county-by-month detail of the first run."""
+
+    scenario: str
+    months: list[str]
+    fips: np.ndarray
+    by_month: np.ndarray  # [run, month, output]
+    by_county: np.ndarray  # [run, county, output], summed over the months
+    detail: np.ndarray  # [month, county, output] of run 0
+
+    @property
+    def runs(self) -> int:
+        return int(self.by_month.shape[0])
+
+    def month_starts(self) -> np.ndarray:
+        return np.array(self.months, dtype="datetime64[M]").astype("datetime64[D]")
+
+    def totals(self, run: int = 0) -> dict[str, float]:
+        return {
+            name: float(v) for name, v in zip(OUTPUTS, self.by_month[run].sum(axis=0), strict=True)
+        }
+
+    def run_totals(self) -> np.ndarray:
+        """[run, output]: each run's national totals."""
+        return self.by_month.sum(axis=1)
+
+    def frame(self) -> pl.DataFrame:
+        """County by month, first run: one row per (month, county), a column per output."""
+        n_months, n_counties, _ = self.detail.shape
+        return pl.DataFrame(
+            {
+                "scenario": [self.scenario] * (n_months * n_counties),
+                "month": np.repeat(self.month_starts(), n_counties),
+                "fips": np.tile(self.fips, n_months),
+                "state_fips": np.tile(self.fips.astype("U2"), n_months),
+                **{name: self.detail[:, :, k].ravel() for k, name in enumerate(OUTPUTS)},
+            }
+        )
+
+    def by_state(self) -> pl.DataFrame:
+        return (
+            self.frame()
+            .group_by("scenario", "state_fips", "month")
+            .agg(pl.col(name).sum() for name in OUTPUTS)
+            .sort("state_fips", "month")
+        )
+
+    def monthly(self) -> pl.DataFrame:
+        """National figures by month, for every run."""
+        runs, n_months, _ = self.by_month.shape
+        return pl.DataFrame(
+            {
+                "scenario": [self.scenario] * (runs * n_months),
+                "run": np.repeat(np.arange(runs), n_months),
+                "month": np.tile(self.month_starts(), runs),
+                **{name: self.by_month[:, :, k].ravel() for k, name in enumerate(OUTPUTS)},
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    first: str
+    last: str
+    seed: int
+    runs: int = 1
+    scenarios: tuple[tuple[str, ...], ...] = (("baseline",),)
+    assumptions: Assumptions = field(default_factory=load_assumptions)
+    rates: BiometricRates = DEFAULT_RATES
+    options: Options = field(default_factory=Options)
+
+    def __post_init__(self) -> None:
+        months(self.first, self.last)
+        if self.runs < 1:
+            raise InputError("--runs", f"at least one run, not {self.runs}")
+        for names in self.scenarios:
+            parse_names(list(names))
+
+    def tasks(self) -> Iterator[Task]:
+        _, _, _, population = county_table()
+        groups = county_groups(population[2010])
+        for scenario in self.scenarios:
+            for run in range(self.runs):
+                for g, members in enumerate(groups):
+                    yield Task(
+                        self.seed,
+                        run,
+                        g,
+                        members,
+                        self.first,
+                        self.last,
+                        scenario,
+                        dict(self.assumptions.fitted),
+                        self.rates,
+                        self.options,
+                    )
+
+
+Progress = Callable[[int, int], None]
+
+
+def simulate_plan(
+    plan: Plan,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, ScenarioRuns]:
+    """Every task of the plan, gathered by scenario. ``workers``: processes on this machine
+    (default: all cores; 1: in this process); ``ray_address``: a Ray cluster instead
+    ("local" starts Ray on this machine)."""
+    tasks = list(plan.tasks())
+    fips, _, _, _ = county_table()
+    span = [str(m) for m in months(plan.first, plan.last)]
+    results = {
+        "+".join(s): ScenarioRuns(
+            "+".join(s),
+            span,
+            fips,
+            np.zeros((plan.runs, len(span), len(OUTPUTS))),
+            np.zeros((plan.runs, fips.shape[0], len(OUTPUTS))),
+            np.zeros((len(span), fips.shape[0], len(OUTPUTS))),
+        )
+        for s in plan.scenarios
+    }
+    # Groups' national sums are kept apart and added in group order at the end, so that the
+    # floating-point sum does not depend on which task finished first.
+    parts: dict[tuple[str, int, int], np.ndarray] = {}
+    for task, out in _execute(tasks, workers, ray_address):
+        name = "+".join(task.scenario)
+        r = results[name]
+        parts[(name, task.run, task.group)] = out.sum(axis=1)
+        r.by_county[task.run, task.counties] = out.sum(axis=0)
+        if task.run == 0:
+            r.detail[:, task.counties] = out
+        if progress:
+            progress(len(parts), len(tasks))
+    for (name, run, _), part in sorted(parts.items()):
+        results[name].by_month[run] += part
+    return results
+
+
+def _execute(
+    tasks: Sequence[Task], workers: int | None, ray_address: str | None
+) -> Iterator[tuple[Task, np.ndarray]]:
+    if ray_address is not None:
+        yield from _execute_on_ray(tasks, ray_address)
+        return
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(tasks) == 1:
+        for task in tasks:
+            yield run_task(task)
+        return
+    # Spawned, not forked: the parent may hold Polars' and Numba's threads.
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_task, t) for t in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _execute_on_ray(tasks: Sequence[Task], address: str) -> Iterator[tuple[Task, np.ndarray]]:
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--ray", "Ray is not installed: pip install 'scomm[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(
+            address=None if address == "local" else address,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+    remote = ray.remote(run_task)
+    pending = [remote.remote(t) for t in tasks]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(ready[0])
 
 
 def simulate(
@@ -60,32 +330,20 @@ def simulate(
     seed: int,
     options: Options | None = None,
     rates: BiometricRates = DEFAULT_RATES,
-    progress: Callable[[int, int], None] | None = None,
-) -> NationalRun:
-    options = options or Options()
-    tables = PolicyTables.load()
-    codes = OffenseCodes.from_table()
-    rng = np.random.default_rng(seed)
-    frames = []
-    cached: dict[int, Counties] = {}
-    span = months(first, last)
-    for i, month in enumerate(span):
-        year = int(str(month)[:4])
-        if year not in cached:
-            cached[year] = counties_in(year)
-        counties = cached[year]
-        out = simulate_month(
-            rng, month, counties, admissions_per_capita(year), tables, codes, rates, options
-        )
-        frames.append(
-            pl.DataFrame(
-                {
-                    "month": [dt.date.fromisoformat(f"{month}-01")] * counties.fips.shape[0],
-                    "fips": counties.fips,
-                    **out,
-                }
-            )
-        )
-        if progress:
-            progress(i + 1, len(span))
-    return NationalRun(pl.concat(frames))
+    assumptions: Assumptions | None = None,
+    scenario: Sequence[str] = ("baseline",),
+    workers: int | None = 1,
+    progress: Progress | None = None,
+) -> ScenarioRuns:
+    """One run of one scenario (by default in this process)."""
+    plan = Plan(
+        first,
+        last,
+        seed,
+        1,
+        (tuple(scenario),),
+        assumptions or load_assumptions(),
+        rates,
+        options or Options(),
+    )
+    return next(iter(simulate_plan(plan, workers=workers, progress=progress).values()))

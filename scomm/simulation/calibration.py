@@ -1,0 +1,310 @@
+"""``scomm calibrate``: fit the unknown rates so the national run reproduces the published
+figures (``targets.yaml``), and save the fit with its quality.
+
+The fit is a bounded least-squares problem over the named assumptions in :data:`FREE`: each
+target's residual is its relative gap (zero inside an ``at_least`` figure's plausible range).
+Every evaluation runs the same seed on the same sample of bookings (common random numbers), so
+the objective moves with the parameters, not with the dice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.optimize import least_squares
+
+from scomm.errors import InputError
+from scomm.simulation.assumptions import Assumptions
+from scomm.simulation.engine import OUTPUTS, BiometricRates, Options
+from scomm.simulation.national import DEFAULT_RATES, ScenarioRuns, simulate
+
+# The assumptions the fit sets, with the range each may take.
+FREE: dict[str, tuple[float, float]] = {
+    "population.status.noncitizen_arrest_ratio": (0.3, 3.0),
+    "population.ident_enrollment.undocumented": (0.05, 1.0),
+    "population.criminal_history.conviction_rate": (0.1, 0.95),
+    "population.criminal_history.prior_felony_weight": (0.1, 2.0),
+    "practice.act_rate.level_3": (0.02, 1.0),
+    "practice.act_rate.non_criminal": (0.02, 1.0),
+    "practice.interview_detainer_rate": (0.0, 1.0),
+    "practice.pickup_rate": (0.1, 1.0),
+    "practice.stale_citizen_record_rate": (0.0005, 0.5),
+}
+
+
+class Measure(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    output: str | list[str]
+    per: str | None = None  # a share: output over this output
+    start: str = Field(alias="from")
+    end: str = Field(alias="to")
+    fips: str | None = None  # a county, or a state (two digits); the nation when absent
+
+    def outputs(self) -> list[str]:
+        return [self.output] if isinstance(self.output, str) else list(self.output)
+
+    def of(self, runs: ScenarioRuns) -> float:
+        months = np.array(runs.months, dtype="datetime64[M]")
+        inside = (months >= np.datetime64(self.start, "M")) & (
+            months <= np.datetime64(self.end, "M")
+        )
+        counties = np.ones(runs.fips.shape[0], dtype=bool)
+        if self.fips is not None:
+            counties = np.char.startswith(runs.fips.astype(str), self.fips)
+        cells = runs.detail[inside][:, counties]
+
+        def total(name: str) -> float:
+            return float(cells[:, :, OUTPUTS.index(name)].sum())
+
+        value = sum(total(name) for name in self.outputs())
+        if self.per is None:
+            return value
+        denominator = total(self.per)
+        return value / denominator if denominator else float("nan")
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    figure: str
+    value: float
+    at_least: bool = False
+    plausible_max: float | None = None
+    measure: Measure
+    source: str
+
+    def residual(self, model: float) -> float:
+        if not np.isfinite(model):
+            return 1.0
+        if self.at_least:
+            if model < self.value:
+                return (model - self.value) / self.value
+            if self.plausible_max is not None and model > self.plausible_max:
+                return (model - self.plausible_max) / self.value
+            return 0.0
+        return (model - self.value) / self.value
+
+
+@cache
+def targets() -> tuple[list[Target], list[Target]]:
+    """The fitted targets and the checks shown beside them."""
+    data = yaml.safe_load(resources.files(__package__).joinpath("targets.yaml").read_text())
+    for item in data["targets"] + data["checks"]:
+        for output in Measure.model_validate(item["measure"]).outputs() + [
+            item["measure"].get("per") or "removals"
+        ]:
+            if output not in OUTPUTS:
+                raise InputError(f"targets.yaml: {item['name']}", f"no output {output!r}")
+    return (
+        [Target.model_validate(t) for t in data["targets"]],
+        [Target.model_validate(t) for t in data["checks"]],
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    target: Target
+    model: float
+    fitted: bool
+
+    @property
+    def gap(self) -> float:
+        return self.target.residual(self.model)
+
+
+@dataclass(frozen=True)
+class Fit:
+    values: dict[str, float]
+    rows: list[Row]
+    evaluations: int
+    seconds: float
+    seed: int
+    sample: float
+    span: tuple[str, str]
+    converged: bool
+    message: str
+
+    @property
+    def rms_gap(self) -> float:
+        gaps = [r.gap for r in self.rows if r.fitted]
+        return float(np.sqrt(np.mean(np.square(gaps))))
+
+    def to_yaml(self) -> str:
+        data: dict[str, Any] = {
+            "description": (
+                "Assumptions fitted by `scomm calibrate` so that the national simulation "
+                "reproduces the published figures of targets.yaml; the simulation reads them "
+                "over the priors of population.yaml and policies/federal/practice.yaml."
+            ),
+            "fitted_on": dt.date.today().isoformat(),
+            "command": (
+                f"scomm calibrate --seed {self.seed} --sample {self.sample} "
+                f"--from {self.span[0]} --to {self.span[1]}"
+            ),
+            "parameters": {k: round(v, 6) for k, v in self.values.items()},
+            "quality": {
+                "rms_relative_gap": round(self.rms_gap, 4),
+                "evaluations": self.evaluations,
+                "seconds": round(self.seconds, 1),
+                "converged": self.converged,
+                "message": self.message,
+            },
+            "targets": [
+                {
+                    "name": r.target.name,
+                    "figure": r.target.figure,
+                    "target": r.target.value,
+                    "model": round(r.model, 4),
+                    "gap": round(r.gap, 4),
+                    "fitted": r.fitted,
+                }
+                for r in self.rows
+            ],
+        }
+        return yaml.safe_dump(data, sort_keys=False, width=100)
+
+
+def evaluate(runs: ScenarioRuns) -> list[Row]:
+    fitted, checks = targets()
+    return [Row(t, t.measure.of(runs), True) for t in fitted] + [
+        Row(t, t.measure.of(runs), False) for t in checks
+    ]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    seed: int
+    sample: float
+    first: str
+    last: str
+    start: Mapping[str, float]  # the starting assumptions' values over the priors
+    rates: BiometricRates
+
+
+def _run(setup: _Setup, values: Mapping[str, float]) -> ScenarioRuns:
+    assumptions = Assumptions.priors().with_values({**setup.start, **values})
+    return simulate(
+        setup.first, setup.last, setup.seed, Options(sample=setup.sample), setup.rates, assumptions
+    )
+
+
+def _residuals(setup: _Setup, values: Mapping[str, float]) -> np.ndarray:
+    runs = _run(setup, values)
+    return np.array([t.residual(t.measure.of(runs)) for t in targets()[0]])
+
+
+def calibrate(
+    seed: int = 1,
+    sample: float = 0.01,
+    first: str = "2008-10",
+    last: str = "2014-09",
+    start: Assumptions | None = None,
+    rates: BiometricRates = DEFAULT_RATES,
+    free: Mapping[str, tuple[float, float]] = FREE,
+    max_evaluations: int = 40,
+    workers: int | None = None,
+    progress: Callable[[int, float], None] | None = None,
+) -> Fit:
+    """Fit ``free`` assumptions to the targets, starting from ``start`` (the priors).
+
+    ``max_evaluations`` bounds the residual evaluations (each Jacobian costs one more run per
+    free assumption, run in parallel on ``workers`` processes, all cores by default).
+    """
+    start = start or Assumptions.priors()
+    setup = _Setup(seed, sample, first, last, dict(start.fitted), rates)
+    names = list(free)
+    low = np.array([free[n][0] for n in names])
+    high = np.array([free[n][1] for n in names])
+    x0 = np.array(
+        [min(max(start.get(n), lo), hi) for n, lo, hi in zip(names, low, high, strict=True)]
+    )
+    # Steps of a few percent of each range: small ones would only see the sample's graininess.
+    step = 0.04 * (high - low)
+    count = 0
+    began = time.perf_counter()
+    workers = workers or os.cpu_count() or 1
+
+    def values(x: np.ndarray) -> dict[str, float]:
+        return dict(zip(names, (float(v) for v in x), strict=True))
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+
+        def residuals(x: np.ndarray) -> np.ndarray:
+            nonlocal count
+            count += 1
+            r = pool.submit(_residuals, setup, values(x)).result()
+            if progress:
+                progress(count, float(np.sqrt(np.mean(r**2))))
+            return r
+
+        def jacobian(x: np.ndarray) -> np.ndarray:
+            base = pool.submit(_residuals, setup, values(x))
+            moved = []
+            for i in range(len(names)):
+                y = x.copy()
+                # Step inwards from a bound.
+                y[i] = x[i] + step[i] if x[i] + step[i] <= high[i] else x[i] - step[i]
+                moved.append((y[i] - x[i], pool.submit(_residuals, setup, values(y))))
+            r0 = base.result()
+            return np.stack([(f.result() - r0) / h for h, f in moved], axis=1)
+
+        solution = least_squares(
+            residuals,
+            x0,
+            jac=jacobian,
+            bounds=(low, high),
+            max_nfev=max_evaluations,
+            x_scale=high - low,
+        )
+    rows = evaluate(_run(setup, values(solution.x)))
+    return Fit(
+        values={**setup.start, **values(solution.x)},
+        rows=rows,
+        evaluations=count,
+        seconds=time.perf_counter() - began,
+        seed=seed,
+        sample=sample,
+        span=(first, last),
+        converged=bool(solution.success),
+        message=str(solution.message),
+    )
+
+
+def write_fit(fit: Fit, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(fit.to_yaml())
+    tmp.replace(path)  # nothing half-written stays behind
+
+
+def table_rows(rows: Sequence[Row]) -> list[tuple[str, str, str, str, str]]:
+    def fmt(v: float) -> str:
+        return f"{v:.1%}" if abs(v) < 1.5 else f"{v:,.0f}"
+
+    out = []
+    for r in rows:
+        target = ("≥ " if r.target.at_least else "") + fmt(r.target.value)
+        out.append(
+            (
+                r.target.figure,
+                target,
+                fmt(r.model),
+                f"{r.gap:+.1%}",
+                "fitted" if r.fitted else "check",
+            )
+        )
+    return out
