@@ -8,24 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from _public_data import needs_public_data
 
 from scomm.errors import InputError
-from scomm.settings import data_dir
 
-REQUIRED = [
-    "census/co-est2019-alldata.csv",
-    "census/acs_noncitizen_pop_county.csv",
-    "ice_aor/county_aor.csv",
-    "ice_aor/aor_ero_field_office.csv",
-    "scomm_rollout/secure_communities_panel.csv.zip",
-]
-_missing = [p for p in REQUIRED if not (data_dir() / p).is_file()]
-pytestmark = [
-    pytest.mark.shared_data,
-    pytest.mark.skipif(
-        bool(_missing), reason=f"public data not in {data_dir()} (SCOMM_DATA_DIR): {_missing}"
-    ),
-]
+pytestmark = needs_public_data()
 
 
 @pytest.fixture(scope="module")
@@ -136,15 +123,18 @@ def test_rollout_counts_on_the_census_list(registry) -> None:
     assert counts["2012-12"] == 3036
     values = list(counts.values())
     assert values == sorted(values)  # activation is never undone in the panel
-    pilots = sorted(c.fips for c in registry.all()
-                    if c.activation_date and c.activation_date.year == 2008)
+    pilots = sorted(
+        c.fips for c in registry.all() if c.activation_date and c.activation_date.year == 2008
+    )
     assert "48201" in pilots and "25025" in pilots  # Harris TX, Suffolk MA (Boston)
 
 
 def test_cli_jurisdictions_json() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "scomm", "jurisdictions", "--state", "DC", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     rows = json.loads(out.stdout)
     assert [r["fips"] for r in rows] == ["11001"]
@@ -155,7 +145,9 @@ def test_cli_jurisdictions_json() -> None:
 def test_cli_jurisdiction_on_a_day() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "scomm", "jurisdiction", "42101", "--on", "2014-12-31", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     shown = json.loads(out.stdout)
     assert shown["county"]["name"] == "Philadelphia County"
@@ -171,7 +163,8 @@ def test_cli_jurisdiction_on_a_day() -> None:
 def test_cli_unknown_county_is_one_line_and_exit_2() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "scomm", "jurisdiction", "99999", "--on", "2012-01-01"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
@@ -182,7 +175,8 @@ def test_cli_unknown_county_is_one_line_and_exit_2() -> None:
 def test_cli_bad_date_is_refused() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "scomm", "jurisdiction", "48201", "--on", "2012-13-01"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert "YYYY-MM-DD" in out.stderr

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from scomm.errors import InputError
-from scomm.simulation.assumptions import Assumptions
+from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import BiometricRates, Counties, Options, simulate_month
 from scomm.simulation.scenarios import Rules, baseline_rules, parse_names, rules_for
@@ -195,3 +197,34 @@ def test_fitted_assumptions_change_the_run() -> None:
     assert b["hold_hours"].sum() > a["hold_hours"].sum()  # unpicked holds run to expiry
     with pytest.raises(InputError, match="no such assumption"):
         PRIORS.with_values({"practice.no_such_rate": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--from", "2007-01", "--to", "2008-12"], "began in 2008-10"),
+        (["simulate", "--from", "2012-05", "--to", "2012-01"], "before --from"),
+        (["simulate", "--sample", "0"], "--sample"),
+        (["simulate", "--scenario", "utopia"], "no such scenario"),
+        (["simulate", "--runs", "0"], "at least one run"),
+    ],
+)
+def test_cli_refuses_bad_arguments(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scomm.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_broken_calibration_file_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "fit.yaml"
+    bad.write_text("parameters: [1, 2]\n")
+    with pytest.raises(InputError, match="fit.yaml.*no 'parameters' mapping"):
+        load_assumptions(bad)
+    bad.write_text("parameters: {practice.no_such: 1}\n")
+    with pytest.raises(InputError, match="no such assumption"):
+        load_assumptions(bad)

@@ -29,7 +29,8 @@ from scipy.optimize import least_squares
 from scomm.errors import InputError
 from scomm.simulation.assumptions import Assumptions
 from scomm.simulation.engine import OUTPUTS, BiometricRates, Options
-from scomm.simulation.national import DEFAULT_RATES, ScenarioRuns, simulate
+from scomm.simulation.national import ScenarioRuns, simulate
+from scomm.simulation.rates import measured_rates
 
 # The assumptions the fit sets, with the range each may take.
 FREE: dict[str, tuple[float, float]] = {
@@ -214,7 +215,7 @@ def calibrate(
     first: str = "2008-10",
     last: str = "2014-09",
     start: Assumptions | None = None,
-    rates: BiometricRates = DEFAULT_RATES,
+    rates: BiometricRates | None = None,
     free: Mapping[str, tuple[float, float]] = FREE,
     max_evaluations: int = 40,
     workers: int | None = None,
@@ -226,7 +227,7 @@ def calibrate(
     free assumption, run in parallel on ``workers`` processes, all cores by default).
     """
     start = start or Assumptions.priors()
-    setup = _Setup(seed, sample, first, last, dict(start.fitted), rates)
+    setup = _Setup(seed, sample, first, last, dict(start.fitted), rates or measured_rates())
     names = list(free)
     low = np.array([free[n][0] for n in names])
     high = np.array([free[n][1] for n in names])

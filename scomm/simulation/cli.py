@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         from scomm.errors import InputError
         from scomm.simulation.assumptions import load_assumptions
         from scomm.simulation.engine import Options
-        from scomm.simulation.national import Plan, simulate_plan
+        from scomm.simulation.national import Plan, months, simulate_plan
         from scomm.simulation.rates import measured_rates
         from scomm.simulation.results import BASELINE, Outcome, headline_rows
         from scomm.simulation.scenarios import SEPARATOR, parse_names
@@ -69,6 +69,9 @@ def register(app: typer.Typer) -> None:
             options = Options(safeguards=safeguards, sample=sample)
         except ValueError as exc:
             raise InputError("--sample", str(exc)) from None
+        months(first, last)
+        if runs < 1:
+            raise InputError("--runs", f"at least one run, not {runs}")
         names = ["+".join(s.name for s in parse_names([item])) for item in scenario or []]
         chosen = [BASELINE] + [n for n in names if n != BASELINE]
         plan = Plan(

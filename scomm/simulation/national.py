@@ -26,11 +26,9 @@ from scomm.population import admissions_per_capita, noncitizen_share
 from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import OUTPUTS, BiometricRates, Counties, Options, simulate_month
+from scomm.simulation.rates import measured_rates
 from scomm.simulation.scenarios import Rules, parse_names, rules_for
 
-# Until the biometric benchmark's measured operating point is wired in, these are the engine's
-# FVC2002-based figures at a 0.1% false-positive identification rate (see biometrics.json).
-DEFAULT_RATES = BiometricRates(miss_rate=0.02, false_match_rate=0.001)
 GROUPS = 16  # county groups per run: fixed, so that results do not depend on the cores used
 FIRST_MONTH = "2008-10"  # Secure Communities began on 27 October 2008
 
@@ -215,7 +213,7 @@ class Plan:
     runs: int = 1
     scenarios: tuple[tuple[str, ...], ...] = (("baseline",),)
     assumptions: Assumptions = field(default_factory=load_assumptions)
-    rates: BiometricRates = DEFAULT_RATES
+    rates: BiometricRates = field(default_factory=measured_rates)
     options: Options = field(default_factory=Options)
 
     def __post_init__(self) -> None:
@@ -329,7 +327,7 @@ def simulate(
     last: str,
     seed: int,
     options: Options | None = None,
-    rates: BiometricRates = DEFAULT_RATES,
+    rates: BiometricRates | None = None,
     assumptions: Assumptions | None = None,
     scenario: Sequence[str] = ("baseline",),
     workers: int | None = 1,
@@ -343,7 +341,7 @@ def simulate(
         1,
         (tuple(scenario),),
         assumptions or load_assumptions(),
-        rates,
+        rates or measured_rates(),
         options or Options(),
     )
     return next(iter(simulate_plan(plan, workers=workers, progress=progress).values()))
