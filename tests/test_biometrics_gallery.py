@@ -269,3 +269,78 @@ def test_shortlist_settings_bound_how_many_templates_are_fully_compared(
     assert [c.subject_id for c in g.search(probe, 10, shortlist_rate=1.0, fuse_floor=0.1)] == [
         "S006"
     ]
+
+
+def test_screen_from_transposed_codes_gives_the_word_by_word_scores(
+    gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scomm.biometrics import gallery as module
+
+    monkeypatch.setattr(module, "INDEX_TAIL_MAX", 4)  # rebuild after a few enrolments
+    g = Gallery.open(gallery_dir)  # a memory-mapped base and a journal delta
+    g.remove("S004")
+    probes = [module.prepare_probe({p: impression(finger(s, p), s)}) for s, p in ((3, 1), (9, 2))]
+
+    def check() -> None:
+        for probe in probes:
+            ((position, (_, code)),) = probe.items()
+            for searched in (position, 0):
+                for s, segment in enumerate(g._segments):
+                    if not segment.entries:
+                        continue
+                    word_by_word = np.empty(segment.entries, dtype=np.float32)
+                    module._screen(
+                        segment.view("codes"),
+                        segment.view("code_sizes"),
+                        segment.view("entry_finger"),
+                        segment.view("alive"),
+                        code,
+                        searched,
+                        word_by_word,
+                    )
+                    got = g._screen_segment(s, segment, code, searched)
+                    assert np.array_equal(got, word_by_word)
+
+    check()
+    for extra in range(SUBJECTS, SUBJECTS + 12):  # enrolled after the first transposition
+        g.enroll(f"S{extra:03d}", {1: finger(extra, 1), 2: finger(extra, 2)})
+        check()
+    g.remove("S030")
+    check()
+
+
+def test_subject_shortlist_keeps_the_mate_and_fuses_as_the_search_does(
+    gallery_dir: Path,
+) -> None:
+    from scomm.biometrics.gallery import prepare_probe
+
+    g = Gallery.open(gallery_dir)
+    for s in (2, 17):
+        probe = {1: impression(finger(s, 1), s), 2: impression(finger(s, 2), s)}
+        by_subject = g.search(probe, 3, shortlist_subjects=2)
+        by_finger = g.search(probe, 3)
+        assert by_subject[0].subject_id == by_finger[0].subject_id == f"S{s:03d}"
+        assert by_subject[0].score == pytest.approx(by_finger[0].score)
+        # Verification scores a probe against named subjects with the same fusion.
+        mate, other = g.verify(prepare_probe(probe), [f"S{s:03d}", "S000"])
+        assert mate == pytest.approx(by_finger[0].score) and other < 0.1
+    with pytest.raises(InputError):
+        g.search(probe, 3, shortlist_subjects=0)
+    with pytest.raises(GalleryError):
+        g.verify(prepare_probe(probe), ["nobody"])
+
+
+def test_prepared_enrolment_stores_what_enrolment_stores() -> None:
+    from scomm.biometrics.gallery import prepare_probe
+
+    plain, prepared = Gallery.in_memory(), Gallery.in_memory()
+    for s in range(6):
+        fingers = {1: finger(s, 1), 2: finger(s, 2)}
+        plain.enroll(f"S{s}", fingers)
+        prepared.enroll_prepared([(f"S{s}", prepare_probe(fingers))])
+    probe = {2: impression(finger(4, 2), 3)}
+    assert plain.search(probe, 3) == prepared.search(probe, 3)
+    with pytest.raises(InputError):
+        prepared.enroll_prepared([("X", prepare_probe({0: finger(9, 1)}))])  # no position
+    with pytest.raises(GalleryError):
+        prepared.enroll_prepared([("S1", prepare_probe({1: finger(9, 1)}))])  # enrolled

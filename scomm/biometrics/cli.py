@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 biometrics_app = typer.Typer(
     name="biometrics",
-    help="Fingerprint matching: FVC evaluation, galleries (enrol, search, info).",
+    help="Fingerprint matching: FVC evaluation, galleries (enrol, search, info), inspection.",
     no_args_is_help=True,
 )
 
@@ -100,27 +100,30 @@ def eval_command(
 
 def _read_template(spec: str) -> tuple[int, Template]:
     """``POSITION=FILE``: an ISO 19794-2 record, a scomm template, or an image to extract."""
-    from scomm.biometrics import formats
-
     position_text, sep, file_text = spec.partition("=")
     if not sep or not position_text.strip().isdigit():
         raise InputError("--finger", f"expected POSITION=FILE, got {spec!r}")
-    position = int(position_text)
-    path = Path(file_text)
+    return int(position_text), _read_template_file(Path(file_text))
+
+
+def _read_template_file(path: Path, extract_images: bool = True) -> Template:
+    """An ISO 19794-2 record, a scomm template, or (``extract_images``) an image to extract."""
+    from scomm.biometrics import formats
+
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(str(path), f"cannot read: {exc.strerror}") from None
     if data[:4] == b"FMR\x00":
-        template = formats.read_iso19794(data, str(path))[0]
-    elif data[:4] == formats.MAGIC:
-        template = formats.from_bytes(data, str(path))
-    else:
-        from scomm.biometrics.extraction import extract
-        from scomm.biometrics.images import read_image
+        return formats.read_iso19794(data, str(path))[0]
+    if data[:4] == formats.MAGIC:
+        return formats.from_bytes(data, str(path))
+    if not extract_images:
+        raise InputError(str(path), "not an ISO 19794-2 record or a scomm template")
+    from scomm.biometrics.extraction import extract
+    from scomm.biometrics.images import read_image
 
-        template = extract(read_image(data, str(path)), where=str(path))
-    return position, template
+    return extract(read_image(data, str(path)), where=str(path))
 
 
 @biometrics_app.command("enroll")
@@ -190,3 +193,97 @@ def info_command(gallery: Annotated[Path, typer.Argument(help="Gallery directory
     console = Console()
     console.print(f"gallery {gallery}: generation {g.generation}")
     console.print(f"subjects {len(g)}, templates {g.template_count}, threshold {g.threshold}")
+
+
+@biometrics_app.command("inspect")
+def inspect_command(
+    image: Annotated[Path, typer.Argument(help="Fingerprint image (PNG, TIFF or WSQ).")],
+    out: Annotated[Path, typer.Option(help="Write the picture here (.png).")],
+    dpi: Annotated[int, typer.Option(help="The image's resolution, pixels per inch.")] = 500,
+    panels: Annotated[
+        bool, typer.Option(help="Add the enhanced, binary and skeleton stages beside it.")
+    ] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option(help="Also draw this template's minutiae (.iso or scomm template)."),
+    ] = None,
+) -> None:
+    """Draw what the extractor saw: orientation field, foreground outline and minutiae."""
+    from scomm.biometrics.images import read_image
+    from scomm.biometrics.inspect import draw_stages
+
+    if out.suffix.lower() != ".png":
+        raise InputError("--out", f"{out}: the picture is a PNG, give a path ending in .png")
+    if not out.parent.is_dir():
+        raise InputError("--out", f"{out.parent}: no such directory")
+    if dpi < 100 or dpi > 2000:
+        raise InputError("--dpi", f"{dpi} is not a fingerprint resolution (100-2000 ppi)")
+    picture = read_image(image)
+    drawn = None if reference is None else _read_template_file(reference, extract_images=False)
+    template = draw_stages(picture, out, dpi=dpi, reference=drawn, panels=panels, where=str(image))
+    Console().print(f"{image}: {len(template)} minutiae; wrote {out}")
+
+
+@biometrics_app.command("operating-point")
+def operating_point_command(
+    gallery_size: Annotated[
+        int, typer.Option(help="Ten-print people enrolled; each is searched once.")
+    ] = 3000,
+    impostors: Annotated[
+        int, typer.Option(help="Non-mates each search's probe is compared with (impostor trials).")
+    ] = 80,
+    seed: Annotated[int, typer.Option(help="Seed of every synthetic print.")] = 2008,
+    out: Annotated[
+        Path | None, typer.Option(help="Write here (default: the package's operating_point.json).")
+    ] = None,
+) -> None:
+    """Measure the engine's miss rate and per-subject false match rate on synthetic ten-prints."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from scomm.biometrics import operating_point as op
+
+    if gallery_size < 2:
+        raise InputError("--gallery-size", f"{gallery_size}: at least 2 people are needed")
+    if not 0 < impostors < gallery_size:
+        raise InputError("--impostors", f"{impostors}: must be 1 to {gallery_size - 1}")
+    command = (
+        f"scomm biometrics operating-point --gallery-size {gallery_size} "
+        f"--impostors {impostors} --seed {seed}"
+    )
+    console = Console()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, object] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+
+        point = op.measure(gallery_size, impostors, seed, command=command, progress=progress)
+    table = Table(title=f"ten-print identification at threshold {point.threshold}")
+    for column in ("measure", "events", "trials", "rate"):
+        table.add_column(column, justify="right")
+    bound = " (95% upper bound)"
+    table.add_row(
+        "miss (FNIR)",
+        str(point.misses),
+        f"{point.genuine_searches:,}",
+        f"{point.miss_rate:.2e}" + (bound if point.miss_rate_is_upper_bound else ""),
+    )
+    table.add_row(
+        "false match (per subject)",
+        str(point.false_matches),
+        f"{point.impostor_trials:,}",
+        f"{point.false_match_rate:.2e}" + (bound if point.false_match_rate_is_upper_bound else ""),
+    )
+    console.print(table)
+    console.print(
+        f"gallery {point.gallery_size:,} people; impostor scores mean "
+        f"{point.impostor_score_mean}, sd {point.impostor_score_sd}, max "
+        f"{point.impostor_score_max}; mates' median {point.genuine_score_median}; "
+        f"{point.seconds} s"
+    )
+    target = op.DATA if out is None else out
+    op.write(point, target)
+    console.print(f"wrote {target}")

@@ -9,9 +9,16 @@ gallery template. Search runs in named stages:
    template of the same finger position (all positions when the probe's is unknown, 0) with the
    index code: each cylinder is reduced to one bucket per table by MinHash over its set cells,
    and the screen score is the number of buckets two templates share over the number the
-   candidate fills. It reads ``CODE_WORDS`` words per template (AND + popcount), about a
-   hundredth of a full comparison, which is how 1:N stays fast (MCC indexing, Cappelli et al. 2011).
-2. ``match``: the screen's shortlist gets the full MCC comparison.
+   candidate fills (MCC indexing, Cappelli et al. 2011). The shared counts are taken from the
+   codes transposed in memory on the first search (for each finger position and bucket, one
+   bit per template): a probe reads only its own buckets' rows, a few per cent of the codes,
+   and adds them 64 templates at a time into bit-sliced counters. The transposed copy costs
+   as much memory as the codes (2 kB a template) and about a second per 100,000 templates to
+   make. Templates enrolled since the transposition are screened word by word (AND + popcount
+   over each whole code, the same scores) until enough of them have come to transpose again.
+2. ``match``: the screen's shortlist gets the full MCC comparison. The shortlist is of
+   templates, per screened finger, or (``shortlist_subjects``, the engine's) of subjects by
+   their screen scores summed over the screened fingers.
 3. ``fuse``: each shortlisted subject gets a full comparison of every probe finger with its
    template of the same position; the subject's score is the mean over the probe's fingers (a
    finger the subject lacks counts 0), so ten matching fingers outrank one.
@@ -197,6 +204,153 @@ def _screen(
         out[e] = shared / sizes[e]
 
 
+CODE_BITS = CODE_WORDS * 64
+# Below these sizes work stays on the calling thread (see _compare_entries): the full
+# comparisons of a shortlist, and the screen's counting (in words of 64 templates).
+PARALLEL_COMPARISONS = 64
+PARALLEL_WORDS = 1024
+# Entries enrolled after a segment's transposed codes were built are screened word by word
+# until they number more than this (or an eighth of those transposed); then they are rebuilt.
+INDEX_TAIL_MAX = 512
+
+
+@numba.njit(cache=True, nogil=True)
+def _transpose_codes(codes: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """The codes of entries ``members`` bucket by bucket: bit ``j`` of row ``k`` is set when
+    the code of ``members[j]`` sets bit ``k``."""
+    m = members.shape[0]
+    out = np.zeros((CODE_BITS, (m + 63) // 64), dtype=np.uint64)
+    for j in range(m):
+        e = members[j]
+        word = j >> 6
+        bit = np.uint64(1) << np.uint64(j & 63)
+        for w in range(CODE_WORDS):
+            v = codes[e, w]
+            while v != 0:
+                out[w * 64 + int(_cttz(v)), word] |= bit
+                v &= v - np.uint64(1)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _probe_rows(probe: np.ndarray) -> np.ndarray:
+    """The bits a probe's code sets (its buckets), ascending."""
+    rows = np.empty(CODE_BITS, dtype=np.int64)
+    n = 0
+    for w in range(CODE_WORDS):
+        v = probe[w]
+        while v != 0:
+            rows[n] = w * 64 + int(_cttz(v))
+            n += 1
+            v &= v - np.uint64(1)
+    return rows[:n]
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_block(
+    transposed: np.ndarray, rows: np.ndarray, lo: int, hi: int, m: int, shared: np.ndarray
+) -> None:
+    """Shared-bit counts of templates ``64 * lo`` to ``64 * hi`` (words ``lo:hi``).
+
+    Bit-sliced, 64 templates per word: the rows of the probe's buckets are summed fifteen at
+    a time into 4-bit lane counters (carry-save adders, no branches), and each sum is added
+    into counter planes, from which each template's count is read at the end.
+    """
+    n = rows.shape[0]
+    used = 1  # counter planes: enough for a count of n
+    while (1 << used) <= n:
+        used += 1
+    planes = np.zeros((hi - lo, used + 4), dtype=np.uint64)
+    for first in range(0, n, 15):
+        last = min(first + 15, n)
+        for i in range(lo, hi):
+            ones = np.uint64(0)
+            twos = np.uint64(0)
+            fours = np.uint64(0)
+            eights = np.uint64(0)
+            for r in range(first, last):
+                x = transposed[rows[r], i]
+                c1 = ones & x
+                ones ^= x
+                c2 = twos & c1
+                twos ^= c1
+                c4 = fours & c2
+                fours ^= c2
+                eights ^= c4  # at most 15 rows: no carry out of the eights
+            q = i - lo
+            carry = np.uint64(0)
+            for p, b in ((0, ones), (1, twos), (2, fours), (3, eights)):
+                a = planes[q, p]
+                planes[q, p] = a ^ b ^ carry
+                carry = (a & b) | (carry & (a ^ b))
+            p = 4
+            while carry != 0:
+                a = planes[q, p]
+                planes[q, p] = a ^ carry
+                carry &= a
+                p += 1
+    for j in range(lo * 64, min(hi * 64, m)):
+        q = (j >> 6) - lo
+        shift = np.uint64(j & 63)
+        total = 0
+        for p in range(used):
+            total |= int((planes[q, p] >> shift) & np.uint64(1)) << p
+        shared[j] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_shared(transposed: np.ndarray, probe: np.ndarray, m: int) -> np.ndarray:
+    """For each of the ``m`` transposed codes, the number of bits it shares with ``probe``:
+    only the rows of the probe's own buckets are read."""
+    shared = np.zeros(m, dtype=np.int32)
+    words = transposed.shape[1]
+    rows = _probe_rows(probe)
+    for lo in range(0, words, 8):
+        _count_block(transposed, rows, lo, min(lo + 8, words), m, shared)
+    return shared
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _count_shared_parallel(transposed: np.ndarray, probe: np.ndarray, m: int) -> np.ndarray:
+    """:func:`_count_shared` with blocks of 512 templates counted in parallel."""
+    shared = np.zeros(m, dtype=np.int32)
+    words = transposed.shape[1]
+    rows = _probe_rows(probe)
+    for block in numba.prange((words + 7) // 8):
+        _count_block(transposed, rows, 8 * block, min(8 * block + 8, words), m, shared)
+    return shared
+
+
+@numba.njit(cache=True, nogil=True)
+def _scores_of(
+    shared: np.ndarray, members: np.ndarray, sizes: np.ndarray, alive: np.ndarray, out: np.ndarray
+) -> None:
+    """``out[members[j]]``: :func:`_screen`'s score of member ``j`` from its shared count."""
+    for j in range(members.shape[0]):
+        e = members[j]
+        if not alive[e] or sizes[e] == 0:
+            out[e] = -1.0
+        else:
+            out[e] = shared[j] / sizes[e]
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_by_row(out: np.ndarray, entry_subject: np.ndarray, best: np.ndarray) -> None:
+    """``best[row]``: the highest screen score among the row's entries (kept if higher)."""
+    for e in range(out.shape[0]):
+        if out[e] > best[entry_subject[e]]:
+            best[entry_subject[e]] = out[e]
+
+
+@dataclass(frozen=True)
+class _Transposed:
+    """A segment's first ``entries`` index codes, transposed by finger position."""
+
+    entries: int
+    members: dict[int, np.ndarray]  # finger position -> its entries, ascending
+    codes: dict[int, np.ndarray]  # finger position -> transposed codes of those entries
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A subject the search proposes, best first; ``finger_scores`` by probe finger position."""
@@ -352,6 +506,10 @@ class Gallery:
         self._rows: dict[str, int] = {}
         self._entries: dict[int, list[tuple[int, int]]] = {}  # row -> (segment, entry)
         self._segments: list[_Columns] = [_Columns.empty()]  # [base?, delta]
+        # Each segment's index codes transposed, built by the first search that needs them.
+        # Entries are only ever appended and removal only clears ``alive`` (read at search
+        # time), so they stay true for the entries they cover.
+        self._transposed: dict[int, _Transposed] = {}
 
     # --- creating and opening ---------------------------------------------------------------
 
@@ -570,20 +728,41 @@ class Gallery:
         batch: list[tuple[str, list[tuple[int, Prepared, np.ndarray]]]] = []
         seen: set[str] = set()
         for subject_id, fingers in subjects:
-            if not isinstance(subject_id, str) or not subject_id or len(subject_id) > 256:
-                raise InputError("subject_id", f"must be a non-empty string, got {subject_id!r}")
-            if subject_id in self._rows or subject_id in seen:
-                raise GalleryError(subject_id, "already enrolled (remove it first)")
-            seen.add(subject_id)
-            if not fingers:
-                raise InputError(subject_id, "no fingers to enrol")
+            self._check_new(subject_id, fingers, seen)
             prepared = []
             for position, template in sorted(fingers.items()):
-                if position not in FINGER_POSITIONS:
-                    raise InputError(subject_id, f"finger position must be 1-10, got {position}")
                 p = matcher.prepare(template)
                 prepared.append((int(position), p, index_code(p)))
             batch.append((subject_id, prepared))
+        self._enroll_batch(batch)
+
+    def enroll_prepared(
+        self, subjects: Iterable[tuple[str, Mapping[int, tuple[Prepared, np.ndarray]]]]
+    ) -> None:
+        """:meth:`enroll_many` for fingers already prepared by :func:`prepare_probe` (cylinders
+        and index code), so that prints enrolled in several galleries are prepared once."""
+        batch: list[tuple[str, list[tuple[int, Prepared, np.ndarray]]]] = []
+        seen: set[str] = set()
+        for subject_id, fingers in subjects:
+            self._check_new(subject_id, fingers, seen)
+            batch.append((subject_id, [(int(f), p, c) for f, (p, c) in sorted(fingers.items())]))
+        self._enroll_batch(batch)
+
+    def _check_new(self, subject_id: object, fingers: Mapping[int, object], seen: set[str]) -> None:
+        if not isinstance(subject_id, str) or not subject_id or len(subject_id) > 256:
+            raise InputError("subject_id", f"must be a non-empty string, got {subject_id!r}")
+        if subject_id in self._rows or subject_id in seen:
+            raise GalleryError(subject_id, "already enrolled (remove it first)")
+        seen.add(subject_id)
+        if not fingers:
+            raise InputError(subject_id, "no fingers to enrol")
+        for position in fingers:
+            if position not in FINGER_POSITIONS:
+                raise InputError(subject_id, f"finger position must be 1-10, got {position}")
+
+    def _enroll_batch(
+        self, batch: list[tuple[str, list[tuple[int, Prepared, np.ndarray]]]]
+    ) -> None:
         if not batch:
             return
         payload = b"".join(_encode_enrolment(s, fingers) for s, fingers in batch)
@@ -753,6 +932,7 @@ class Gallery:
         shortlist_rate: float = SHORTLIST_RATE,
         fuse_subjects: int = FUSE_SUBJECTS,
         fuse_floor: float = 0.0,
+        shortlist_subjects: int | None = None,
     ) -> list[Candidate]:
         """Ranked candidates for a probe of one to ten fingers (position 0: unknown position).
 
@@ -761,6 +941,12 @@ class Gallery:
         each keeps ``shortlist`` templates (or ``shortlist_rate`` of those screened if more) for
         full comparison; ``fuse_subjects`` subjects get all their fingers compared, of those
         whose best screened finger scored at least ``fuse_floor``.
+
+        With ``shortlist_subjects`` the shortlist is one of subjects instead: each subject's
+        screen scores are summed over the screened fingers (its best entry for each), and
+        that many subjects, the best, get every screened finger fully compared. A mate
+        usually screens well on several fingers and a stranger on one at most, so a short
+        shortlist of subjects keeps the mate as often as a longer one per finger.
         """
         return self.search_prepared(
             _prepare_probe(probe),
@@ -771,6 +957,7 @@ class Gallery:
             shortlist_rate=shortlist_rate,
             fuse_subjects=fuse_subjects,
             fuse_floor=fuse_floor,
+            shortlist_subjects=shortlist_subjects,
         )
 
     def search_prepared(
@@ -784,19 +971,29 @@ class Gallery:
         shortlist_rate: float = SHORTLIST_RATE,
         fuse_subjects: int = FUSE_SUBJECTS,
         fuse_floor: float = 0.0,
+        shortlist_subjects: int | None = None,
     ) -> list[Candidate]:
         """:meth:`search` for a probe already prepared with :func:`prepare_probe`."""
         if max_candidates < 1:
             raise InputError("max_candidates", f"must be at least 1, got {max_candidates}")
+        if shortlist_subjects is not None and shortlist_subjects < 1:
+            raise InputError("shortlist_subjects", f"must be at least 1, got {shortlist_subjects}")
         if not self._rows:
             return []
         # Stage 1 and 2: screen the probe's best fingers, fully compare their shortlists.
         order = sorted(probe, key=lambda pos: -len(probe[pos][0]))
+        screened = order[: max(1, screen_fingers)]
         scores: dict[tuple[int, int], float] = {}  # (row, probe position) -> best score
         rows_best: dict[int, float] = {}
-        for position in order[: max(1, screen_fingers)]:
-            prepared, code = probe[position]
-            found = self._screen_and_match(position, prepared, code, shortlist, shortlist_rate)
+        if shortlist_subjects is None:
+            matched = []
+            for position in screened:
+                prepared, code = probe[position]
+                found = self._screen_and_match(position, prepared, code, shortlist, shortlist_rate)
+                matched.append((position, found))
+        else:
+            matched = self._screen_subjects_and_match(probe, screened, shortlist_subjects)
+        for position, found in matched:
             for row, score in found:
                 key = (row, position)
                 if score > scores.get(key, -1.0):
@@ -832,16 +1029,7 @@ class Gallery:
         for s, segment in enumerate(self._segments):
             if segment.entries == 0:
                 continue
-            out = np.empty(segment.entries, dtype=np.float32)
-            _screen(
-                segment.view("codes"),
-                segment.view("code_sizes"),
-                segment.view("entry_finger"),
-                segment.view("alive"),
-                code,
-                position,
-                out,
-            )
+            out = self._screen_segment(s, segment, code, position)
             total += int(np.count_nonzero(out >= 0))
             shortlists.append((out, np.arange(segment.entries), s))
         keep = int(min(SHORTLIST_MAX, max(shortlist, math.ceil(rate * total))))
@@ -857,19 +1045,114 @@ class Gallery:
         for s in np.unique(seg_of[top]):
             chosen = entry_of[top[seg_of[top] == s]]
             segment = self._segments[int(s)]
-            mcc = matcher.compare_many(
-                prepared,
-                segment.view("x"),
-                segment.view("y"),
-                segment.view("theta"),
-                segment.view("bits"),
-                segment.view("masks"),
-                segment.view("offsets"),
-                chosen,
-            )
+            mcc = _compare_entries(prepared, segment, chosen)
             rows = segment.view("entry_subject")[chosen]
             results.extend(zip(rows.tolist(), mcc.tolist(), strict=True))
         return results
+
+    def _screen_subjects_and_match(
+        self,
+        probe: dict[int, tuple[Prepared, np.ndarray]],
+        screened: list[int],
+        keep: int,
+    ) -> list[tuple[int, list[tuple[int, float]]]]:
+        """Stages 1 and 2 with a shortlist of subjects: the ``keep`` subjects whose screen
+        scores summed over the ``screened`` fingers are highest, each of those fingers fully
+        compared with the subject's template(s) of that position."""
+        rows = len(self._subjects)
+        total = np.zeros(rows, dtype=np.float64)
+        seen = np.zeros(rows, dtype=np.bool_)
+        searched = []
+        for position in screened:
+            prepared, code = probe[position]
+            if _code_size(code) == 0 or len(prepared) == 0:
+                continue
+            searched.append(position)
+            best = np.full(rows, -1.0, dtype=np.float64)
+            for s, segment in enumerate(self._segments):
+                if segment.entries:
+                    out = self._screen_segment(s, segment, code, position)
+                    _best_by_row(out, segment.view("entry_subject"), best)
+            seen |= best >= 0
+            total += np.maximum(best, 0.0)
+        candidates = np.flatnonzero(seen)
+        if candidates.shape[0] > keep:
+            top = np.argpartition(-total[candidates], keep - 1)[:keep]
+            candidates = np.sort(candidates[top])
+        matched = []
+        for position in searched:
+            prepared = probe[position][0]
+            by_segment: dict[int, list[int]] = {}
+            for row in candidates.tolist():
+                for s, e in self._entries[row]:
+                    segment = self._segments[s]
+                    if position == UNKNOWN_FINGER or segment.arrays["entry_finger"][e] == position:
+                        by_segment.setdefault(s, []).append(e)
+            found: list[tuple[int, float]] = []
+            for s, entries in by_segment.items():
+                segment = self._segments[s]
+                chosen = np.array(entries, dtype=np.int64)
+                mcc = _compare_entries(prepared, segment, chosen)
+                found.extend(
+                    zip(segment.view("entry_subject")[chosen].tolist(), mcc.tolist(), strict=True)
+                )
+            matched.append((position, found))
+        return matched
+
+    def _screen_segment(
+        self, s: int, segment: _Columns, code: np.ndarray, position: int
+    ) -> np.ndarray:
+        """Screen scores of every entry of segment ``s`` (-1: another position or removed):
+        :func:`_screen`'s, counted from the transposed codes."""
+        index = self._transposed.get(s)
+        tail = segment.entries - (index.entries if index is not None else 0)
+        if index is None or tail > max(INDEX_TAIL_MAX, index.entries // 8):
+            index = self._transposed[s] = _transpose_segment(segment)
+        sizes = segment.view("code_sizes")
+        alive = segment.view("alive")
+        out = np.full(segment.entries, -1.0, dtype=np.float32)
+        positions = list(index.members) if position == UNKNOWN_FINGER else [position]
+        for p in positions:
+            members = index.members.get(p)
+            if members is None:
+                continue
+            codes = index.codes[p]
+            count = _count_shared_parallel if codes.shape[1] >= PARALLEL_WORDS else _count_shared
+            shared = count(codes, code, members.shape[0])
+            _scores_of(shared, members, sizes, alive, out)
+        n = index.entries
+        if n < segment.entries:  # enrolled since the codes were transposed
+            fingers = segment.view("entry_finger")
+            codes = segment.view("codes")
+            _screen(codes[n:], sizes[n:], fingers[n:], alive[n:], code, position, out[n:])
+        return out
+
+    def verify(
+        self, probe: dict[int, tuple[Prepared, np.ndarray]], subject_ids: Sequence[str]
+    ) -> np.ndarray:
+        """Fused scores of a prepared probe against the given subjects, no screen (1:1).
+
+        The fusion is the search's: the mean over the probe's fingers of each finger's full
+        comparison with the subject's template of that position (0 where it has none).
+        """
+        rows = [self._row(s) for s in subject_ids]
+        total = np.zeros(len(rows), dtype=np.float64)
+        for position, (prepared, _code) in probe.items():
+            by_segment: dict[int, tuple[list[int], list[int]]] = {}  # entries, their subjects
+            for i, row in enumerate(rows):
+                for s, e in self._entries[row]:
+                    segment = self._segments[s]
+                    if position == UNKNOWN_FINGER or segment.arrays["entry_finger"][e] == position:
+                        entries, which = by_segment.setdefault(s, ([], []))
+                        entries.append(e)
+                        which.append(i)
+            best = np.zeros(len(rows), dtype=np.float64)
+            for s, (entries, which) in by_segment.items():
+                segment = self._segments[s]
+                scores = _compare_entries(prepared, segment, np.array(entries, dtype=np.int64))
+                np.maximum.at(best, np.array(which, dtype=np.int64), scores)
+            total += best
+        return total / max(len(probe), 1)
 
     def _compare_subject(self, row: int, position: int, prepared: Prepared) -> float:
         best = 0.0
@@ -879,6 +1162,38 @@ class Gallery:
                 continue
             best = max(best, matcher.compare(prepared, segment.prepared(e)))
         return best
+
+
+def _compare_entries(prepared: Prepared, segment: _Columns, entries: np.ndarray) -> np.ndarray:
+    """Full comparisons of a probe finger with some of a segment's templates. A handful (a
+    ten-print search's shortlist) are compared on this thread: a parallel region costs more
+    than it saves for a few comparisons, and much more when another process holds the other
+    cores (every thread of the region must be scheduled before it ends)."""
+    if entries.shape[0] >= PARALLEL_COMPARISONS:
+        return matcher.compare_many(
+            prepared,
+            segment.view("x"),
+            segment.view("y"),
+            segment.view("theta"),
+            segment.view("bits"),
+            segment.view("masks"),
+            segment.view("offsets"),
+            entries,
+        )
+    return np.array(
+        [matcher.compare(prepared, segment.prepared(int(e))) for e in entries], dtype=np.float64
+    )
+
+
+def _transpose_segment(segment: _Columns) -> _Transposed:
+    fingers = segment.view("entry_finger")
+    codes = segment.view("codes")
+    members: dict[int, np.ndarray] = {}
+    transposed: dict[int, np.ndarray] = {}
+    for position in np.unique(fingers).tolist():
+        members[position] = np.flatnonzero(fingers == position).astype(np.int64)
+        transposed[position] = _transpose_codes(codes, members[position])
+    return _Transposed(segment.entries, members, transposed)
 
 
 def prepare_probe(probe: Mapping[int, Template]) -> dict[int, tuple[Prepared, np.ndarray]]:

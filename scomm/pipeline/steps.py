@@ -77,8 +77,8 @@ def on_sib_route(state: CaseState, msg: Message, world: World) -> StepResult:
 
 
 def on_cjis_search(state: CaseState, msg: Message, world: World) -> StepResult:
-    fingers = decode_fingers(msg.payload["fingers"], f"case {state.case_id} CJIS probe")
-    fbi_number, score = world.search_iafis(fingers)
+    probe = world.probe(msg.payload["fingers"], f"case {state.case_id} CJIS probe")
+    fbi_number, score = world.search_iafis(probe)
     rap = world.rap_sheets.get(fbi_number, []) if fbi_number else []
     result = cjis.answer_search(
         msg.at, fbi_number, score, rap, bool(msg.payload["forward_to_ident"])
@@ -87,8 +87,8 @@ def on_cjis_search(state: CaseState, msg: Message, world: World) -> StepResult:
 
 
 def on_ident_search(state: CaseState, msg: Message, world: World) -> StepResult:
-    fingers = decode_fingers(msg.payload["fingers"], f"case {state.case_id} IDENT probe")
-    fin, score = world.search_ident(fingers)
+    probe = world.probe(msg.payload["fingers"], f"case {state.case_id} IDENT probe")
+    fin, score = world.search_ident(probe)
     encounters = world.encounters.get(fin, []) if fin else []
     return ident.answer_search(msg.at, _booking(state), fin, score, encounters)
 

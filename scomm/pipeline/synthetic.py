@@ -193,15 +193,18 @@ def _fill_with_others(
 ) -> None:
     """The rest of IDENT and IAFIS: people never booked here, so that searches run against
     realistically large galleries. Their records exist but never match a booking."""
+    from scomm.biometrics.gallery import prepare_probe
+
     others = max(gallery_size - already, 0)
     chunk = 500
     for first in range(0, others, chunk):
         batch = []
         for i in range(first, min(first + chunk, others)):
             masters = master_fingers(int(rng.integers(2**31, 2**40)), world.fingers_searched)
-            batch.append((i, impression_of(masters, i, world.fingers_searched)))
-        world.ident.gallery.enroll_many((f"FIN-OTHER-{i:07d}", f) for i, f in batch)
-        world.iafis.gallery.enroll_many((f"FBI-OTHER-{i:07d}", f) for i, f in batch)
+            # One capture on record in both databases: prepared once, enrolled twice.
+            batch.append((i, prepare_probe(impression_of(masters, i, world.fingers_searched))))
+        world.ident.gallery.enroll_prepared((f"FIN-OTHER-{i:07d}", f) for i, f in batch)
+        world.iafis.gallery.enroll_prepared((f"FBI-OTHER-{i:07d}", f) for i, f in batch)
         for i, _ in batch:
             world.status_records[f"FIN-OTHER-{i:07d}"] = Status.LPR
         if progress:
