@@ -63,7 +63,7 @@ def decide(
                 level_index,
                 rules.regime_arrays(),
                 np.array([iar["us_citizen"]]),
-                practice.act_rate[level],
+                practice.act_probability(level, rules.regime.name),
                 draw,
                 practice.interview_detainer_rate,
             )[0]

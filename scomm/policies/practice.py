@@ -18,6 +18,8 @@ class Practice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     act_rate: dict[str, Rate]
+    # ICE's capacity under each federal regime, as a multiplier of act_rate (1: as act_rate).
+    act_scale: dict[str, float] = Field(default_factory=dict)
     pickup_rate: float = Field(ge=0, le=1)
     pickup_delay_median_hours: float = Field(gt=0)
     pickup_delay_sigma: float = Field(ge=0)
@@ -30,6 +32,10 @@ class Practice(BaseModel):
     voluntary_return_share: float = Field(ge=0, le=1)
     relief_share: float = Field(ge=0, le=1)
     proceedings_days_median: float = Field(gt=0)
+
+    def act_probability(self, level: str, regime: str) -> float:
+        """The share of matches at ``level`` ICE acts on under the regime named ``regime``."""
+        return min(1.0, self.act_rate[level] * self.act_scale.get(regime, 1.0))
 
 
 def load_practice(path: Path | None = None) -> Practice:

@@ -23,6 +23,7 @@ _FAR_FUTURE = np.datetime64("9999-12-31", "D")
 class RegimeTable:
     starts: np.ndarray  # datetime64[D], sorted
     arrays: RegimeArrays
+    names: tuple[str, ...]  # each period's regime name
 
     @classmethod
     def load(cls) -> RegimeTable:
@@ -33,6 +34,7 @@ class RegimeTable:
         return cls(
             starts=np.array([p.start for p in periods], dtype="datetime64[D]"),
             arrays=RegimeArrays.of([p.regime for p in periods]),
+            names=tuple(p.regime.name for p in periods),
         )
 
     def index(self, days: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ FREE: dict[str, tuple[float, float]] = {
     "population.ident_enrollment.undocumented": (0.05, 1.0),
     "population.criminal_history.conviction_rate": (0.1, 0.95),
     "population.criminal_history.prior_felony_weight": (0.1, 2.0),
+    "practice.act_scale.threat_levels_2008": (0.1, 1.0),
     "practice.act_rate.level_3": (0.02, 1.0),
     "practice.act_rate.non_criminal": (0.02, 1.0),
     "practice.interview_detainer_rate": (0.0, 1.0),

@@ -131,9 +131,14 @@ def register(app: typer.Typer) -> None:
         last: Annotated[str, typer.Option("--to")] = "2014-09",
         max_evaluations: Annotated[int, typer.Option("--max-evaluations")] = 40,
         workers: Annotated[int | None, typer.Option("--workers")] = None,
+        start: Annotated[
+            Path | None,
+            typer.Option("--start", help="start from this fit's values (default: the priors)"),
+        ] = None,
     ) -> None:
         """Fit the unknown rates to the published figures; save them with the fit's quality."""
         from scomm.errors import InputError
+        from scomm.simulation.assumptions import load_assumptions
         from scomm.simulation.calibration import calibrate as fit_rates
         from scomm.simulation.calibration import table_rows, write_fit
         from scomm.simulation.national import months
@@ -149,6 +154,7 @@ def register(app: typer.Typer) -> None:
                 sample=sample,
                 first=first,
                 last=last,
+                start=load_assumptions(start) if start else None,
                 rates=measured_rates(),
                 max_evaluations=max_evaluations,
                 workers=workers,

@@ -137,7 +137,8 @@ def simulate_month(
 
     # The rules in force depend on (county, day) only: look them up once on that grid.
     days = first + np.arange(days_in_month)
-    regime = tables.regimes.arrays.take(tables.regimes.index_from_start(days)[day_of_month])
+    regime_index = tables.regimes.index_from_start(days)[day_of_month]
+    regime = tables.regimes.arrays.take(regime_index)
     layers = [
         layer.arrays.take(grid[county, day_of_month])
         for layer, grid in zip(
@@ -162,7 +163,13 @@ def simulate_month(
     iar_citizen = match & c.citizen & ~c.stale_record & ~false_match
 
     level = offense_level(c.record, regime.count_charges)
-    act_rate = np.array([practice.act_rate[lvl.value] for lvl in LEVEL_CODES])[level]
+    act_table = np.array(
+        [
+            [practice.act_probability(lvl.value, name) for lvl in LEVEL_CODES]
+            for name in tables.regimes.names
+        ]
+    )
+    act_rate = act_table[regime_index, level]
     ero = ero_action(
         level, regime, iar_citizen, act_rate, rng.random(n), practice.interview_detainer_rate
     )

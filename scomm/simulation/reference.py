@@ -240,7 +240,7 @@ class _World:
     people_drawn: int = 0
     _counties: dict[int, Counties] = field(default_factory=dict)
     _queue: dict[int, Iterator[_Person]] = field(default_factory=dict)
-    _rules_on: dict[np.datetime64, tuple[RegimeArrays, list[PolicyArrays]]] = field(
+    _rules_on: dict[np.datetime64, tuple[RegimeArrays, str, list[PolicyArrays]]] = field(
         default_factory=dict
     )
 
@@ -268,14 +268,15 @@ class _World:
             )
             self._queue[year] = _people(cohort)
 
-    def rules_on(self, day: np.datetime64) -> tuple[RegimeArrays, list[PolicyArrays]]:
-        """The federal regime and the jail's policy layers in force on a day (one row each)."""
+    def rules_on(self, day: np.datetime64) -> tuple[RegimeArrays, str, list[PolicyArrays]]:
+        """The federal regime (and its name) and the jail's policy layers in force on a day."""
         if day not in self._rules_on:
             tables = self.rules.tables
             days = np.array([day], dtype="datetime64[D]")
-            regime = tables.regimes.arrays.take(tables.regimes.index_from_start(days))
+            index = tables.regimes.index_from_start(days)
+            regime = tables.regimes.arrays.take(index)
             layers = tables.layers(np.array([self.fips]), days)
-            self._rules_on[day] = (regime, layers)
+            self._rules_on[day] = (regime, tables.regimes.names[int(index[0])], layers)
         return self._rules_on[day]
 
     def count(self, month: int, name: str, value: float = 1.0) -> None:
@@ -310,12 +311,17 @@ def _arrivals(world: _World) -> Generator[simpy.Event, Any, None]:
 
 
 def _ero(
-    person: _Person, regime: RegimeArrays, world: _World, iar_citizen: bool, draw: float
+    person: _Person,
+    regime: RegimeArrays,
+    regime_name: str,
+    world: _World,
+    iar_citizen: bool,
+    draw: float,
 ) -> tuple[Action, int]:
     """ICE ERO's action on the case, and the level it read (index into LEVEL_CODES)."""
     practice = world.assumptions.practice
     level = offense_level(person.record, regime.count_charges)
-    act_rate = np.array([practice.act_rate[LEVEL_CODES[int(level[0])].value]])
+    act_rate = np.array([practice.act_probability(LEVEL_CODES[int(level[0])].value, regime_name)])
     action = ero_action(
         level,
         regime,
@@ -335,7 +341,7 @@ def _booking(
     practice = world.assumptions.practice
     booked = world.minute(env.now)
     day = booked.astype("datetime64[D]")
-    regime, layers = world.rules_on(day)
+    regime, regime_name, layers = world.rules_on(day)
     world.count(m, "bookings")
 
     # Fingerprints: to IDENT only once the county is activated and the rules let them through.
@@ -364,7 +370,7 @@ def _booking(
         # LESC: a citizen's own current record says citizen; a stale record or someone else's
         # record (a false match) says otherwise.
         iar_citizen = person.citizen and not person.stale_record and not false_match
-        action, level = _ero(person, regime, world, iar_citizen, rng.random())
+        action, level = _ero(person, regime, regime_name, world, iar_citizen, rng.random())
     elif (
         person.status != US_BORN
         and bool(regime.criminal_alien_program[0])
@@ -375,7 +381,7 @@ def _booking(
         if not person.citizen and rng.random() < practice.cap_detainer_rate:
             # A removable person found in interview is decided like a match, with no status
             # answer and ICE always acting (it chose to interview).
-            action, level = _ero(person, regime, world, False, 0.0)
+            action, level = _ero(person, regime, regime_name, world, False, 0.0)
             cap = action == Action.DETAINER
     if action == Action.INTERVIEW or cap_interview:
         world.count(m, "interviews")
