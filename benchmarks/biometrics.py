@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/biometrics.py [--gallery-size 1000000] [--probes 280]
         [--gallery DIR] [--skip-extract] [--out benchmarks/results/biometrics.json]
+        [--parts accuracy,one_to_one,synthetic,engine,one_to_n]
 
 Figures (printed, and written to the JSON):
 
@@ -49,6 +50,7 @@ from scomm.biometrics.template import Template  # noqa: E402
 from scomm.settings import data_dir  # noqa: E402
 
 SETS = ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
+PARTS = ("accuracy", "one_to_one", "synthetic", "engine", "one_to_n")
 
 
 def peak_memory_mib() -> float:
@@ -307,21 +309,44 @@ def main() -> None:
     parser.add_argument("--engine-subjects", type=int, default=2000)
     parser.add_argument("--bookings", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/biometrics.json")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of {','.join(PARTS)}; a subset updates those figures in "
+        "--out and keeps the others",
+    )
     args = parser.parse_args()
+    parts = [p for p in args.parts.split(",") if p]
+    if unknown := set(parts) - set(PARTS):
+        raise SystemExit(f"unknown --parts: {', '.join(sorted(unknown))}")
     if not (args.dataset / "DB1_B").is_dir():
         raise SystemExit(f"FVC2002 not found under {args.dataset} (set SCOMM_DATA_DIR)")
     fvc = fvc_templates(args.dataset)
-    results: dict[str, object] = {
+    stamp = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": f"{os.cpu_count()} cores",
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    results["accuracy"] = accuracy(args.dataset, args.skip_extract)
-    results["one_to_one"] = one_to_one_speed(fvc)
-    results["synthetic_vs_fvc2002_db4"] = synthetic_vs_fvc(fvc)
-    results["engine"] = engine_bookings(args.engine_subjects, args.bookings)
-    results["one_to_n"] = one_to_n(fvc, args.gallery_size, args.probes, args.gallery)
-    results["peak_memory_mib"] = round(peak_memory_mib(), 1)
+    results: dict[str, object] = {}
+    if set(parts) != set(PARTS) and args.out.exists():
+        # A partial run: keep the other figures, and say which run wrote which.
+        results = json.loads(args.out.read_text())
+        updates = results.setdefault("partial_updates", [])
+        if isinstance(updates, list):
+            updates.append({**stamp, "parts": parts})
+    else:
+        results.update(stamp)
+    if "accuracy" in parts:
+        results["accuracy"] = accuracy(args.dataset, args.skip_extract)
+    if "one_to_one" in parts:
+        results["one_to_one"] = one_to_one_speed(fvc)
+    if "synthetic" in parts:
+        results["synthetic_vs_fvc2002_db4"] = synthetic_vs_fvc(fvc)
+    if "engine" in parts:
+        results["engine"] = engine_bookings(args.engine_subjects, args.bookings)
+    if "one_to_n" in parts:
+        results["one_to_n"] = one_to_n(fvc, args.gallery_size, args.probes, args.gallery)
+        results["peak_memory_mib"] = round(peak_memory_mib(), 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(f".{args.out.name}.tmp")
     tmp.write_text(json.dumps(results, indent=1))

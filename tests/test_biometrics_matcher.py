@@ -90,3 +90,37 @@ def test_cylinder_bits_lie_inside_their_validity_mask() -> None:
     masks = np.tile(p.masks, (1, matcher.ND))
     assert np.all(p.bits & ~masks == 0)
     assert np.all(p.bits.any(axis=1))
+
+
+def test_vector_cylinder_counts_match_plain_bit_counting() -> None:
+    # The kernel counts a pair's cells 256 bits at a time, with layer-count planes; a plain
+    # count over the unpacked bits must agree, for random cylinders and masks.
+    import numba
+
+    rng = np.random.default_rng(5)
+    words = matcher.CYLINDER_WORDS
+    layer = matcher.WORDS_PER_LAYER
+    bits = rng.integers(0, 2**63, size=(40, words), dtype=np.uint64)
+    masks = rng.integers(0, 2**63, size=(40, layer), dtype=np.uint64)
+    masks[::3] = np.iinfo(np.uint64).max  # some full masks, as inside a print
+    bits &= np.tile(masks, (1, matcher.ND))  # a cylinder's cells lie inside its own mask
+    planes = np.zeros((40, 3 * layer), dtype=np.uint64)
+    matcher._layer_planes(bits, planes)
+
+    @numba.njit
+    def counts(i: int, j: int) -> tuple[int, int, int, int]:
+        return matcher._cylinder_counts(bits[i], bits[j], masks[i], masks[j], planes[i], planes[j])
+
+    def ones(a: np.ndarray) -> int:
+        return int(np.unpackbits(a.view(np.uint8)).sum())
+
+    for i, j in [(0, 1), (2, 3), (3, 6), (7, 7), (10, 39)]:
+        common = masks[i] & masks[j]
+        full = np.tile(common, matcher.ND)
+        expected = (
+            ones(common),
+            ones(bits[i] & full),
+            ones(bits[j] & full),
+            ones((bits[i] ^ bits[j]) & full),
+        )
+        assert tuple(int(v) for v in counts(i, j)) == expected

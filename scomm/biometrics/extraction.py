@@ -45,12 +45,15 @@ MIN_FOREGROUND_PX = 64 * 64
 MIN_MINUTIAE = 6
 SHORT_RIDGE_PERIODS = 1.2  # a ridge shorter than this many periods is a dot or a spur
 BROKEN_GAP_PERIODS = 1.6  # facing endings closer than this are one ridge broken
-SEGMENT_COHERENCE = 0.22  # ridge flow; pure noise stays near 0.1 over a 3-block window
+SEGMENT_COHERENCE = 0.17  # ridge flow; pure noise stays near 0.1 over a 3-block window (0.22
+# cut away the faint periphery of dry prints, FVC2002 DB3, and the minutiae there)
+SEGMENT_CONTRAST = 0.3  # of the image's 95th-percentile block contrast
 ALONG_SIGMA = 0.55  # Gabor envelope along the ridge, in ridge periods
 ACROSS_SIGMA = 0.55  # and across it (sets the band-pass width)
 ALONG_REACH = 1.7  # kernels are cut this many sigmas out
 ACROSS_REACH = 2.2
 ORIENTATION_SMOOTHING = 1.5  # blocks (sigma) for the doubled-angle field
+BORDER_FORK_PX = 4  # bifurcations closer than this to the mask edge are rejected too
 BORDER_PX = 10  # minutiae closer than this to the mask edge are mostly the mask's own artefact
 
 
@@ -543,7 +546,7 @@ def _segment(raw: np.ndarray, coherence: np.ndarray, where: str) -> np.ndarray:
     top = float(np.percentile(sd, 95))
     if top < 4.0:
         raise ImageError(where, "not a fingerprint: the image is blank (no contrast)")
-    mask = (sd > 0.3 * top) & (coherence > SEGMENT_COHERENCE)
+    mask = (sd > SEGMENT_CONTRAST * top) & (coherence > SEGMENT_COHERENCE)
     mask = ndimage.binary_opening(mask, iterations=1)
     mask = ndimage.binary_closing(mask, iterations=2, border_value=0)
     mask = ndimage.binary_fill_holes(mask)
@@ -771,7 +774,10 @@ def _filter(
         order=1,
         mode="nearest",
     )
-    reject((near_edge & (dist < BORDER_PX + BLOCK)) | (dist < BORDER_PX), AT_BORDER)
+    # a ridge cut by the mask's edge looks like an ending there; a fork is not made that way,
+    # so bifurcations need only keep clear of the edge itself
+    ending_at_edge = (near_edge & (dist < BORDER_PX + BLOCK)) | (dist < BORDER_PX)
+    reject(np.where(kinds == ENDING, ending_at_edge, dist < BORDER_FORK_PX), AT_BORDER)
     reject((ys >= shape[0] - 4) | (xs >= shape[1] - 4), AT_BORDER)
 
     limit = np.maximum(SHORT_RIDGE_PERIODS * period, 8.0)

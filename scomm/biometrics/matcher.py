@@ -32,6 +32,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from scomm.biometrics.template import Template
@@ -61,6 +62,7 @@ MU_RHO_DIST, TAU_RHO_DIST = 5.0, -1.6  # rho: distance agreement (pixels)
 MU_RHO_ANGLE, TAU_RHO_ANGLE = math.pi / 12.0, -30.0  # rho: direction agreements (radians)
 
 WORDS_PER_LAYER = (NS * NS + 63) // 64  # 4 uint64 words hold one 16 x 16 layer
+assert WORDS_PER_LAYER == 4  # one 256-bit vector per layer in _cylinder_counts
 CYLINDER_WORDS = WORDS_PER_LAYER * ND  # 24
 VERSION = 1  # bump when cylinders change: stored galleries must be rebuilt
 
@@ -73,6 +75,9 @@ def _disc_mask() -> np.ndarray:
 
 DISC = _disc_mask()
 DISC_CELLS = int(DISC.sum())
+
+# Square roots of every popcount a cylinder comparison can give.
+_SQRT = np.sqrt(np.arange(CYLINDER_WORDS * 64 + 1, dtype=np.float64))
 
 # Lookup tables for the relaxation's sigmoids: exp() in the inner loop costs more than the rest.
 _DIST_LUT_STEP = 0.05
@@ -125,6 +130,112 @@ def _ctpop(typingctx, x):
 
 # Typed alias for callers (mypy cannot see through numba's intrinsic decorator).
 _popcount: Callable[[Any], Any] = _ctpop  # type: ignore[assignment]
+
+
+def _is_words(ty: Any, layout: str = "C") -> bool:
+    return (
+        isinstance(ty, types.Array)
+        and ty.ndim == 1
+        and ty.layout == layout
+        and ty.dtype == types.uint64
+    )
+
+
+@intrinsic
+def _cylinder_counts_ir(typingctx, a, b, ma, mb, pa, pb):
+    """The four counts that compare two bit cylinders, in 256-bit vectors (one layer each).
+
+    ``a``, ``b``: the cylinders' 24 words (6 layers of 4); ``ma``, ``mb``: their 4 validity
+    words; ``pa``, ``pb``: their *layer-count planes*, 12 words: bit planes 1, 2 and 4 of the
+    number of layers set at each cell (:func:`_layer_planes`). With ``m = ma & mb``, returns
+    ``popcount(m)``, ``popcount(a & m)``, ``popcount(b & m)`` and ``popcount((a ^ b) & m)``,
+    the last three summed over the layers. Since a cylinder's bits lie inside its own mask,
+    ``a & m`` is ``a & mb``: these are MCC's ``|c_a|``, ``|c_b|`` and ``|c_a xor c_b|``; the
+    planes give the first two in three popcounts instead of six. Per-byte popcounts are summed
+    before one widening reduction (no count can exceed 6 x 8 + ... < 256 in a byte).
+    """
+    if not all(_is_words(t) for t in (a, b, ma, mb, pa, pb)):
+        return None
+    sig = types.UniTuple(types.uint64, 4)(a, b, ma, mb, pa, pb)
+
+    def codegen(context, builder, signature, args):
+        i8, i16, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(64)
+        v4 = ir.VectorType(i64, WORDS_PER_LAYER)
+        v32 = ir.VectorType(i8, 32)
+        v32w = ir.VectorType(i16, 32)
+        ptrs = []
+        for ty, val in zip(signature.args, args, strict=True):
+            arr = context.make_array(ty)(context, builder, val)
+            ptrs.append(builder.bitcast(arr.data, v4.as_pointer()))
+        pa_, pb_, pma, pmb, ppa, ppb = ptrs
+        mod = builder.module
+        ctpop = cgutils.get_or_insert_function(mod, ir.FunctionType(v32, [v32]), "llvm.ctpop.v32i8")
+        reduce = cgutils.get_or_insert_function(
+            mod, ir.FunctionType(i16, [v32w]), "llvm.vector.reduce.add.v32i16"
+        )
+
+        def load(p, k):
+            return builder.load(builder.gep(p, [ir.Constant(i64, k)]), align=8)
+
+        def pop(v):
+            return builder.call(ctpop, [builder.bitcast(v, v32)])
+
+        def shl(v, k):
+            return builder.shl(v, ir.Constant(v32, [k] * 32))
+
+        m = builder.and_(load(pma, 0), load(pmb, 0))
+        counts = [pop(m)]
+        for planes in (ppa, ppb):
+            c1 = pop(builder.and_(load(planes, 0), m))
+            c2 = pop(builder.and_(load(planes, 1), m))
+            c4 = pop(builder.and_(load(planes, 2), m))
+            counts.append(builder.add(builder.add(c1, shl(c2, 1)), shl(c4, 2)))
+        cx = ir.Constant(v32, None)
+        for layer in range(ND):
+            cx = builder.add(
+                cx, pop(builder.and_(builder.xor(load(pa_, layer), load(pb_, layer)), m))
+            )
+        counts.append(cx)
+        out = [builder.zext(builder.call(reduce, [builder.zext(c, v32w)]), i64) for c in counts]
+        return context.make_tuple(builder, signature.return_type, out)
+
+    return sig, codegen
+
+
+# Typed alias, as for _popcount.
+_cylinder_counts: Callable[..., Any] = _cylinder_counts_ir
+
+
+@intrinsic
+def _layer_planes_ir(typingctx, bits, out):
+    """``out`` (12 words) = bit planes 1, 2, 4 of the number of layers set per cell of
+    ``bits`` (24 words): a 3-bit counter per cell, added to layer by layer, in vectors."""
+    if not (_is_words(bits) and _is_words(out)):
+        return None
+    sig = types.void(bits, out)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        v4 = ir.VectorType(i64, WORDS_PER_LAYER)
+        src, dst = (
+            builder.bitcast(context.make_array(ty)(context, builder, val).data, v4.as_pointer())
+            for ty, val in zip(signature.args, args, strict=True)
+        )
+        p1 = p2 = p4 = ir.Constant(v4, None)
+        for layer in range(ND):
+            x = builder.load(builder.gep(src, [ir.Constant(i64, layer)]), align=8)
+            carry = builder.and_(p1, x)
+            p1 = builder.xor(p1, x)
+            p4 = builder.or_(p4, builder.and_(p2, carry))  # at most 6: no carry past the 4s
+            p2 = builder.xor(p2, carry)
+        for k, plane in enumerate((p1, p2, p4)):
+            builder.store(plane, builder.gep(dst, [ir.Constant(i64, k)]), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_layer_planes_row: Callable[..., Any] = _layer_planes_ir
 
 
 @dataclass(frozen=True)
@@ -376,6 +487,17 @@ def prepare(template: Template) -> Prepared:
 
 
 # --- stage 2: comparison ------------------------------------------------------------------
+#
+# The comparison kernel allocates nothing: everything it needs lives in a workspace made once
+# per probe (or once per thread of a gallery search) and sized for the largest template.
+# Rows of the float32 workspace (each as long as the probe and candidate together):
+_F_BCOS, _F_BSIN, _F_ROW_VAL, _F_COL_VAL, _F_CAND_V, _F_LAM0 = range(6)
+_F_PAX, _F_PAY, _F_PBX, _F_PBY, _F_RC, _F_RS, _F_LAM, _F_NEXT, _F_EFF, _F_ACC = range(6, 16)
+_F_ROWS = 16
+# and of the int64 one:
+_I_ROW_BEST, _I_COL_BEST, _I_CAND_I, _I_CAND_J, _I_PA, _I_PB = range(6)
+_I_USED_A, _I_USED_B, _I_ORDER = range(6, 9)
+_I_ROWS = 9
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -384,87 +506,151 @@ def _sigmoid(v: float, mu: float, tau: float) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _score(
+def _layer_planes(bits: np.ndarray, out: np.ndarray) -> None:
+    """Per cylinder, how many layers are set at each cell, as three bit planes (1, 2, 4) of
+    4 words each: ``out[i] = [P1 (4 words), P2, P4]``."""
+    for i in range(bits.shape[0]):
+        _layer_planes_row(bits[i], out[i])
+
+
+@numba.njit(cache=True, nogil=True)
+def _probe_side(theta: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the comparison needs of the probe, computed once: cos, sin and layer planes."""
+    n = theta.shape[0]
+    c = np.empty(n, dtype=np.float32)
+    s = np.empty(n, dtype=np.float32)
+    for i in range(n):
+        c[i] = math.cos(theta[i])
+        s[i] = math.sin(theta[i])
+    planes = np.empty((n, 3 * WORDS_PER_LAYER), dtype=np.uint64)
+    _layer_planes(bits, planes)
+    return c, s, planes
+
+
+@numba.njit(cache=True, nogil=True)
+def _workspace(na: int, nb: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch for comparing a probe of ``na`` cylinders with candidates of up to ``nb``."""
+    m = max(na + nb, 1)
+    return (
+        np.zeros((_F_ROWS, m), dtype=np.float32),
+        np.zeros((_I_ROWS, m), dtype=np.int64),
+        np.zeros((max(nb, 1), 3 * WORDS_PER_LAYER), dtype=np.uint64),
+        np.zeros((max(min(na, nb), 1), max(min(na, nb), 1)), dtype=np.float32),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_desc(values: np.ndarray, order: np.ndarray, n: int) -> None:
+    """``order[:n]`` = indices of ``values[:n]`` from largest to smallest (stable insertion
+    sort: the arrays here hold a few dozen entries)."""
+    for k in range(n):
+        v = values[k]
+        p = k
+        while p > 0 and values[order[p - 1]] < v:
+            order[p] = order[p - 1]
+            p -= 1
+        order[p] = k
+
+
+@numba.njit(cache=True, nogil=True)
+def _relax(rho_t: np.ndarray, lam: np.ndarray, nxt: np.ndarray, acc: np.ndarray, nr: int) -> None:
+    """The relaxation's iterations: lam <- w lam + (1 - w) rho lam / (nr - 1).
+
+    ``rho_t`` holds rho transposed (``rho_t[k, t] = rho(t, k)``) so that the sums run over
+    contiguous rows for all ``t`` at once (vectorised); each ``acc[t]`` still adds its terms
+    in the order k = 0, 1, ..., as the plain loop would.
+    """
+    for _ in range(RELAX_ITERATIONS):
+        for t in range(nr):
+            acc[t] = 0.0
+        for k in range(nr):
+            row = rho_t[k]
+            lk = lam[k]
+            for t in range(nr):
+                acc[t] += row[t] * lk
+        for t in range(nr):
+            nxt[t] = RELAX_WEIGHT * lam[t] + (1.0 - RELAX_WEIGHT) * acc[t] / (nr - 1)
+        for t in range(nr):
+            lam[t] = nxt[t]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _score_core(
     ax: np.ndarray,
     ay: np.ndarray,
-    at: np.ndarray,
+    acos: np.ndarray,
+    asin: np.ndarray,
     abits: np.ndarray,
     amasks: np.ndarray,
+    aplanes: np.ndarray,
     bx: np.ndarray,
     by: np.ndarray,
     bt: np.ndarray,
     bbits: np.ndarray,
     bmasks: np.ndarray,
-    gamma: np.ndarray,
+    fw: np.ndarray,
+    iw: np.ndarray,
+    bplanes: np.ndarray,
+    rho: np.ndarray,
 ) -> float:
-    """MCC score of two prepared templates; ``gamma`` is scratch space of at least na x nb."""
+    """MCC score of a probe (with its :func:`_probe_side`) and a candidate, in a workspace."""
     na = ax.shape[0]
     nb = bx.shape[0]
     if na == 0 or nb == 0:
         return 0.0
-    min_common = MIN_MATCHABLE * DISC_CELLS
-    acos = np.empty(na, dtype=np.float32)
-    asin = np.empty(na, dtype=np.float32)
-    bcos = np.empty(nb, dtype=np.float32)
-    bsin = np.empty(nb, dtype=np.float32)
-    for i in range(na):
-        acos[i] = math.cos(at[i])
-        asin[i] = math.sin(at[i])
+    min_common = math.ceil(MIN_MATCHABLE * DISC_CELLS)
+    bcos = fw[_F_BCOS]
+    bsin = fw[_F_BSIN]
+    row_val = fw[_F_ROW_VAL]
+    col_val = fw[_F_COL_VAL]
+    row_best = iw[_I_ROW_BEST]
+    col_best = iw[_I_COL_BEST]
+    gated = iw[_I_ORDER]
     for j in range(nb):
         bcos[j] = math.cos(bt[j])
         bsin[j] = math.sin(bt[j])
-    # Local similarities.
-    row_best = np.full(na, -1, dtype=np.int64)
-    col_best = np.full(nb, -1, dtype=np.int64)
-    row_val = np.zeros(na, dtype=np.float32)
-    col_val = np.zeros(nb, dtype=np.float32)
-    # Validity masks repeated over the layers, so that the cell loop runs over 24 straight words.
-    amr = np.empty((na, CYLINDER_WORDS), dtype=np.uint64)
-    bmr = np.empty((nb, CYLINDER_WORDS), dtype=np.uint64)
+        col_val[j] = 0.0
+        col_best[j] = -1
+    _layer_planes(bbits, bplanes)
+    # Local similarities; only each row's and each column's best are kept.
     for i in range(na):
-        for w in range(CYLINDER_WORDS):
-            amr[i, w] = amasks[i, w % WORDS_PER_LAYER]
-    for j in range(nb):
-        for w in range(CYLINDER_WORDS):
-            bmr[j, w] = bmasks[j, w % WORDS_PER_LAYER]
-    for i in range(na):
-        arow = abits[i]
-        amrow = amr[i]
+        ci = acos[i]
+        si = asin[i]
+        # Directions too far apart cannot be the same minutia. The cylinders that pass are
+        # listed first, without a branch: a test taken at random inside the popcount loop
+        # would stall the CPU's pipeline at every wrong guess.
+        k = 0
         for j in range(nb):
-            g = np.float32(0.0)
-            # Directions too far apart cannot be the same minutia.
-            if acos[i] * bcos[j] + asin[i] * bsin[j] >= DIRECTION_GATE_COS:
-                common = np.uint64(0)
-                for w in range(WORDS_PER_LAYER):
-                    common += _popcount(amasks[i, w] & bmasks[j, w])
-                if common >= min_common:
-                    # One straight, branch-free loop over the 24 words (vectorised with
-                    # popcount); a shortcut for pairs with equal masks made it slower.
-                    brow = bbits[j]
-                    bmrow = bmr[j]
-                    na_bits = np.uint64(0)
-                    nb_bits = np.uint64(0)
-                    nx_bits = np.uint64(0)
-                    for w in range(CYLINDER_WORDS):
-                        ca = arow[w] & bmrow[w]
-                        cb = brow[w] & amrow[w]
-                        na_bits += _popcount(ca)
-                        nb_bits += _popcount(cb)
-                        nx_bits += _popcount(ca ^ cb)
-                    denom = math.sqrt(na_bits) + math.sqrt(nb_bits)
-                    if denom > 0:
-                        g = np.float32(1.0 - math.sqrt(nx_bits) / denom)
-            gamma[i, j] = g
-            if g > row_val[i]:
-                row_val[i] = g
-                row_best[i] = j
-            if g > col_val[j]:
-                col_val[j] = g
-                col_best[j] = i
+            gated[k] = j
+            k += ci * bcos[j] + si * bsin[j] >= DIRECTION_GATE_COS
+        arow = abits[i]
+        amask = amasks[i]
+        aplane = aplanes[i]
+        best_v = np.float32(0.0)
+        best_j = -1
+        for t in range(k):
+            j = gated[t]
+            common, na_bits, nb_bits, nx_bits = _cylinder_counts(
+                arow, bbits[j], amask, bmasks[j], aplane, bplanes[j]
+            )
+            # 1 - sqrt(nx) / (sqrt(na) + sqrt(nb)), square roots from a table: the loop is then
+            # one division deep, and iterations overlap instead of waiting on two sqrts.
+            denom = _SQRT[na_bits] + _SQRT[nb_bits]
+            ok = (common >= min_common) & (na_bits + nb_bits > 0)
+            g = np.float32((1.0 - _SQRT[nx_bits] / max(denom, 1.0)) * ok)
+            # Branch-free updates of the bests (selects and arithmetic, not jumps).
+            better = g > best_v
+            best_v = max(g, best_v)
+            best_j = j if better else best_j
+            cv = col_val[j]
+            col_val[j] = max(g, cv)
+            col_best[j] += (i - col_best[j]) * (g > cv)
+        row_val[i] = best_v
+        row_best[i] = best_j
     # Candidate pairs: each row's and each column's best; take them best first, each minutia once.
-    cand_i = np.empty(na + nb, dtype=np.int64)
-    cand_j = np.empty(na + nb, dtype=np.int64)
-    cand_v = np.empty(na + nb, dtype=np.float32)
+    cand_i = iw[_I_CAND_I]
+    cand_j = iw[_I_CAND_J]
+    cand_v = fw[_F_CAND_V]
     nc = 0
     for i in range(na):
         if row_best[i] >= 0:
@@ -480,13 +666,16 @@ def _score(
             nc += 1
     if nc == 0:
         return 0.0
-    order = np.argsort(-cand_v[:nc])
+    order = iw[_I_ORDER]
+    _sort_desc(cand_v, order, nc)
     n_r_max = min(na, nb)
-    used_a = np.zeros(na, dtype=np.bool_)
-    used_b = np.zeros(nb, dtype=np.bool_)
-    pa = np.empty(n_r_max, dtype=np.int64)
-    pb = np.empty(n_r_max, dtype=np.int64)
-    lam0 = np.empty(n_r_max, dtype=np.float32)
+    used_a = iw[_I_USED_A]
+    used_b = iw[_I_USED_B]
+    used_a[:na] = 0
+    used_b[:nb] = 0
+    pa = iw[_I_PA]
+    pb = iw[_I_PB]
+    lam0 = fw[_F_LAM0]
     nr = 0
     for o in range(nc):
         if nr >= n_r_max:
@@ -495,33 +684,35 @@ def _score(
         j = cand_j[order[o]]
         if used_a[i] or used_b[j]:
             continue
-        used_a[i] = True
-        used_b[j] = True
+        used_a[i] = 1
+        used_b[j] = 1
         pa[nr] = i
         pb[nr] = j
         lam0[nr] = cand_v[order[o]]
         nr += 1
-    lam0 = lam0[:nr]
     n_p = MIN_NP + int(round(_sigmoid(min(na, nb), MU_P, TAU_P) * (MAX_NP - MIN_NP)))
     if nr == 1:
         return float(lam0[0]) / n_p
     # Relaxation: rho(t, k) says how well pair k agrees geometrically with pair t.
     # Each selected pair's minutiae gathered contiguously, with cos/sin of its rotation.
-    pax = np.empty(nr, dtype=np.float32)
-    pay = np.empty(nr, dtype=np.float32)
-    pbx = np.empty(nr, dtype=np.float32)
-    pby = np.empty(nr, dtype=np.float32)
-    rc = np.empty(nr, dtype=np.float32)
-    rs = np.empty(nr, dtype=np.float32)
+    pax = fw[_F_PAX]
+    pay = fw[_F_PAY]
+    pbx = fw[_F_PBX]
+    pby = fw[_F_PBY]
+    rc = fw[_F_RC]
+    rs = fw[_F_RS]
     for t in range(nr):
         i, j = pa[t], pb[t]
         pax[t], pay[t], pbx[t], pby[t] = ax[i], ay[i], bx[j], by[j]
         rc[t] = acos[i] * bcos[j] + asin[i] * bsin[j]
         rs[t] = asin[i] * bcos[j] - acos[i] * bsin[j]
-    rho = np.zeros((nr, nr), dtype=np.float32)
+    # Stored transposed (rho[k, t] = rho(t, k)), as _relax reads it.
     cos_scale = _COS_LUT_SIZE / 2.0
     for t in range(nr):
+        rho[t, t] = 0.0
         for k in range(t + 1, nr):
+            rho[t, k] = 0.0
+            rho[k, t] = 0.0
             dax = pax[k] - pax[t]
             day = pay[k] - pay[t]
             dbx = pbx[k] - pbx[t]
@@ -546,43 +737,62 @@ def _score(
             c3b = rc[k] * cphi + rs[k] * sphi
             z3 = _COS_LUT[min(_COS_LUT_SIZE, max(0, int((c3 + 1.0) * cos_scale)))]
             z3b = _COS_LUT[min(_COS_LUT_SIZE, max(0, int((c3b + 1.0) * cos_scale)))]
-            rho[t, k] = z1 * z2 * z3
-            rho[k, t] = z1 * z2 * z3b
-    lam = lam0.copy()
-    nxt = np.empty(nr, dtype=np.float32)
-    for _ in range(RELAX_ITERATIONS):
-        for t in range(nr):
-            acc = np.float32(0.0)
-            for k in range(nr):
-                acc += rho[t, k] * lam[k]
-            nxt[t] = RELAX_WEIGHT * lam[t] + (1.0 - RELAX_WEIGHT) * acc / (nr - 1)
-        lam[:] = nxt
-    efficiency = np.empty(nr, dtype=np.float32)
+            rho[k, t] = z1 * z2 * z3
+            rho[t, k] = z1 * z2 * z3b
+    lam = fw[_F_LAM]
+    for t in range(nr):
+        lam[t] = lam0[t]
+    _relax(rho, lam, fw[_F_NEXT], fw[_F_ACC], nr)
+    efficiency = fw[_F_EFF]
     for t in range(nr):
         efficiency[t] = lam[t] / lam0[t] if lam0[t] > 0 else 0.0
-    best = np.argsort(-efficiency)
+    _sort_desc(efficiency, order, nr)
     total = 0.0
     for o in range(min(n_p, nr)):
-        total += lam[best[o]]
+        total += lam[order[o]]
     return min(1.0, max(0.0, total / n_p))
+
+
+@numba.njit(cache=True, nogil=True)
+def _score(
+    ax: np.ndarray,
+    ay: np.ndarray,
+    at: np.ndarray,
+    abits: np.ndarray,
+    amasks: np.ndarray,
+    bx: np.ndarray,
+    by: np.ndarray,
+    bt: np.ndarray,
+    bbits: np.ndarray,
+    bmasks: np.ndarray,
+) -> float:
+    """MCC score of two prepared templates (one comparison, its own workspace)."""
+    acos, asin, aplanes = _probe_side(at, abits)
+    fw, iw, bplanes, rho = _workspace(ax.shape[0], bx.shape[0])
+    return _score_core(
+        ax, ay, acos, asin, abits, amasks, aplanes, bx, by, bt, bbits, bmasks, fw, iw, bplanes, rho
+    )
+
+
+def _words(a: np.ndarray) -> np.ndarray:
+    """Cylinder words as the kernels read them: C-contiguous uint64 (no copy if they are)."""
+    return np.ascontiguousarray(a, dtype=np.uint64)
 
 
 def compare(probe: Prepared, candidate: Prepared) -> float:
     """Similarity of two prepared templates in [0, 1] (0: nothing in common)."""
-    gamma = np.empty((max(len(probe), 1), max(len(candidate), 1)), dtype=np.float32)
     return float(
         _score(
             probe.x,
             probe.y,
             probe.theta,
-            probe.bits,
-            probe.masks,
+            _words(probe.bits),
+            _words(probe.masks),
             candidate.x,
             candidate.y,
             candidate.theta,
-            candidate.bits,
-            candidate.masks,
-            gamma,
+            _words(candidate.bits),
+            _words(candidate.masks),
         )
     )
 
@@ -602,26 +812,44 @@ def _score_many(
     offsets: np.ndarray,
     which: np.ndarray,
     out: np.ndarray,
+    chunks: int,
 ) -> None:
-    """Scores of one probe against gallery entries ``which`` (cylinders ``offsets[w]:[w+1]``)."""
+    """Scores of one probe against gallery entries ``which`` (cylinders ``offsets[w]:[w+1]``).
+
+    The entries are split into one contiguous chunk per thread; each chunk makes its
+    workspace once, sized for its largest entry.
+    """
     n = which.shape[0]
-    for q in numba.prange(n):
-        w = which[q]
-        s, e = offsets[w], offsets[w + 1]
-        gamma = np.empty((max(px.shape[0], 1), max(e - s, 1)), dtype=np.float32)
-        out[q] = _score(
-            px,
-            py,
-            pt,
-            pbits,
-            pmasks,
-            gx[s:e],
-            gy[s:e],
-            gt[s:e],
-            gbits[s:e],
-            gmasks[s:e],
-            gamma,
-        )
+    acos, asin, aplanes = _probe_side(pt, pbits)
+    for c in numba.prange(chunks):
+        lo = c * n // chunks
+        hi = (c + 1) * n // chunks
+        largest = 0
+        for q in range(lo, hi):
+            w = which[q]
+            largest = max(largest, offsets[w + 1] - offsets[w])
+        fw, iw, bplanes, rho = _workspace(px.shape[0], largest)
+        for q in range(lo, hi):
+            w = which[q]
+            s, e = offsets[w], offsets[w + 1]
+            out[q] = _score_core(
+                px,
+                py,
+                acos,
+                asin,
+                pbits,
+                pmasks,
+                aplanes,
+                gx[s:e],
+                gy[s:e],
+                gt[s:e],
+                gbits[s:e],
+                gmasks[s:e],
+                fw,
+                iw,
+                bplanes,
+                rho,
+            )
 
 
 def compare_many(
@@ -644,15 +872,16 @@ def compare_many(
             probe.x,
             probe.y,
             probe.theta,
-            probe.bits,
-            probe.masks,
+            _words(probe.bits),
+            _words(probe.masks),
             x,
             y,
             theta,
-            bits,
-            masks,
+            _words(bits),
+            _words(masks),
             offsets,
             np.ascontiguousarray(which, dtype=np.int64),
             out,
+            min(which.shape[0], 4 * numba.get_num_threads()),
         )
     return out
