@@ -140,6 +140,7 @@ class Fit:
     span: tuple[str, str]
     converged: bool
     message: str
+    command: str | None = None  # how the fit was asked for, when not from the defaults
 
     @property
     def rms_gap(self) -> float:
@@ -154,7 +155,8 @@ class Fit:
                 "over the priors of population.yaml and policies/federal/practice.yaml."
             ),
             "fitted_on": dt.date.today().isoformat(),
-            "command": (
+            "command": self.command
+            or (
                 f"scomm calibrate --seed {self.seed} --sample {self.sample} "
                 f"--from {self.span[0]} --to {self.span[1]}"
             ),

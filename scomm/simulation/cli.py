@@ -4,6 +4,7 @@ same rules, month by month."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -160,6 +161,13 @@ def register(app: typer.Typer) -> None:
                 workers=workers,
                 progress=lambda i, rms: status.update(f"evaluation {i}: rms gap {rms:.3f}"),
             )
+        fit = replace(
+            fit,
+            command=(
+                f"scomm calibrate --seed {seed} --sample {sample} --from {first} --to {last} "
+                f"--max-evaluations {max_evaluations}" + (f" --start {start}" if start else "")
+            ),
+        )
         table = Table(title=f"Calibration: rms relative gap {fit.rms_gap:.1%}")
         for column in ("figure", "target", "model", "gap", ""):
             table.add_column(column, justify="left" if column == "figure" else "right")
