@@ -852,10 +852,8 @@ class Gallery:
 
     # --- generations -----------------------------------------------------------------------------
 
-    def compact(self) -> None:
-        """Fold the journal and removals into a new generation of arrays (atomic switch)."""
-        if self.path is None:
-            return
+    def _merged(self) -> tuple[list[str], _Columns]:
+        """The live subjects (by new row) and their templates in one segment."""
         merged = _Columns.empty()
         rows: list[str] = []
         for subject_id, row in self._rows.items():
@@ -869,12 +867,40 @@ class Gallery:
                     segment.prepared(e),
                     np.asarray(segment.arrays["codes"][e]),
                 )
+        return rows, merged
+
+    def compact(self) -> None:
+        """Fold the journal and removals into a new generation of arrays (atomic switch)."""
+        if self.path is None:
+            return
+        rows, merged = self._merged()
         old = self.generation
         self._write_generation(old + 1, rows, merged)
         shutil.rmtree(self.path / f"gen-{old}", ignore_errors=True)
         (self.path / f"journal-{old}.bin").unlink(missing_ok=True)
         reopened = Gallery.open(self.path)
         self.__dict__.update(reopened.__dict__)
+
+    def save_copy(self, path: str | os.PathLike[str]) -> Gallery:
+        """Write the live subjects (of an in-memory or on-disk gallery) as a new gallery in
+        directory ``path`` (which must not hold a gallery yet), compacted, with this gallery's
+        threshold; the copy, opened. Nothing is left in ``path`` on error."""
+        directory = Path(path)
+        if (directory / "manifest.json").exists():
+            raise GalleryError(str(directory), "a gallery already exists here")
+        created = not directory.exists()
+        directory.mkdir(parents=True, exist_ok=True)
+        copy = Gallery(directory)
+        copy.threshold = self.threshold
+        rows, merged = self._merged()
+        try:
+            copy._write_generation(0, rows, merged)
+        except BaseException:
+            shutil.rmtree(directory / "gen-0", ignore_errors=True)
+            if created:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return Gallery.open(directory)
 
     def set_threshold(self, threshold: float | None) -> None:
         """Store the decision threshold (e.g. from :func:`threshold_for_fpir`)."""

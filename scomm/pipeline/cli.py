@@ -1,4 +1,5 @@
-"""``scomm run``, ``scomm book``, ``scomm release`` and ``scomm case``: the pipeline's commands."""
+"""``scomm run``, ``scomm book``, ``scomm release``, ``scomm case`` and ``scomm world``: the
+pipeline's commands."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ from scomm.settings import database_url
 DbOption = Annotated[
     str | None,
     typer.Option("--db", help="event store URL: sqlite:///FILE (default) or postgresql://..."),
+]
+WorldOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--world",
+        help="directory of a saved world (IAFIS/IDENT galleries and records) made by "
+        "`scomm run --world`",
+    ),
 ]
 
 
@@ -45,6 +54,14 @@ def register(app: typer.Typer) -> None:
         population: Annotated[
             int | None, typer.Option("--population", help="override the county population")
         ] = None,
+        world: Annotated[
+            Path | None,
+            typer.Option(
+                "--world",
+                help="save the world built (galleries, records, bookings) in this directory, "
+                "or reuse the one already there",
+            ),
+        ] = None,
     ) -> None:
         """Synthetic bookings in one county, pushed through the whole pipeline."""
         from scomm.pipeline.runner import run_county
@@ -62,6 +79,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             population=population,
             console=console,
+            world_dir=world,
         )
         console.print(summary_table(figures))
         if json_path:
@@ -100,12 +118,20 @@ def register(app: typer.Typer) -> None:
         files: Annotated[list[Path], typer.Argument(help="ANSI/NIST-ITL transaction files (.an2)")],
         county: Annotated[str, typer.Option("--county", help="county FIPS of the booking jail")],
         db: DbOption = None,
+        world: WorldOption = None,
     ) -> None:
         """Book people from ANSI/NIST-ITL transactions and run their cases as far as they go."""
         from scomm.pipeline.runner import book_files
 
         console = Console()
-        accepted, refused = book_files(files, county, db or database_url(), console)
+        if world is None:
+            Console(stderr=True).print(
+                "[yellow]warning:[/] no --world given: the IAFIS and IDENT galleries are empty, "
+                "so no booking can match anyone (save one with `scomm run ... --world DIR`)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        accepted, refused = book_files(files, county, db or database_url(), console, world)
         for case_id, path in accepted:
             console.print(f"[green]booked[/] {path} as case {case_id}")
         for path, problem in refused:
@@ -138,6 +164,68 @@ def register(app: typer.Typer) -> None:
             when = when.replace(tzinfo=dt.UTC)
         release_case(db or database_url(), case_id, reason, when)
         Console().print(f"case {case_id}: release ({reason}) at {when.isoformat()} processed")
+
+    world_app = typer.Typer(
+        help="Saved worlds (`scomm run --world DIR`): their people and their transactions.",
+        no_args_is_help=True,
+    )
+    app.add_typer(world_app, name="world")
+
+    @world_app.command("people")
+    def world_people(
+        directory: Annotated[Path, typer.Argument(help="world directory")],
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    ) -> None:
+        """The people booked in a saved world, with their IAFIS and IDENT record ids."""
+        from scomm.pipeline.saved_world import load_world
+
+        saved = load_world(directory)
+        rows = [
+            {
+                "person_id": p.person_id,
+                "name": p.payload["name"],
+                "booked_at": p.booked_at.isoformat(),
+                "fbi_number": p.fbi_number,
+                "fin": p.fin,
+            }
+            for p in saved.people
+        ]
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"People booked in {directory}")
+        for col in ("person", "name", "booked (UTC)", "IAFIS", "IDENT"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(
+                r["person_id"],
+                r["name"],
+                r["booked_at"][:16].replace("T", " "),
+                r["fbi_number"] or "-",
+                r["fin"] or "-",
+            )
+        Console().print(table)
+
+    @world_app.command("export-booking")
+    def world_export_booking(
+        directory: Annotated[Path, typer.Argument(help="world directory")],
+        person: Annotated[str, typer.Option("--person", help="person id (`scomm world people`)")],
+        out: Annotated[Path, typer.Option("--out", help="ANSI/NIST-ITL file to write (.an2)")],
+        capture: Annotated[
+            int, typer.Option("--capture", min=0, help="which fresh capture of the prints")
+        ] = 0,
+    ) -> None:
+        """Write a ten-print transaction of a person in a saved world: a fresh capture of their
+        prints (not the one on record), ready for `scomm book --world`."""
+        from scomm.forms.nist import write_transaction_file
+        from scomm.pipeline.saved_world import export_submission, load_world
+
+        sub = export_submission(load_world(directory), person, capture)
+        write_transaction_file(sub, out)
+        Console().print(
+            f"transaction {sub.transaction_control_number} of {person} written to {out}",
+            highlight=False,
+        )
 
 
 def summary_table(figures: dict[str, Any]) -> Table:

@@ -126,8 +126,12 @@ def run_county(
     workers: int,
     population: int | None,
     console: Console,
+    world_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """``scomm run``: a synthetic county's bookings through the whole pipeline."""
+    """``scomm run``: a synthetic county's bookings through the whole pipeline. With
+    ``world_dir``, the world built is saved there, or, if one is there already (built with the
+    same county, seed, gallery size, start, days and population), it is used instead."""
+    from scomm.pipeline import saved_world
     from scomm.pipeline.synthetic import CountyFacts, build, county_facts
 
     try:
@@ -140,6 +144,27 @@ def run_county(
         ) from None
     if population is not None:
         facts = CountyFacts(**{**facts.__dict__, "population": population})
+    built_with = saved_world.BuiltWith(
+        county=facts.fips,
+        seed=seed,
+        gallery_size=gallery_size,
+        start=start.isoformat(),
+        days=days,
+        population=population,
+    )
+    saved: saved_world.SavedWorld | None = None
+    if world_dir is not None and saved_world.is_world(world_dir):
+        saved = saved_world.load_world(world_dir)
+        differences = saved.built_with.differences(built_with)
+        if differences:
+            raise InputError(
+                "--world",
+                f"{world_dir} holds a world built with {'; '.join(differences)}: run with the "
+                "options it was built with, or give another directory",
+            )
+        console.print(f"reusing the world in {world_dir}", highlight=False)
+    elif world_dir is not None:
+        saved_world.check_can_save(world_dir)
 
     columns = (
         TextColumn("{task.description}"),
@@ -160,8 +185,18 @@ def run_county(
                 tasks[stage] = bar.add_task(label, total=total)
             bar.update(tasks[stage], completed=done)
 
-        run = build(facts, start, days, seed, gallery_size=gallery_size, progress=on_build)
-        messages = list(run.booking_messages())
+        if saved is not None:
+            world = saved.world
+            messages = saved.bookings()
+        else:
+            run = build(facts, start, days, seed, gallery_size=gallery_size, progress=on_build)
+            messages = list(run.booking_messages())
+            world = run.world
+            if world_dir is not None:
+                saved_world.save_world(world_dir, run, built_with, messages)
+                # Run on the world as saved: what a later run or `scomm book` will search.
+                world = saved_world.load_world(world_dir, people=False).world
+                console.print(f"world saved in {world_dir}", highlight=False)
         store = EventStore.open(url)
         try:
             submit(store, messages)
@@ -174,7 +209,7 @@ def run_county(
                     bar.update(steps, completed=min(done[0], len(messages) * 8))
 
             started = time.perf_counter()
-            stats = process(store, run.world, progress=on_step)
+            stats = process(store, world, progress=on_step)
             elapsed = time.perf_counter() - started
             states = case_states(store, [c for c, _, _ in messages], "scomm run", "run summary")
         finally:
@@ -191,6 +226,9 @@ def run_county(
         "counts": counts,
         "worker": stats,
         "processing_seconds": round(elapsed, 3),
+        "world": None
+        if world_dir is None
+        else {"path": str(world_dir), "reused": saved is not None},
     }
 
 
@@ -240,12 +278,28 @@ def release_case(
         process(store, world or World.empty())
 
 
+def with_databases_of(world: World, world_dir: Path) -> World:
+    """``world`` (activation dates and field offices of every county) searching the galleries
+    and records of the saved world in ``world_dir``."""
+    from scomm.pipeline.saved_world import load_world
+
+    saved = load_world(world_dir, people=False).world
+    world.iafis, world.ident = saved.iafis, saved.ident
+    world.rap_sheets, world.encounters = saved.rap_sheets, saved.encounters
+    world.status_records = saved.status_records
+    world.seed, world.fingers_searched = saved.seed, saved.fingers_searched
+    return world
+
+
 def book_files(
-    files: list[Path], county: str, url: str, console: Console
+    files: list[Path], county: str, url: str, console: Console, world_dir: Path | None = None
 ) -> tuple[list[tuple[str, Path]], list[tuple[Path, str]]]:
     """``scomm book``: each transaction read, its prints' minutiae taken (Type-9 where the
     Livescan sent them, else extracted from the Type-14 images), its case queued and run. A
-    refused file is listed with its problem; the others go on."""
+    refused file is listed with its problem; the others go on.
+
+    The IAFIS and IDENT searches run against the galleries and records of the world in
+    ``world_dir`` (``scomm run --world``); without one they are empty and nothing matches."""
     from scomm.biometrics.extraction import extract
     from scomm.forms.nist import read_transaction_file
     from scomm.pipeline.steps import encode_fingers
@@ -254,6 +308,8 @@ def book_files(
         raise InputError("--county", f"{county!r} is not a 5-digit county FIPS code")
     world = World.of_jurisdictions()
     world.activation_date(county)  # an unknown county is refused before any file is read
+    if world_dir is not None:
+        world = with_databases_of(world, world_dir)
     accepted: list[tuple[str, Path]] = []
     refused: list[tuple[Path, str]] = []
     bookings = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from scomm.population import (
     draw_person,
     noncitizen_share,
 )
+
+if TYPE_CHECKING:
+    from scomm.biometrics.engine import BiometricEngine
 
 FINGERS = tuple(range(1, 11))
 
@@ -116,6 +119,28 @@ def booking_payload(
     }
 
 
+def county_world(
+    county: CountyFacts,
+    seed: int,
+    fingers_searched: tuple[int, ...],
+    iafis: BiometricEngine | None = None,
+    ident: BiometricEngine | None = None,
+) -> World:
+    """The agencies' databases of a synthetic county's run: the given engines (empty, in
+    memory, by default), with the county's activation date and field office."""
+    world = World.empty(
+        activation_date=lambda fips: county.activation_date if fips == county.fips else None,
+        field_office_of=lambda fips: county.field_office,
+        seed=seed,
+        fingers_searched=fingers_searched,
+    )
+    if iafis is not None:
+        world.iafis = iafis
+    if ident is not None:
+        world.ident = ident
+    return world
+
+
 def build(
     county: CountyFacts,
     start: dt.date,
@@ -142,12 +167,7 @@ def build(
             people.append(person)
             bookings.append(draw_booking(rng, person, when))
 
-    world = World.empty(
-        activation_date=lambda fips: county.activation_date if fips == county.fips else None,
-        field_office_of=lambda fips: county.field_office,
-        seed=seed,
-        fingers_searched=fingers_searched,
-    )
+    world = county_world(county, seed, fingers_searched)
     booking_fingers: list[dict[int, Template]] = []
     ident_enrolments: list[tuple[str, dict[int, Template]]] = []
     iafis_enrolments: list[tuple[str, dict[int, Template]]] = []
