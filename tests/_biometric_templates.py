@@ -26,8 +26,14 @@ def random_template(seed: int, n: int = 40, width: int = 300, height: int = 400)
 
 
 def impression(
-    t: Template, seed: int, rotate: float = 0.3, shift: float = 25.0, drop: float = 0.2,
-    jitter: float = 2.0, spurious: int = 3, angle_noise: float = 0.08,
+    t: Template,
+    seed: int,
+    rotate: float = 0.3,
+    shift: float = 25.0,
+    drop: float = 0.2,
+    jitter: float = 2.0,
+    spurious: int = 3,
+    angle_noise: float = 0.08,
 ) -> Template:
     """The same finger seen again: rotated, shifted, some minutiae lost, jittered, a few false."""
     rng = np.random.default_rng(seed)

@@ -62,13 +62,17 @@ def test_svg_fill_by_county_id(tmp_path: Path) -> None:
 
 
 def _rgb(color: str) -> np.ndarray:
-    return np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
+    return np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)])
 
 
 @pytest.mark.parametrize(
     ("fips", "category"),
-    [("48201", "honors all"), ("06071", "conditional"), ("32003", "declines"),
-     ("06073", "declines")],
+    [
+        ("48201", "honors all"),
+        ("06071", "conditional"),
+        ("32003", "declines"),
+        ("06073", "declines"),
+    ],
 )
 def test_png_pixel_colour(tmp_path: Path, fips: str, category: str) -> None:
     from matplotlib.path import Path as Outline

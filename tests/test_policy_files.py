@@ -21,9 +21,36 @@ needs_data = pytest.mark.skipif(
 
 FOLDER = resources.files("scomm.policies").joinpath("jurisdictions")
 OREGON_LISTED = {
-    "41001", "41005", "41007", "41011", "41013", "41015", "41017", "41019", "41021", "41023",
-    "41027", "41029", "41031", "41033", "41039", "41041", "41043", "41045", "41047", "41051",
-    "41053", "41055", "41057", "41059", "41061", "41063", "41065", "41067", "41069", "41071",
+    "41001",
+    "41005",
+    "41007",
+    "41011",
+    "41013",
+    "41015",
+    "41017",
+    "41019",
+    "41021",
+    "41023",
+    "41027",
+    "41029",
+    "41031",
+    "41033",
+    "41039",
+    "41041",
+    "41043",
+    "41045",
+    "41047",
+    "41051",
+    "41053",
+    "41055",
+    "41057",
+    "41059",
+    "41061",
+    "41063",
+    "41065",
+    "41067",
+    "41069",
+    "41071",
 }
 OREGON_NOT_KNOWN = {"41003", "41009", "41025", "41035", "41037", "41049"}
 
@@ -129,16 +156,24 @@ def test_oregon_counties_after_the_ruling() -> None:
 
 @pytest.mark.parametrize(
     ("fips", "day"),
-    [("06073", "2014-05-01"), ("06037", "2014-07-01"), ("27053", "2014-06-01"),
-     ("32003", "2014-07-01"), ("24510", "2014-05-01"), ("08031", "2014-05-01")],
+    [
+        ("06073", "2014-05-01"),
+        ("06037", "2014-07-01"),
+        ("27053", "2014-06-01"),
+        ("32003", "2014-07-01"),
+        ("24510", "2014-05-01"),
+        ("08031", "2014-05-01"),
+    ],
 )
 def test_2014_wave_declines(fips: str, day: str) -> None:
     assert policy(fips, dt.date.fromisoformat(day)).honor == Honor.NONE
     before = dt.date.fromisoformat(day) - dt.timedelta(days=1)
     assert jurisdiction_policies()[fips].in_force(before) is None
     # A date taken from a month or a window rather than a known day says so.
-    assert any("placeholder" in u or "is used" in u
-               for u in jurisdiction_policies()[fips].periods[0].unknown)
+    assert any(
+        "placeholder" in u or "is used" in u
+        for u in jurisdiction_policies()[fips].periods[0].unknown
+    )
 
 
 def test_miami_dade_2013_and_2017() -> None:
@@ -167,8 +202,9 @@ def refusal(text: str, name: str, **kwargs) -> PolicyError:
 
 
 def test_malformed_file_is_refused_with_its_line() -> None:
-    text = real_file("17031-cook.yaml").replace("reimbursement_required: true",
-                                                "reimbursement_required: maybe")
+    text = real_file("17031-cook.yaml").replace(
+        "reimbursement_required: true", "reimbursement_required: maybe"
+    )
     error = refusal(text, "17031-cook.yaml")
     line = next(i for i, row in enumerate(text.splitlines(), 1) if "maybe" in row)
     assert error.where == f"17031-cook.yaml:{line}"
@@ -176,9 +212,7 @@ def test_malformed_file_is_refused_with_its_line() -> None:
 
 
 def test_overlapping_periods_are_refused() -> None:
-    text = real_file("11001-district-of-columbia.yaml").replace(
-        "to: 2012-07-01", "to: 2012-09-01"
-    )
+    text = real_file("11001-district-of-columbia.yaml").replace("to: 2012-07-01", "to: 2012-09-01")
     error = refusal(text, "11001-district-of-columbia.yaml")
     assert "overlap" in error.problem
     assert "runs to 2012-09-01 but the next starts 2012-07-01" in error.problem
