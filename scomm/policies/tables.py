@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -66,6 +66,9 @@ class LayerTable:
     arrays: PolicyArrays
     # Per jurisdiction with a file: period starts, ends and policy indexes.
     periods: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    _entry_cache: dict[bytes, list[tuple[str, np.ndarray]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, files: list[JurisdictionPolicy]) -> LayerTable:
@@ -121,18 +124,30 @@ class LayerTable:
         """Policy index for every (jurisdiction, day) pair: [len(jurisdiction), len(days)]."""
         out = np.zeros((jurisdiction.shape[0], days.shape[0]), dtype=np.int64)
         days = days.astype("datetime64[D]")
-        states = jurisdiction.astype("U2")
-        for fips, (starts, ends, index) in self.periods.items():
-            if fips == EVERYWHERE:
-                rows = np.arange(jurisdiction.shape[0])
-            else:
-                rows = np.flatnonzero((jurisdiction == fips) | (states == fips))
-            if rows.size == 0:
-                continue
+        for fips, rows in self._entries_for(jurisdiction.tobytes(), jurisdiction.dtype.str):
+            starts, ends, index = self.periods[fips]
             k = np.searchsorted(starts, days, side="right") - 1
             inside = (k >= 0) & (days < ends[np.maximum(k, 0)])
             out[rows] = np.where(inside, index[np.maximum(k, 0)], out[rows])
         return out
+
+    def _entries_for(self, key: bytes, dtype: str) -> list[tuple[str, np.ndarray]]:
+        """The entries that cover any of these jurisdictions, with the rows they cover. A run
+        asks for the same jurisdictions month after month: the answer is kept."""
+        cache = self._entry_cache
+        if key not in cache:
+            jurisdiction = np.frombuffer(key, dtype=dtype)
+            states = jurisdiction.astype("U2")
+            found = []
+            for fips in self.periods:
+                if fips == EVERYWHERE:
+                    rows = np.arange(jurisdiction.shape[0])
+                else:
+                    rows = np.flatnonzero((jurisdiction == fips) | (states == fips))
+                if rows.size:
+                    found.append((fips, rows))
+            cache[key] = found
+        return cache[key]
 
 
 @dataclass(frozen=True)

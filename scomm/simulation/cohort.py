@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,18 @@ def _categorical(rng: np.random.Generator, cumulative: np.ndarray, n: int) -> np
     )
 
 
+@lru_cache(maxsize=64)
+def _charge_cdf(
+    codes: tuple[str, ...], shares: tuple[tuple[str, float], ...], felony_weight: float
+) -> np.ndarray:
+    """Cumulative charge probabilities over ``codes`` (cached: a run asks for a handful)."""
+    index = {c: i for i, c in enumerate(codes)}
+    weights = np.zeros(len(codes))
+    for c, w in charge_weights(felony_weight, dict(shares)).items():
+        weights[index[c]] = w
+    return np.cumsum(weights / weights.sum())
+
+
 def draw_cohort(
     rng: np.random.Generator,
     county: np.ndarray,
@@ -97,8 +110,8 @@ def draw_cohort(
 
     enroll = np.array([p["ident_enrollment"][s.value] for s in STATUSES])
     in_ident = rng.random(n) < enroll[status]
-    naturalized_or_derived = np.isin(
-        status, [STATUS_INDEX[Status.NATURALIZED], STATUS_INDEX[Status.DERIVED]]
+    naturalized_or_derived = (status == STATUS_INDEX[Status.NATURALIZED]) | (
+        status == STATUS_INDEX[Status.DERIVED]
     )
     stale = naturalized_or_derived & (rng.random(n) < stale_rate)
     evidence_rate = np.array([p["citizenship_evidence"].get(s.value, 0.0) for s in STATUSES])
@@ -107,22 +120,15 @@ def draw_cohort(
     citizenship_record = evidence | us_birth_place
 
     history = p["criminal_history"]
-    code_index = {c: i for i, c in enumerate(codes.codes)}
-
-    def cdf(felony_weight: float) -> np.ndarray:
-        weights = np.zeros(len(codes.codes))
-        for c, w in charge_weights(felony_weight, p["charges"]["shares"]).items():
-            weights[code_index[c]] = w
-        return np.cumsum(weights / weights.sum())
-
-    charge_cdf = cdf(1.0)
+    shares = tuple(sorted(p["charges"]["shares"].items()))
+    charge_cdf = _charge_cdf(codes.codes, shares, 1.0)
     charge = _categorical(rng, charge_cdf, n)
 
     n_convictions = np.minimum(
         rng.poisson(history["prior_arrests_mean"] * history["conviction_rate"], n),
         MAX_PRIOR_CONVICTIONS,
     )
-    prior_cdf = cdf(history.get("prior_felony_weight", 1.0))
+    prior_cdf = _charge_cdf(codes.codes, shares, float(history.get("prior_felony_weight", 1.0)))
     prior = _categorical(rng, prior_cdf, n * MAX_PRIOR_CONVICTIONS).reshape(
         n, MAX_PRIOR_CONVICTIONS
     )

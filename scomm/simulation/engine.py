@@ -200,19 +200,28 @@ def simulate_month(
     honored = answered & honor_detainer(layers, c.record, False, False)
     declined = answered & ~honored
 
-    # The hold clock, from the moment the person would otherwise walk out.
+    # The hold clock, from the moment the person would otherwise walk out; computed for the
+    # held alone (the draws stay one per booking, so the numbers do not depend on who is held).
     release = booked + (c.custody_hours * 60).astype("timedelta64[m]")
     limit = hold_limit_hours(layers, regime)
-    expiry = hold_expiry(release, limit, regime.hold_excludes_weekends_and_holidays)
     picks_up = rng.random(n) < practice.pickup_rate
     delay = practice.pickup_delay_median_hours * np.exp(
         practice.pickup_delay_sigma * rng.standard_normal(n)
     )
-    pickup = release + (delay * 60).astype("timedelta64[m]")
-    picked = honored & picks_up & (pickup <= expiry)
-    hold_end = np.where(picked, pickup, expiry)
-    hold_hours = np.where(honored, (hold_end - release).astype(np.int64) / 60.0, 0.0)
-    over = honored & (hold_end > expiry)  # zero by construction; counted to prove it
+    held = np.flatnonzero(honored)
+    held_release = release[held]
+    expiry = hold_expiry(
+        held_release, limit[held], regime.hold_excludes_weekends_and_holidays[held]
+    )
+    pickup = held_release + (delay[held] * 60).astype("timedelta64[m]")
+    picked_held = picks_up[held] & (pickup <= expiry)
+    hold_end = np.where(picked_held, pickup, expiry)
+    picked = np.zeros(n, dtype=bool)
+    picked[held] = picked_held
+    hold_hours = np.zeros(n)
+    hold_hours[held] = (hold_end - held_release).astype(np.int64) / 60.0
+    over = np.zeros(n, dtype=bool)
+    over[held] = hold_end > expiry  # zero by construction; counted to prove it
 
     # Notification requests (PEP): ICE may take custody at the door, with no hold.
     transfer = picked | (notification & picks_up & arrives_in_time)
@@ -222,33 +231,43 @@ def simulate_month(
     # a sentence served for this arrest is a conviction of its charges (ero.conviction_level).
     reported_level = offense_level(c.record, c.convicted)
 
-    weight = 1.0 / options.sample
-
-    def add(name: str, mask: np.ndarray, values: np.ndarray | None = None) -> None:
-        w = mask * weight if values is None else np.where(mask, values * weight, 0.0)
-        out[name] += np.bincount(county, weights=w, minlength=n_counties)
-
-    add("bookings", np.ones(n, dtype=bool))
-    add("submissions_to_ident", active)
-    add("ident_matches", match)
-    add("iaqs", match)
-    add("interviews", interviews)
-    add("detainers_issued", detainer)
-    add("detainers_honored", honored)
-    add("detainers_declined", declined)
-    add("detainers_stopped", stopped)
-    add("holds", honored)
-    add("hold_hours", honored, hold_hours)
-    add("hold_bed_days", honored, hold_hours / 24.0)
-    add("hold_cost_usd", honored, hold_hours / 24.0 * assumptions.get(BED_DAY_COST))
-    add("over_holds", over)
-    add("contacts_notified", honored & c.has_contact & options.safeguards)
-    add("us_citizens_detainers", detainer & c.citizen)
-    add("us_citizens_held", honored & c.citizen)
-    add("us_citizens_transferred", transfer & c.citizen)
-    add("transfers", transfer)
-    add("removals", removed)
-    for i, lvl in enumerate(LEVEL_CODES):
-        add(f"removals_{lvl.value}", removed & (reported_level == i))
-    add("cap_detainers", cap)
+    hold_days = hold_hours / 24.0
+    # Every output, one column each in OUTPUTS' order, summed per county in one reduction
+    # (the bookings are grouped by county: np.repeat above).
+    columns = {
+        "bookings": np.ones(n),
+        "submissions_to_ident": active,
+        "ident_matches": match,
+        "iaqs": match,
+        "interviews": interviews,
+        "detainers_issued": detainer,
+        "detainers_honored": honored,
+        "detainers_declined": declined,
+        "detainers_stopped": stopped,
+        "holds": honored,
+        "hold_hours": np.where(honored, hold_hours, 0.0),
+        "hold_bed_days": np.where(honored, hold_days, 0.0),
+        "hold_cost_usd": np.where(honored, hold_days * assumptions.get(BED_DAY_COST), 0.0),
+        "over_holds": over,
+        "contacts_notified": honored & c.has_contact & options.safeguards,
+        "us_citizens_detainers": detainer & c.citizen,
+        "us_citizens_held": honored & c.citizen,
+        "us_citizens_transferred": transfer & c.citizen,
+        "transfers": transfer,
+        "removals": removed,
+        **{
+            f"removals_{lvl.value}": removed & (reported_level == i)
+            for i, lvl in enumerate(LEVEL_CODES)
+        },
+        "cap_detainers": cap,
+    }
+    matrix = np.empty((n, len(OUTPUTS)))
+    for k, name in enumerate(OUTPUTS):
+        matrix[:, k] = columns[name]
+    booked_in = np.flatnonzero(per_county)
+    starts = np.concatenate(([0], np.cumsum(per_county)[:-1]))[booked_in]
+    sums = np.zeros((n_counties, len(OUTPUTS)))
+    sums[booked_in] = np.add.reduceat(matrix, starts, axis=0) / options.sample
+    for k, name in enumerate(OUTPUTS):
+        out[name] = sums[:, k]
     return out

@@ -69,14 +69,16 @@ def county_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, np.nda
     return fips, activation, shares, population
 
 
-def counties_in(year: int, assumptions: Assumptions) -> Counties:
+def counties_in(year: int, assumptions: Assumptions, index: np.ndarray | None = None) -> Counties:
+    """The counties (all, or those at ``index``) as the year's run sees them."""
     fips, activation, shares, population = county_table()
+    rows = np.arange(fips.shape[0]) if index is None else index
     y = min(max(year, 2008), 2015)
     return Counties(
-        fips,
-        population[y],
-        activation,
-        status_table(shares[:, y - 2008], dict(assumptions.population["status"])),
+        fips[rows],
+        population[y][rows],
+        activation[rows],
+        status_table(shares[rows, y - 2008], dict(assumptions.population["status"])),
     )
 
 
@@ -127,7 +129,7 @@ def run_task(task: Task) -> tuple[Task, np.ndarray]:
     for m, month in enumerate(span):
         year = int(str(month)[:4])
         if year not in cached:
-            cached[year] = counties_in(year, assumptions).take(task.counties)
+            cached[year] = counties_in(year, assumptions, task.counties)
         result = simulate_month(
             rng,
             month,

@@ -112,7 +112,7 @@ def _baseline() -> Rules:
 
 
 def _county(fips: str, year: int, assumptions: Assumptions) -> Counties:
-    return counties_in(year, assumptions).take(np.array([county_index(fips)]))
+    return counties_in(year, assumptions, np.array([county_index(fips)]))
 
 
 # ---------------------------------------------------------------------------------------------
