@@ -164,7 +164,7 @@ def draw_person(
     history = p["criminal_history"]
     arrests = []
     for _ in range(int(rng.poisson(history["prior_arrests_mean"]))):
-        code = _draw_charge(rng, history.get("prior_felony_weight", 1.0))
+        code = _draw_charge(rng, history["prior_felony_weight"])
         arrests.append(
             PriorArrest(
                 on=when - dt.timedelta(days=int(rng.integers(60, 10 * 365))),

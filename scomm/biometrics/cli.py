@@ -6,8 +6,6 @@ Heavy imports (numba, the matcher) stay inside the command bodies so ``scomm --h
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scomm.errors import InputError
+from scomm.files import write_text_atomic
 
 if TYPE_CHECKING:
     from scomm.biometrics.template import Template
@@ -33,14 +32,7 @@ def register(app: typer.Typer) -> None:
 
 def _write_json_atomic(path: Path, payload: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(payload, indent=1))
 
 
 @biometrics_app.command("eval")

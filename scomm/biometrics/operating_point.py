@@ -78,13 +78,21 @@ class OperatingPoint:
 
     def false_positive_identification_rate(self, gallery_size: int) -> float:
         """FPIR of a search of a stranger in a gallery of ``gallery_size``: 1 - (1 - FMR)^N."""
-        if gallery_size < 0:
-            raise ValueError(f"gallery size must be >= 0, got {gallery_size}")
-        # -expm1(N log1p(-fmr)) is 1 - (1 - fmr)^N without cancellation when fmr is tiny.
-        return float(-math.expm1(gallery_size * math.log1p(-self.false_match_rate)))
+        return fpir(self.false_match_rate, gallery_size)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def fpir(false_match_rate: float, gallery_size: int) -> float:
+    """``1 - (1 - false_match_rate)^gallery_size``: the chance that a search of someone not
+    enrolled meets at least one false match, every enrolled person an independent chance."""
+    if gallery_size < 0:
+        raise ValueError(f"gallery size must be >= 0, got {gallery_size}")
+    if false_match_rate >= 1:
+        return 1.0
+    # -expm1(N log1p(-fmr)) is 1 - (1 - fmr)^N without cancellation when fmr is tiny.
+    return float(-math.expm1(gallery_size * math.log1p(-false_match_rate)))
 
 
 def rate(events: int, trials: int) -> tuple[float, bool]:

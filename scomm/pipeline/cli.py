@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scomm.errors import InputError
+from scomm.files import write_text_atomic
 from scomm.settings import database_url
 
 DbOption = Annotated[
@@ -245,6 +246,4 @@ def summary_table(figures: dict[str, Any]) -> Table:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))

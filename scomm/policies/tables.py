@@ -102,15 +102,8 @@ class LayerTable:
         state's entry also covers its counties."""
         out = np.zeros(days.shape[0], dtype=np.int64)
         days = days.astype("datetime64[D]")
-        states = jurisdiction.astype("U2")
-        for fips, (starts, ends, index) in self.periods.items():
-            if fips == EVERYWHERE:
-                rows = np.arange(days.shape[0])
-            else:
-                # A state's entry covers its counties when the layer is looked up by county.
-                rows = np.flatnonzero((jurisdiction == fips) | (states == fips))
-            if rows.size == 0:
-                continue
+        for fips, rows in self._entries(jurisdiction):
+            starts, ends, index = self.periods[fips]
             d = days[rows]
             k = np.searchsorted(starts, d, side="right") - 1
             inside = (k >= 0) & (d < ends[np.maximum(k, 0)])
@@ -131,23 +124,25 @@ class LayerTable:
             out[rows] = np.where(inside, index[np.maximum(k, 0)], out[rows])
         return out
 
+    def _entries(self, jurisdiction: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """The entries that cover any of these jurisdictions, with the rows they cover."""
+        states = jurisdiction.astype("U2")
+        found = []
+        for fips in self.periods:
+            if fips == EVERYWHERE:
+                rows = np.arange(jurisdiction.shape[0])
+            else:
+                # A state's entry covers its counties when the layer is looked up by county.
+                rows = np.flatnonzero((jurisdiction == fips) | (states == fips))
+            if rows.size:
+                found.append((fips, rows))
+        return found
+
     def _entries_for(self, key: bytes, dtype: str) -> list[tuple[str, np.ndarray]]:
-        """The entries that cover any of these jurisdictions, with the rows they cover. A run
-        asks for the same jurisdictions month after month: the answer is kept."""
-        cache = self._entry_cache
-        if key not in cache:
-            jurisdiction = np.frombuffer(key, dtype=dtype)
-            states = jurisdiction.astype("U2")
-            found = []
-            for fips in self.periods:
-                if fips == EVERYWHERE:
-                    rows = np.arange(jurisdiction.shape[0])
-                else:
-                    rows = np.flatnonzero((jurisdiction == fips) | (states == fips))
-                if rows.size:
-                    found.append((fips, rows))
-            cache[key] = found
-        return cache[key]
+        """:meth:`_entries`, kept: a run asks for the same jurisdictions month after month."""
+        if key not in self._entry_cache:
+            self._entry_cache[key] = self._entries(np.frombuffer(key, dtype=dtype))
+        return self._entry_cache[key]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import least_squares
 
 from scomm.errors import InputError
+from scomm.files import write_text_atomic
 from scomm.simulation.assumptions import Assumptions
 from scomm.simulation.engine import OUTPUTS, BiometricRates, Options
 from scomm.simulation.national import ScenarioRuns, simulate
@@ -106,16 +107,14 @@ class Target(BaseModel):
 def targets() -> tuple[list[Target], list[Target]]:
     """The fitted targets and the checks shown beside them."""
     data = yaml.safe_load(resources.files(__package__).joinpath("targets.yaml").read_text())
-    for item in data["targets"] + data["checks"]:
-        for output in Measure.model_validate(item["measure"]).outputs() + [
-            item["measure"].get("per") or "removals"
-        ]:
+    fitted = [Target.model_validate(t) for t in data["targets"]]
+    checks = [Target.model_validate(t) for t in data["checks"]]
+    for t in fitted + checks:
+        per = [t.measure.per] if t.measure.per else []
+        for output in t.measure.outputs() + per:
             if output not in OUTPUTS:
-                raise InputError(f"targets.yaml: {item['name']}", f"no output {output!r}")
-    return (
-        [Target.model_validate(t) for t in data["targets"]],
-        [Target.model_validate(t) for t in data["checks"]],
-    )
+                raise InputError(f"targets.yaml: {t.name}", f"no output {output!r}")
+    return fitted, checks
 
 
 @dataclass(frozen=True)
@@ -290,9 +289,7 @@ def calibrate(
 
 
 def write_fit(fit: Fit, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(fit.to_yaml())
-    tmp.replace(path)  # nothing half-written stays behind
+    write_text_atomic(path, fit.to_yaml())
 
 
 def table_rows(rows: Sequence[Row]) -> list[tuple[str, str, str, str, str]]:

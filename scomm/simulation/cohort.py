@@ -128,7 +128,7 @@ def draw_cohort(
         rng.poisson(history["prior_arrests_mean"] * history["conviction_rate"], n),
         MAX_PRIOR_CONVICTIONS,
     )
-    prior_cdf = _charge_cdf(codes.codes, shares, float(history.get("prior_felony_weight", 1.0)))
+    prior_cdf = _charge_cdf(codes.codes, shares, float(history["prior_felony_weight"]))
     prior = _categorical(rng, prior_cdf, n * MAX_PRIOR_CONVICTIONS).reshape(
         n, MAX_PRIOR_CONVICTIONS
     )

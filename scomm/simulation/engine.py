@@ -111,6 +111,24 @@ def simulate_month(
     options: Options,
 ) -> dict[str, np.ndarray]:
     """One month, the given counties: each output summed per county."""
+    sums = month_outputs(
+        rng, month, counties, admissions_per_capita, rules, codes, rates, assumptions, options
+    )
+    return {name: sums[:, k] for k, name in enumerate(OUTPUTS)}
+
+
+def month_outputs(
+    rng: np.random.Generator,
+    month: np.datetime64,
+    counties: Counties,
+    admissions_per_capita: float,
+    rules: Rules,
+    codes: OffenseCodes,
+    rates: BiometricRates,
+    assumptions: Assumptions,
+    options: Options,
+) -> np.ndarray:
+    """:func:`simulate_month` as one array: [county, output] in :data:`OUTPUTS`' order."""
     practice = assumptions.practice
     tables = rules.tables
     first = month.astype("datetime64[D]")
@@ -120,9 +138,9 @@ def simulate_month(
     per_county = rng.poisson(expected * options.sample)
     county = np.repeat(np.arange(n_counties), per_county)
     n = county.shape[0]
-    out = {name: np.zeros(n_counties) for name in OUTPUTS}
+    sums = np.zeros((n_counties, len(OUTPUTS)))
     if n == 0:
-        return out
+        return sums
     c = draw_cohort(
         rng,
         county,
@@ -245,9 +263,9 @@ def simulate_month(
         "detainers_declined": declined,
         "detainers_stopped": stopped,
         "holds": honored,
-        "hold_hours": np.where(honored, hold_hours, 0.0),
-        "hold_bed_days": np.where(honored, hold_days, 0.0),
-        "hold_cost_usd": np.where(honored, hold_days * assumptions.get(BED_DAY_COST), 0.0),
+        "hold_hours": hold_hours,  # zero for everyone not held
+        "hold_bed_days": hold_days,
+        "hold_cost_usd": hold_days * assumptions.get(BED_DAY_COST),
         "over_holds": over,
         "contacts_notified": honored & c.has_contact & options.safeguards,
         "us_citizens_detainers": detainer & c.citizen,
@@ -266,8 +284,5 @@ def simulate_month(
         matrix[:, k] = columns[name]
     booked_in = np.flatnonzero(per_county)
     starts = np.concatenate(([0], np.cumsum(per_county)[:-1]))[booked_in]
-    sums = np.zeros((n_counties, len(OUTPUTS)))
     sums[booked_in] = np.add.reduceat(matrix, starts, axis=0) / options.sample
-    for k, name in enumerate(OUTPUTS):
-        out[name] = sums[:, k]
-    return out
+    return sums

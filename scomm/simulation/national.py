@@ -25,7 +25,7 @@ from scomm.errors import InputError
 from scomm.population import admissions_per_capita, noncitizen_share
 from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
-from scomm.simulation.engine import OUTPUTS, BiometricRates, Counties, Options, simulate_month
+from scomm.simulation.engine import OUTPUTS, BiometricRates, Counties, Options, month_outputs
 from scomm.simulation.rates import measured_rates
 from scomm.simulation.scenarios import Rules, parse_names, rules_for
 
@@ -130,7 +130,7 @@ def run_task(task: Task) -> tuple[Task, np.ndarray]:
         year = int(str(month)[:4])
         if year not in cached:
             cached[year] = counties_in(year, assumptions, task.counties)
-        result = simulate_month(
+        out[m] = month_outputs(
             rng,
             month,
             cached[year],
@@ -141,7 +141,6 @@ def run_task(task: Task) -> tuple[Task, np.ndarray]:
             assumptions,
             task.options,
         )
-        out[m] = np.stack([result[name] for name in OUTPUTS], axis=1)
     return task, out
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from scomm.biometrics.operating_point import OperatingPoint, operating_point
+from scomm.biometrics.operating_point import OperatingPoint, fpir, operating_point
 from scomm.population import parameters
 from scomm.simulation.engine import BiometricRates
 
@@ -32,11 +32,10 @@ def per_subject_false_match_rate(point: OperatingPoint) -> float:
 
 def rates_from(point: OperatingPoint, gallery_size: int) -> BiometricRates:
     fmr = per_subject_false_match_rate(point)
-    fpir = -math.expm1(gallery_size * math.log1p(-fmr)) if fmr < 1 else 1.0
     how = "measured" if not point.false_match_rate_is_upper_bound else "impostor-tail estimate"
     return BiometricRates(
         miss_rate=point.miss_rate,
-        false_match_rate=fpir,
+        false_match_rate=fpir(fmr, gallery_size),
         source=(
             f"scomm biometrics operating-point ({point.measured_on}): miss rate "
             f"{point.miss_rate:.4g} over {point.genuine_searches} ten-print searches; "

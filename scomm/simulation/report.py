@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from scomm.files import write_text_atomic  # noqa: E402
 from scomm.policies.decisions import LEVEL_CODES  # noqa: E402
 from scomm.simulation.calibration import evaluate, table_rows  # noqa: E402
 from scomm.simulation.engine import OUTPUTS  # noqa: E402
@@ -191,9 +192,7 @@ rate {rates.false_match_rate:.3g} ({html.escape(rates.source)}). {interval}</p>
 </body></html>
 """
     index = directory / "index.html"
-    tmp = index.with_name("index.html.tmp")
-    tmp.write_text(page)
-    tmp.replace(index)
+    write_text_atomic(index, page)
     return index
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from scomm.files import write_atomic, write_text_atomic
 from scomm.simulation.engine import OUTPUTS
 from scomm.simulation.national import Plan, ScenarioRuns
 
@@ -142,7 +143,7 @@ class Outcome:
         return data
 
     def write_json(self, path: Path) -> None:
-        _atomic_text(path, json.dumps(self.to_json(), indent=2))
+        write_text_atomic(path, json.dumps(self.to_json(), indent=2))
 
     def write_parquet(self, directory: Path) -> list[Path]:
         """County by month (first run of each scenario), state by month, nation by month (all
@@ -155,11 +156,8 @@ class Outcome:
         }
         written = []
         for name, frame in frames.items():
-            path = directory / name
-            tmp = path.with_name(path.name + ".tmp")
-            frame.write_parquet(tmp)
-            tmp.replace(path)
-            written.append(path)
+            write_atomic(directory / name, frame.write_parquet)
+            written.append(directory / name)
         return written
 
 
@@ -201,9 +199,3 @@ def headline_rows(outcome: Outcome) -> list[list[str]]:
                 row.append(sign + format_estimate(key, d, outcome.plan.runs))
         rows.append(row)
     return rows
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
