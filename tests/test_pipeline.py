@@ -31,12 +31,14 @@ COUNTY = CountyFacts(
 START = dt.date(2013, 6, 3)
 
 
-def run_once(url: str, seed: int = 5, days: int = 2, gallery: int = 150) -> tuple[dict, list]:
+def run_once(
+    url: str, seed: int = 5, days: int = 2, gallery: int = 150, workers: int = 1
+) -> tuple[dict, list]:
     run = build(COUNTY, START, days, seed, gallery_size=gallery)
     messages = list(run.booking_messages())
     with EventStore.open(url) as store:
         submit(store, messages)
-        stats = process(store, run.world, batch=32)
+        stats = process(store, run.world, batch=32, workers=workers)
         states = case_states(store, [c for c, _, _ in messages], "test", "assertions")
     assert stats["failed"] == 0
     return summarize(states), states
@@ -69,6 +71,16 @@ def test_same_seed_same_figures_other_seed_other_figures(tmp_path: Path) -> None
     c, _ = run_once(f"sqlite:///{tmp_path}/c.sqlite", seed=12)
     assert a == b
     assert a != c
+
+
+def test_worker_threads_searching_ahead_give_the_same_cases(tmp_path: Path) -> None:
+    one, one_states = run_once(f"sqlite:///{tmp_path}/one.sqlite", seed=13)
+    three, three_states = run_once(f"sqlite:///{tmp_path}/three.sqlite", seed=13, workers=3)
+    assert one == three and one["ident_matches"] > 0
+    # Case by case, step by step: the same events with the same payloads.
+    assert [(s.case_id, s.steps, s.ident, s.cjis, s.decision) for s in one_states] == [
+        (s.case_id, s.steps, s.ident, s.cjis, s.decision) for s in three_states
+    ]
 
 
 def test_timeline_gives_every_step_its_basis_and_logs_the_read(store_url: str) -> None:

@@ -10,7 +10,17 @@ import pytest
 from sqlalchemy import text
 
 from scomm.errors import InputError
-from scomm.store import EventStore, Fact, NewEvent, NextTask, StepResult, Task, enqueue, run_worker
+from scomm.store import (
+    EventStore,
+    Fact,
+    NewEvent,
+    NextTask,
+    StepResult,
+    Task,
+    enqueue,
+    run_worker,
+    run_workers,
+)
 from scomm.store.queue import counts, retry_failed, task_list
 
 T0 = dt.datetime(2013, 6, 1, 8, 30, tzinfo=dt.UTC)
@@ -231,3 +241,34 @@ def test_flushing_early_and_again_writes_each_thing_once(store: EventStore) -> N
         ("pending", 0),  # the next step of the first case
     ]
     assert [e.seq for e in store.events(first.case_id, reader="test")] == [1]
+
+
+def test_worker_threads_do_each_task_once_after_their_prefetch(store: EventStore) -> None:
+    ids = book(store, 60)
+    seen: list[int] = []
+
+    def prefetch(tasks: Sequence[Task]) -> None:
+        seen.extend(t.id for t in tasks)
+
+    stats = run_workers(store, HANDLERS, 3, worker="t", batch=8, prefetch=prefetch)
+    assert stats.done == 60 * len(FLOW) and stats.failed == stats.retried == 0
+    assert counts(store) == {"pending": 0, "done": 360, "failed": 0}
+    for case_id, history in store.histories(ids, reader="test"):
+        assert [e.step for e in history] == list(FLOW), case_id
+        assert [e.seq for e in history] == list(range(1, 7))
+        assert [e.payload["n"] for e in history] == list(range(6))
+    done = task_list(store)
+    assert {t.worker for t in done} <= {"t-1", "t-2", "t-3"}
+    # Every task was looked at before it was claimed (a look may repeat; the claim does not).
+    assert {t.id for t in done} <= set(seen)
+
+
+def test_a_worker_takes_other_shares_when_its_own_is_empty(store: EventStore) -> None:
+    book(store, 5)
+    stats = run_worker(store, HANDLERS, worker="w", share=(1, 4), prefetch=lambda tasks: None)
+    assert stats.done == 5 * len(FLOW)
+    assert counts(store)["pending"] == 0
+    with pytest.raises(InputError, match="share"):
+        run_worker(store, HANDLERS, share=(4, 4))
+    with pytest.raises(InputError, match="workers"):
+        run_workers(store, HANDLERS, 0)

@@ -246,56 +246,71 @@ def _probe_rows(probe: np.ndarray) -> np.ndarray:
     return rows[:n]
 
 
+# Words of transposed codes counted together (16,384 templates): each of the probe's rows is
+# read as one contiguous stretch of this many words, which the CPU prefetches and the adders
+# below take four words at a time (SIMD); the counters stay in the core's own cache.
+COUNT_BLOCK_WORDS = 256
+
+
 @numba.njit(cache=True, nogil=True)
 def _count_block(
     transposed: np.ndarray, rows: np.ndarray, lo: int, hi: int, m: int, shared: np.ndarray
 ) -> None:
     """Shared-bit counts of templates ``64 * lo`` to ``64 * hi`` (words ``lo:hi``).
 
-    Bit-sliced, 64 templates per word: the rows of the probe's buckets are summed fifteen at
-    a time into 4-bit lane counters (carry-save adders, no branches), and each sum is added
-    into counter planes, from which each template's count is read at the end.
+    Bit-sliced, 64 templates per word: the probe's rows are summed fifteen at a time into
+    4-bit lane counters (carry-save adders, no branches), each sum is added into counter bit
+    planes, and each template's count is read out of the planes at the end.
     """
     n = rows.shape[0]
+    w = hi - lo
     used = 1  # counter planes: enough for a count of n
     while (1 << used) <= n:
         used += 1
-    planes = np.zeros((hi - lo, used + 4), dtype=np.uint64)
+    planes = np.zeros((max(used, 4), w), dtype=np.uint64)
+    ones = np.empty(w, dtype=np.uint64)
+    twos = np.empty(w, dtype=np.uint64)
+    fours = np.empty(w, dtype=np.uint64)
+    eights = np.empty(w, dtype=np.uint64)
     for first in range(0, n, 15):
-        last = min(first + 15, n)
-        for i in range(lo, hi):
-            ones = np.uint64(0)
-            twos = np.uint64(0)
-            fours = np.uint64(0)
-            eights = np.uint64(0)
-            for r in range(first, last):
-                x = transposed[rows[r], i]
-                c1 = ones & x
-                ones ^= x
-                c2 = twos & c1
-                twos ^= c1
-                c4 = fours & c2
-                fours ^= c2
-                eights ^= c4  # at most 15 rows: no carry out of the eights
-            q = i - lo
+        ones[:] = 0
+        twos[:] = 0
+        fours[:] = 0
+        eights[:] = 0
+        for r in range(first, min(first + 15, n)):
+            row = transposed[rows[r], lo:hi]
+            for i in range(w):
+                x = row[i]
+                o = ones[i]
+                c1 = o & x
+                ones[i] = o ^ x
+                t = twos[i]
+                c2 = t & c1
+                twos[i] = t ^ c1
+                f = fours[i]
+                fours[i] = f ^ c2
+                eights[i] ^= f & c2  # at most 15 rows: no carry out of the eights
+        # Add the 4-bit sums into the planes: a ripple of fixed depth, the same for every word.
+        for i in range(w):
             carry = np.uint64(0)
-            for p, b in ((0, ones), (1, twos), (2, fours), (3, eights)):
-                a = planes[q, p]
-                planes[q, p] = a ^ b ^ carry
+            for p, b in ((0, ones[i]), (1, twos[i]), (2, fours[i]), (3, eights[i])):
+                a = planes[p, i]
+                planes[p, i] = a ^ b ^ carry
                 carry = (a & b) | (carry & (a ^ b))
-            p = 4
-            while carry != 0:
-                a = planes[q, p]
-                planes[q, p] = a ^ carry
+            for p in range(4, planes.shape[0]):
+                a = planes[p, i]
+                planes[p, i] = a ^ carry
                 carry &= a
-                p += 1
-    for j in range(lo * 64, min(hi * 64, m)):
-        q = (j >> 6) - lo
-        shift = np.uint64(j & 63)
-        total = 0
-        for p in range(used):
-            total |= int((planes[q, p] >> shift) & np.uint64(1)) << p
-        shared[j] = total
+    counts = np.empty(64, dtype=np.uint64)
+    for q in range(w):
+        counts[:] = 0
+        for p in range(planes.shape[0]):
+            v = planes[p, q]
+            for b in range(64):  # shifts by lane: vectorized
+                counts[b] |= ((v >> np.uint64(b)) & np.uint64(1)) << np.uint64(p)
+        base = (lo + q) * 64
+        for b in range(min(64, m - base)):
+            shared[base + b] = counts[b]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -305,19 +320,21 @@ def _count_shared(transposed: np.ndarray, probe: np.ndarray, m: int) -> np.ndarr
     shared = np.zeros(m, dtype=np.int32)
     words = transposed.shape[1]
     rows = _probe_rows(probe)
-    for lo in range(0, words, 8):
-        _count_block(transposed, rows, lo, min(lo + 8, words), m, shared)
+    for lo in range(0, words, COUNT_BLOCK_WORDS):
+        _count_block(transposed, rows, lo, min(lo + COUNT_BLOCK_WORDS, words), m, shared)
     return shared
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _count_shared_parallel(transposed: np.ndarray, probe: np.ndarray, m: int) -> np.ndarray:
-    """:func:`_count_shared` with blocks of 512 templates counted in parallel."""
+    """:func:`_count_shared` with its blocks counted in parallel."""
     shared = np.zeros(m, dtype=np.int32)
     words = transposed.shape[1]
     rows = _probe_rows(probe)
-    for block in numba.prange((words + 7) // 8):
-        _count_block(transposed, rows, 8 * block, min(8 * block + 8, words), m, shared)
+    blocks = (words + COUNT_BLOCK_WORDS - 1) // COUNT_BLOCK_WORDS
+    for block in numba.prange(blocks):
+        lo = block * COUNT_BLOCK_WORDS
+        _count_block(transposed, rows, lo, min(lo + COUNT_BLOCK_WORDS, words), m, shared)
     return shared
 
 
@@ -1195,19 +1212,16 @@ def _compare_entries(prepared: Prepared, segment: _Columns, entries: np.ndarray)
     ten-print search's shortlist) are compared on this thread: a parallel region costs more
     than it saves for a few comparisons, and much more when another process holds the other
     cores (every thread of the region must be scheduled before it ends)."""
-    if entries.shape[0] >= PARALLEL_COMPARISONS:
-        return matcher.compare_many(
-            prepared,
-            segment.view("x"),
-            segment.view("y"),
-            segment.view("theta"),
-            segment.view("bits"),
-            segment.view("masks"),
-            segment.view("offsets"),
-            entries,
-        )
-    return np.array(
-        [matcher.compare(prepared, segment.prepared(int(e))) for e in entries], dtype=np.float64
+    return matcher.compare_many(
+        prepared,
+        segment.view("x"),
+        segment.view("y"),
+        segment.view("theta"),
+        segment.view("bits"),
+        segment.view("masks"),
+        segment.view("offsets"),
+        entries,
+        parallel=entries.shape[0] >= PARALLEL_COMPARISONS,
     )
 
 

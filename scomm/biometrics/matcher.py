@@ -797,6 +797,56 @@ def compare(probe: Prepared, candidate: Prepared) -> float:
     )
 
 
+@numba.njit(cache=True, nogil=True)
+def _score_range(
+    px: np.ndarray,
+    py: np.ndarray,
+    acos: np.ndarray,
+    asin: np.ndarray,
+    pbits: np.ndarray,
+    pmasks: np.ndarray,
+    aplanes: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    gt: np.ndarray,
+    gbits: np.ndarray,
+    gmasks: np.ndarray,
+    offsets: np.ndarray,
+    which: np.ndarray,
+    out: np.ndarray,
+    lo: int,
+    hi: int,
+) -> None:
+    """Scores of a probe (with its :func:`_probe_side`) against gallery entries
+    ``which[lo:hi]``, in one workspace sized for the largest of them."""
+    largest = 0
+    for q in range(lo, hi):
+        w = which[q]
+        largest = max(largest, offsets[w + 1] - offsets[w])
+    fw, iw, bplanes, rho = _workspace(px.shape[0], largest)
+    for q in range(lo, hi):
+        w = which[q]
+        s, e = offsets[w], offsets[w + 1]
+        out[q] = _score_core(
+            px,
+            py,
+            acos,
+            asin,
+            pbits,
+            pmasks,
+            aplanes,
+            gx[s:e],
+            gy[s:e],
+            gt[s:e],
+            gbits[s:e],
+            gmasks[s:e],
+            fw,
+            iw,
+            bplanes,
+            rho,
+        )
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _score_many(
     px: np.ndarray,
@@ -814,42 +864,39 @@ def _score_many(
     out: np.ndarray,
     chunks: int,
 ) -> None:
-    """Scores of one probe against gallery entries ``which`` (cylinders ``offsets[w]:[w+1]``).
-
-    The entries are split into one contiguous chunk per thread; each chunk makes its
-    workspace once, sized for its largest entry.
-    """
+    """Scores of one probe against gallery entries ``which`` (cylinders ``offsets[w]:[w+1]``),
+    split into one contiguous chunk per thread."""
     n = which.shape[0]
     acos, asin, aplanes = _probe_side(pt, pbits)
     for c in numba.prange(chunks):
-        lo = c * n // chunks
-        hi = (c + 1) * n // chunks
-        largest = 0
-        for q in range(lo, hi):
-            w = which[q]
-            largest = max(largest, offsets[w + 1] - offsets[w])
-        fw, iw, bplanes, rho = _workspace(px.shape[0], largest)
-        for q in range(lo, hi):
-            w = which[q]
-            s, e = offsets[w], offsets[w + 1]
-            out[q] = _score_core(
-                px,
-                py,
-                acos,
-                asin,
-                pbits,
-                pmasks,
-                aplanes,
-                gx[s:e],
-                gy[s:e],
-                gt[s:e],
-                gbits[s:e],
-                gmasks[s:e],
-                fw,
-                iw,
-                bplanes,
-                rho,
-            )
+        _score_range(
+            px, py, acos, asin, pbits, pmasks, aplanes, gx, gy, gt, gbits, gmasks, offsets,
+            which, out, c * n // chunks, (c + 1) * n // chunks,
+        )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _score_few(
+    px: np.ndarray,
+    py: np.ndarray,
+    pt: np.ndarray,
+    pbits: np.ndarray,
+    pmasks: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    gt: np.ndarray,
+    gbits: np.ndarray,
+    gmasks: np.ndarray,
+    offsets: np.ndarray,
+    which: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """:func:`_score_many` on the calling thread alone."""
+    acos, asin, aplanes = _probe_side(pt, pbits)
+    _score_range(
+        px, py, acos, asin, pbits, pmasks, aplanes, gx, gy, gt, gbits, gmasks, offsets, which,
+        out, 0, which.shape[0],
+    )  # fmt: skip
 
 
 def compare_many(
@@ -861,27 +908,34 @@ def compare_many(
     masks: np.ndarray,
     offsets: np.ndarray,
     which: np.ndarray,
+    *,
+    parallel: bool = True,
 ) -> np.ndarray:
-    """Scores of one probe against many stored templates (concatenated cylinders), in parallel.
+    """Scores of one probe against many stored templates (concatenated cylinders), on all
+    cores, or on the calling thread alone when not ``parallel``.
 
     Template ``w`` owns cylinders ``offsets[w]:offsets[w + 1]`` of the concatenated arrays.
     """
     out = np.zeros(which.shape[0], dtype=np.float64)
-    if which.shape[0]:
-        _score_many(
-            probe.x,
-            probe.y,
-            probe.theta,
-            _words(probe.bits),
-            _words(probe.masks),
-            x,
-            y,
-            theta,
-            _words(bits),
-            _words(masks),
-            offsets,
-            np.ascontiguousarray(which, dtype=np.int64),
-            out,
-            min(which.shape[0], 4 * numba.get_num_threads()),
-        )
+    if not which.shape[0]:
+        return out
+    arrays = (
+        probe.x,
+        probe.y,
+        probe.theta,
+        _words(probe.bits),
+        _words(probe.masks),
+        x,
+        y,
+        theta,
+        _words(bits),
+        _words(masks),
+        offsets,
+        np.ascontiguousarray(which, dtype=np.int64),
+        out,
+    )
+    if parallel:
+        _score_many(*arrays, min(which.shape[0], 4 * numba.get_num_threads()))
+    else:
+        _score_few(*arrays)
     return out

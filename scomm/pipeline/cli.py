@@ -51,7 +51,15 @@ def register(app: typer.Typer) -> None:
         gallery_size: Annotated[
             int, typer.Option("--gallery-size", min=0, help="subjects in IDENT and IAFIS")
         ] = 10_000,
-        workers: Annotated[int, typer.Option("--workers", min=1, max=64)] = 1,
+        workers: Annotated[
+            int,
+            typer.Option(
+                "--workers",
+                min=1,
+                max=64,
+                help="worker threads sharing the queue (each searches ahead while another writes)",
+            ),
+        ] = 2,
         population: Annotated[
             int | None, typer.Option("--population", help="override the county population")
         ] = None,

@@ -26,8 +26,9 @@ from scomm.pipeline.case import CaseState, fold
 from scomm.pipeline.steps import HANDLERS, Message, handle
 from scomm.pipeline.summary import summarize
 from scomm.pipeline.world import World
-from scomm.store import EventStore, Fact, NewEvent, NextTask, Task, run_worker
+from scomm.store import EventStore, Fact, NewEvent, NextTask, Task, run_workers
 from scomm.store import StepResult as StoreResult
+from scomm.store.queue import Prefetch
 from scomm.store.schema import tasks as tasks_table
 
 
@@ -55,6 +56,24 @@ def handlers(world: World, on_done: Callable[[str], None] | None = None) -> dict
         return result
 
     return dict.fromkeys(HANDLERS, run)
+
+
+# The steps that search a biometric database, and which.
+SEARCHES = {"cjis.search": "iafis", "ident.search": "ident"}
+
+
+def search_ahead(world: World) -> Prefetch:
+    """The worker's prefetch: the biometric searches of the tasks it is about to claim, done
+    before it takes its turn at the store (see :meth:`World.search_ahead`)."""
+
+    def prefetch(tasks: Sequence[Task]) -> None:
+        world.search_ahead(
+            (SEARCHES[t.step], t.payload["fingers"])
+            for t in tasks
+            if t.step in SEARCHES and isinstance(t.payload.get("fingers"), dict)
+        )
+
+    return prefetch
 
 
 def existing_cases(store: EventStore, prefix: str) -> set[str]:
@@ -95,9 +114,18 @@ def process(
     batch: int = 128,
     worker: str = "worker",
     progress: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Run every queued task until the queue is empty; the worker's statistics."""
-    stats = run_worker(store, handlers(world, progress), worker=worker, batch=batch)
+    """Run every queued task until the queue is empty, on ``workers`` threads; the workers'
+    statistics. With several, each searches its next batch's prints while another writes."""
+    stats = run_workers(
+        store,
+        handlers(world, progress),
+        workers,
+        worker=worker,
+        batch=batch,
+        prefetch=search_ahead(world) if workers > 1 else None,
+    )
     return {
         "done": stats.done,
         "failed": stats.failed,
@@ -209,7 +237,7 @@ def run_county(
                     bar.update(steps, completed=min(done[0], len(messages) * 8))
 
             started = time.perf_counter()
-            stats = process(store, world, progress=on_step)
+            stats = process(store, world, progress=on_step, workers=workers)
             elapsed = time.perf_counter() - started
             states = case_states(store, [c for c, _, _ in messages], "scomm run", "run summary")
         finally:

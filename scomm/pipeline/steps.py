@@ -16,6 +16,7 @@ from typing import Any
 from scomm.agencies import cjis, court, ero, ident, jail, lea, lesc, sib
 from scomm.agencies.base import Emit, StepResult, draw, parse_time
 from scomm.biometrics.template import Template
+from scomm.errors import InputError
 from scomm.people import Status
 from scomm.pipeline.case import CaseState
 from scomm.pipeline.world import World
@@ -42,7 +43,14 @@ def encode_fingers(fingers: dict[int, Template]) -> dict[str, str]:
 def decode_fingers(encoded: dict[str, str], where: str) -> dict[int, Template]:
     from scomm.biometrics.formats import from_bytes
 
-    return {int(f): from_bytes(base64.b64decode(b), where) for f, b in encoded.items()}
+    out = {}
+    for f, b in encoded.items():
+        try:
+            position, data = int(f), base64.b64decode(b, validate=True)
+        except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
+            raise InputError(where, f"finger {f!r}: not a base64 template ({exc})") from None
+        out[position] = from_bytes(data, f"{where}, finger {f}")
+    return out
 
 
 def _booking(state: CaseState) -> dict[str, Any]:
@@ -77,8 +85,9 @@ def on_sib_route(state: CaseState, msg: Message, world: World) -> StepResult:
 
 
 def on_cjis_search(state: CaseState, msg: Message, world: World) -> StepResult:
-    probe = world.probe(msg.payload["fingers"], f"case {state.case_id} CJIS probe")
-    fbi_number, score = world.search_iafis(probe)
+    fbi_number, score = world.search(
+        "iafis", msg.payload["fingers"], f"case {state.case_id} CJIS probe"
+    )
     rap = world.rap_sheets.get(fbi_number, []) if fbi_number else []
     result = cjis.answer_search(
         msg.at, fbi_number, score, rap, bool(msg.payload["forward_to_ident"])
@@ -87,8 +96,7 @@ def on_cjis_search(state: CaseState, msg: Message, world: World) -> StepResult:
 
 
 def on_ident_search(state: CaseState, msg: Message, world: World) -> StepResult:
-    probe = world.probe(msg.payload["fingers"], f"case {state.case_id} IDENT probe")
-    fin, score = world.search_ident(probe)
+    fin, score = world.search("ident", msg.payload["fingers"], f"case {state.case_id} IDENT probe")
     encounters = world.encounters.get(fin, []) if fin else []
     return ident.answer_search(msg.at, _booking(state), fin, score, encounters)
 

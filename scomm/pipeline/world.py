@@ -9,11 +9,13 @@ which can lag behind the truth. Biometric searches go through the one engine int
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from scomm.errors import ScommError
 from scomm.people import Status
 from scomm.policies.practice import Practice, default_practice
 
@@ -24,6 +26,12 @@ if TYPE_CHECKING:
 # search prepared (decoding and cylinders are a third of a search). About 25 kB each; a
 # queue holding more bookings than this between the two steps just prepares them again.
 PROBE_CACHE = 4096
+# Searches done ahead of their step (:meth:`World.search_ahead`), kept until the step asks.
+SEARCHES_AHEAD = 4096
+
+DATABASES = ("iafis", "ident")  # the biometric databases a step searches
+ProbeKey = tuple[tuple[str, str], ...]
+Found = tuple[str | None, float | None]  # the best candidate's id and score, or none
 
 
 def _no_activation(_: str) -> dt.date | None:
@@ -42,9 +50,14 @@ class World:
     practice: Practice = field(default_factory=default_practice)
     seed: int = 0
     fingers_searched: tuple[int, ...] = (2, 7)
-    _probes: OrderedDict[tuple[tuple[str, str], ...], PreparedProbe] = field(
+    _probes: OrderedDict[ProbeKey, PreparedProbe] = field(
         default_factory=OrderedDict, repr=False, compare=False
     )
+    _ahead: OrderedDict[tuple[str, ProbeKey], Found] = field(
+        default_factory=OrderedDict, repr=False, compare=False
+    )
+    # Worker threads share one world: the caches above change under this lock.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def empty(cls, **kwargs: Any) -> World:
@@ -69,32 +82,58 @@ class World:
 
         return cls.empty(activation_date=activation, field_office_of=office, **kwargs)
 
+    def _key(self, encoded: Mapping[str, str]) -> ProbeKey:
+        chosen = {f: t for f, t in encoded.items() if int(f) in self.fingers_searched}
+        return tuple(sorted((chosen or encoded).items()))
+
     def probe(self, encoded: Mapping[str, str], where: str) -> PreparedProbe:
         """The searched fingers of a booking's prints (base64 templates by position, as the
         messages carry them), decoded and prepared; the same prints are prepared once."""
-        chosen = {f: t for f, t in encoded.items() if int(f) in self.fingers_searched}
-        key = tuple(sorted((chosen or encoded).items()))
-        probe = self._probes.get(key)
-        if probe is not None:
-            self._probes.move_to_end(key)
-            return probe
+        key = self._key(encoded)
+        with self._lock:
+            probe = self._probes.get(key)
+            if probe is not None:
+                self._probes.move_to_end(key)
+                return probe
         from scomm.biometrics.gallery import prepare_probe
         from scomm.pipeline.steps import decode_fingers
 
         probe = prepare_probe(decode_fingers(dict(key), where))
-        self._probes[key] = probe
-        if len(self._probes) > PROBE_CACHE:
-            self._probes.popitem(last=False)
+        with self._lock:
+            self._probes[key] = probe
+            if len(self._probes) > PROBE_CACHE:
+                self._probes.popitem(last=False)
         return probe
 
-    def search_iafis(self, probe: PreparedProbe) -> tuple[str | None, float | None]:
-        candidates = self.iafis.identify_prepared(probe, max_candidates=1)
-        if not candidates:
-            return None, None
-        return candidates[0].subject_id, float(candidates[0].score)
+    def search(self, database: str, encoded: Mapping[str, str], where: str) -> Found:
+        """The best candidate at or above the threshold for a booking's prints in ``database``
+        (``"iafis"`` or ``"ident"``): the answer :meth:`search_ahead` found, if it did."""
+        with self._lock:
+            found = self._ahead.pop((database, self._key(encoded)), None)
+        if found is not None:
+            return found
+        return self._search(database, self.probe(encoded, where))
 
-    def search_ident(self, probe: PreparedProbe) -> tuple[str | None, float | None]:
-        candidates = self.ident.identify_prepared(probe, max_candidates=1)
+    def search_ahead(self, requests: Iterable[tuple[str, Mapping[str, str]]]) -> None:
+        """Search ahead of the steps that will ask (``(database, prints)`` each), so that the
+        searches of a batch run while another worker thread writes to the store. A search
+        that fails here (unreadable prints) is left for its step, which reports it."""
+        for database, encoded in requests:
+            key = (database, self._key(encoded))
+            try:
+                found = self._search(database, self.probe(encoded, "search ahead"))
+            except (ScommError, ValueError):
+                continue
+            with self._lock:
+                self._ahead[key] = found
+                if len(self._ahead) > SEARCHES_AHEAD:
+                    self._ahead.popitem(last=False)
+
+    def _search(self, database: str, probe: PreparedProbe) -> Found:
+        if database not in DATABASES:
+            raise ValueError(f"no biometric database {database!r} (one of {DATABASES})")
+        engine = self.iafis if database == "iafis" else self.ident
+        candidates = engine.identify_prepared(probe, max_candidates=1)
         if not candidates:
             return None, None
         return candidates[0].subject_id, float(candidates[0].score)

@@ -2,7 +2,8 @@
 claim from, in one database (SQLite by default, PostgreSQL for many workers).
 
 - :mod:`scomm.store.events`  ``EventStore``, ``NewEvent``, ``Event``: append, read (logged), fold.
-- :mod:`scomm.store.queue`   tasks, transactional claims and the ``run_worker`` loop.
+- :mod:`scomm.store.queue`   tasks, transactional claims and the ``run_worker`` loop
+  (``run_workers``: several, on threads).
 - :mod:`scomm.store.schema`  the tables and the triggers that refuse to change the log.
 """
 
@@ -17,6 +18,7 @@ from scomm.store.queue import (
     counts,
     enqueue,
     run_worker,
+    run_workers,
 )
 
 __all__ = [
@@ -34,4 +36,5 @@ __all__ = [
     "counts",
     "enqueue",
     "run_worker",
+    "run_workers",
 ]

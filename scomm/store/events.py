@@ -11,8 +11,10 @@ Backends: SQLite (``sqlite:///path``, the embedded default; WAL, one writer at a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
@@ -413,6 +415,15 @@ class EventStore:
         self.engine = engine
         self.url = url  # as given, password included: keep it out of messages (see `where`)
         self.where = make_url(url).render_as_string(hide_password=True)
+        # SQLite has one writer at a time. Threads of this process wait for it here, woken as
+        # soon as it is free, rather than in SQLite's busy handler, which sleeps and polls
+        # (up to 100 ms a try). Reentrant: a thread may record a failure inside its own write.
+        self._writers = threading.RLock() if engine.dialect.name == "sqlite" else None
+
+    def writer_turn(self) -> contextlib.AbstractContextManager[Any]:
+        """Held around a write transaction: this process's threads take turns on SQLite (other
+        processes wait in SQLite's own lock); nothing on PostgreSQL, whose writers overlap."""
+        return self._writers if self._writers is not None else contextlib.nullcontext()
 
     @classmethod
     def open(cls, url: str = "sqlite:///scomm.sqlite") -> EventStore:
@@ -447,7 +458,8 @@ class EventStore:
     def connection(self, *, write: bool) -> Iterator[Connection]:
         """A connection inside one transaction: committed if the block ends normally, rolled
         back if it raises. ``write`` takes SQLite's write lock at BEGIN."""
-        with self.engine.connect() as conn:
+        turn = self.writer_turn() if write else contextlib.nullcontext()
+        with turn, self.engine.connect() as conn:
             if write:
                 conn = conn.execution_options(scomm_write=True)
             with conn.begin():

@@ -26,6 +26,7 @@ import datetime as dt
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -267,7 +268,7 @@ def claim(
     if max_attempts < 1:
         raise InputError("max_attempts", f"{max_attempts} is less than one attempt")
     claimed: list[Task] = []
-    with store.engine.connect() as plain:
+    with store.writer_turn(), store.engine.connect() as plain:
         conn = plain.execution_options(scomm_write=True)
         transaction = conn.begin()
         try:
@@ -330,6 +331,13 @@ class WorkerStats:
         self.batches += 1
 
 
+# Called with tasks a worker is about to claim, outside any transaction, before their handlers
+# run: it may compute what those handlers will read (a biometric search, say) into a cache of
+# its own, while another worker holds the store. It writes nothing to the store; what it
+# computes must not change what the handlers return, only how soon.
+Prefetch = Callable[[Sequence[Task]], None]
+
+
 def run_worker(
     store: EventStore,
     handlers: Mapping[str, Handler],
@@ -341,6 +349,8 @@ def run_worker(
     retry_delay: float = 1.0,
     poll_interval: float = 0.2,
     should_stop: Callable[[], bool] | None = None,
+    prefetch: Prefetch | None = None,
+    share: tuple[int, int] = (0, 1),
 ) -> WorkerStats:
     """Run tasks until the queue is empty (``stop_when_idle``) or ``should_stop()`` says so.
 
@@ -348,12 +358,28 @@ def run_worker(
     its result applied (events appended, next tasks enqueued, task done). A handler that raises
     fails its own task only. A batch that cannot commit (a database error) is rolled back and
     redone one task per transaction, so one bad task cannot hold back the others.
+
+    With ``prefetch``, the worker first reads which tasks are due (no lock taken), calls
+    ``prefetch`` on them, then claims them. ``share = (k, n)``: this worker looks first at the
+    tasks whose id is ``k`` modulo ``n`` (so that ``n`` workers do not prefetch the same
+    tasks), and at any others when none of those are due (a worker that died leaves no task
+    behind). Which worker runs a task never changes its result: the claim decides, in its
+    transaction.
     """
+    k, n = share
+    if not 0 <= k < n:
+        raise InputError("share", f"{share}: worker {k} of {n} is not one of them")
     stats = WorkerStats()
     started = time.perf_counter()
     while should_stop is None or not should_stop():
-        claimed = _run_batch(store, handlers, worker, batch, max_attempts, retry_delay, stats)
-        if claimed:
+        ids = None
+        if prefetch is not None:
+            due = due_tasks(store, batch, share) or (due_tasks(store, batch) if n > 1 else [])
+            if due:
+                prefetch(due)
+                ids = [t.id for t in due]
+        claimed = _run_batch(store, handlers, worker, batch, max_attempts, retry_delay, stats, ids)
+        if claimed or ids:
             continue
         pending, next_due = queue_state(store)
         if pending == 0 and stop_when_idle:
@@ -367,6 +393,47 @@ def run_worker(
     return stats
 
 
+def run_workers(
+    store: EventStore,
+    handlers: Mapping[str, Handler],
+    workers: int,
+    *,
+    worker: str = "worker",
+    prefetch: Prefetch | None = None,
+    **options: Any,
+) -> WorkerStats:
+    """:func:`run_worker` on ``workers`` threads of this process (named ``worker-1``, ...),
+    sharing the queue; their statistics summed. Threads overlap where the work leaves the
+    interpreter: database round trips, and compiled code such as biometric searches."""
+    if workers < 1:
+        raise InputError("workers", f"{workers} is not a positive number of workers")
+    if workers == 1:
+        return run_worker(store, handlers, worker=worker, prefetch=prefetch, **options)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers, thread_name_prefix=worker) as pool:
+        futures = [
+            pool.submit(
+                run_worker,
+                store,
+                handlers,
+                worker=f"{worker}-{k + 1}",
+                prefetch=prefetch,
+                share=(k, workers),
+                **options,
+            )
+            for k in range(workers)
+        ]
+        each = [f.result() for f in futures]
+    total = WorkerStats(seconds=time.perf_counter() - started)
+    for s in each:
+        total.done += s.done
+        total.retried += s.retried
+        total.failed += s.failed
+        total.batches += s.batches
+        total.batch_errors += s.batch_errors
+    return total
+
+
 def _run_batch(
     store: EventStore,
     handlers: Mapping[str, Handler],
@@ -375,11 +442,12 @@ def _run_batch(
     max_attempts: int,
     retry_delay: float,
     stats: WorkerStats,
+    ids: Sequence[int] | None = None,
 ) -> int:
     claimed: list[Task] = []
     options: dict[str, Any] = {"max_attempts": max_attempts, "retry_delay": retry_delay}
     try:
-        with claim(store, batch, worker, record_failure=False, **options) as work:
+        with claim(store, batch, worker, record_failure=False, ids=ids, **options) as work:
             claimed = list(work.tasks)
             _handle(work, handlers)
         if claimed:
@@ -426,6 +494,22 @@ def _handle(work: Work, handlers: Mapping[str, Handler]) -> None:
 
 
 # --------------------------------------------------------------------------- looking at the queue
+
+
+def due_tasks(store: EventStore, limit: int, share: tuple[int, int] = (0, 1)) -> list[Task]:
+    """Up to ``limit`` pending tasks due now, oldest first, whose id is ``k`` modulo ``n``
+    (``share = (k, n)``): a look, not a claim; another worker may take them meanwhile."""
+    k, n = share
+    query = (
+        select(tasks)
+        .where(IS_PENDING, tasks.c.not_before <= utcnow())
+        .order_by(tasks.c.id)
+        .limit(limit)
+    )
+    if n > 1:
+        query = query.where(tasks.c.id % n == k)
+    with store.connection(write=False) as conn:
+        return [Task.of_row(r) for r in conn.execute(query)]
 
 
 def queue_state(store: EventStore) -> tuple[int, dt.datetime | None]:
