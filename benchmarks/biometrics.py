@@ -89,7 +89,13 @@ def accuracy(dataset: Path, skip_extract: bool) -> dict[str, object]:
     return result
 
 
+REPEATS = 7  # of each 1:1 timing; the fastest is the figure (timeit's convention)
+
+
 def one_to_one_speed(templates: dict[tuple[str, int, int], Template]) -> dict[str, object]:
+    """1:1 speed on one core, each timing repeated: on a shared machine a run is slowed by
+    whatever else takes the core, never sped up, so the fastest repeat is the one that
+    measures the code (as ``timeit`` reports); the median says how much the others lost."""
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
     prepared = [matcher.prepare(t) for t in templates.values()]
@@ -102,31 +108,44 @@ def one_to_one_speed(templates: dict[tuple[str, int, int], Template]) -> dict[st
     which = np.arange(len(prepared))
     matcher.compare_many(prepared[0], x, y, th, bits, masks, offsets, which)  # compile
     probes = prepared[::4]
-    start = time.process_time()
-    for p in probes:
-        matcher.compare_many(p, x, y, th, bits, masks, offsets, which)
-    batch_rate = len(probes) * len(prepared) / (time.process_time() - start)
-    start = time.process_time()
-    n = 0
-    for p in probes[:20]:
-        for q in prepared:
-            matcher.compare(p, q)
-            n += 1
-    call_rate = n / (time.process_time() - start)
-    start = time.process_time()
-    for t in templates.values():
-        matcher.prepare(t)
-    prepare_ms = (time.process_time() - start) / len(templates) * 1000
+    batch_rates = []
+    for _ in range(REPEATS):
+        start = time.process_time()
+        for p in probes:
+            matcher.compare_many(p, x, y, th, bits, masks, offsets, which)
+        batch_rates.append(len(probes) * len(prepared) / (time.process_time() - start))
+    call_rates = []
+    for _ in range(REPEATS):
+        start = time.process_time()
+        n = 0
+        for p in probes[:10]:
+            for q in prepared:
+                matcher.compare(p, q)
+                n += 1
+        call_rates.append(n / (time.process_time() - start))
+    prepare_ms = []
+    for _ in range(REPEATS):
+        start = time.process_time()
+        for t in templates.values():
+            matcher.prepare(t)
+        prepare_ms.append((time.process_time() - start) / len(templates) * 1000)
     numba.set_num_threads(threads)
+    batch_rate, call_rate = max(batch_rates), max(call_rates)
     print(
-        f"1:1 on one core: {batch_rate:,.0f} comparisons/s (gallery kernel), "
-        f"{call_rate:,.0f}/s (one call each); prepare {prepare_ms:.3f} ms/template"
+        f"1:1 on one core: {batch_rate:,.0f} comparisons/s (gallery kernel; median of "
+        f"{REPEATS} repeats {statistics.median(batch_rates):,.0f}), {call_rate:,.0f}/s (one "
+        f"call each); prepare {min(prepare_ms):.3f} ms/template"
     )
     return {
         "comparisons_per_s_one_core_batch": round(batch_rate),
+        "comparisons_per_s_one_core_batch_median": round(statistics.median(batch_rates)),
         "comparisons_per_s_one_core_per_call": round(call_rate),
-        "prepare_ms_per_template": round(prepare_ms, 3),
-        "timer": "process CPU time, numba threads = 1, FVC2002 .iso templates, all pairs",
+        "prepare_ms_per_template": round(min(prepare_ms), 3),
+        "repeats": REPEATS,
+        "timer": (
+            "process CPU time, numba threads = 1, FVC2002 .iso templates: 80 probes against "
+            "all 320; the fastest of the repeats (median beside it)"
+        ),
     }
 
 

@@ -93,8 +93,9 @@ def test_cylinder_bits_lie_inside_their_validity_mask() -> None:
 
 
 def test_vector_cylinder_counts_match_plain_bit_counting() -> None:
-    # The kernel counts a pair's cells 256 bits at a time, with layer-count planes; a plain
-    # count over the unpacked bits must agree, for random cylinders and masks.
+    # The kernel counts a pair's cells 256 bits at a time, with layer-count planes, reading
+    # the rows in place; a plain count over the unpacked bits must agree, for random cylinders
+    # and masks.
     import numba
 
     rng = np.random.default_rng(5)
@@ -109,7 +110,7 @@ def test_vector_cylinder_counts_match_plain_bit_counting() -> None:
 
     @numba.njit
     def counts(i: int, j: int) -> tuple[int, int, int, int]:
-        return matcher._cylinder_counts(bits[i], bits[j], masks[i], masks[j], planes[i], planes[j])
+        return matcher._cylinder_counts(bits, i, bits, j, masks, masks, planes, planes)
 
     def ones(a: np.ndarray) -> int:
         return int(np.unpackbits(a.view(np.uint8)).sum())

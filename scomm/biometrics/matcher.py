@@ -132,42 +132,59 @@ def _ctpop(typingctx, x):
 _popcount: Callable[[Any], Any] = _ctpop  # type: ignore[assignment]
 
 
-def _is_words(ty: Any, layout: str = "C") -> bool:
+def _is_rows(ty: Any) -> bool:
     return (
         isinstance(ty, types.Array)
-        and ty.ndim == 1
-        and ty.layout == layout
+        and ty.ndim == 2
+        and ty.layout == "C"
         and ty.dtype == types.uint64
     )
 
 
 @intrinsic
-def _cylinder_counts_ir(typingctx, a, b, ma, mb, pa, pb):
-    """The four counts that compare two bit cylinders, in 256-bit vectors (one layer each).
+def _cylinder_counts_ir(typingctx, a, i, b, j, ma, mb, pa, pb):
+    """The four counts that compare cylinder ``i`` of one template with cylinder ``j`` of
+    another, in 256-bit vectors (one layer each).
 
-    ``a``, ``b``: the cylinders' 24 words (6 layers of 4); ``ma``, ``mb``: their 4 validity
-    words; ``pa``, ``pb``: their *layer-count planes*, 12 words: bit planes 1, 2 and 4 of the
-    number of layers set at each cell (:func:`_layer_planes`). With ``m = ma & mb``, returns
-    ``popcount(m)``, ``popcount(a & m)``, ``popcount(b & m)`` and ``popcount((a ^ b) & m)``,
-    the last three summed over the layers. Since a cylinder's bits lie inside its own mask,
-    ``a & m`` is ``a & mb``: these are MCC's ``|c_a|``, ``|c_b|`` and ``|c_a xor c_b|``; the
-    planes give the first two in three popcounts instead of six. Per-byte popcounts are summed
-    before one widening reduction (no count can exceed 6 x 8 + ... < 256 in a byte).
+    ``a``, ``b``: the templates' cylinders, 24 words a row (6 layers of 4); ``ma``, ``mb``:
+    their 4 validity words a row; ``pa``, ``pb``: their *layer-count planes*, 12 words a row:
+    bit planes 1, 2 and 4 of the number of layers set at each cell (:func:`_layer_planes`).
+    Rows ``i`` of ``a``, ``ma``, ``pa`` and ``j`` of ``b``, ``mb``, ``pb`` are read in place
+    (a row taken as an array view would cost a reference count up and down per pair). With
+    ``m = ma & mb``, returns ``popcount(m)``, ``popcount(a & m)``, ``popcount(b & m)`` and
+    ``popcount((a ^ b) & m)``, the last three summed over the layers. Since a cylinder's bits
+    lie inside its own mask, ``a & m`` is ``a & mb``: these are MCC's ``|c_a|``, ``|c_b|`` and
+    ``|c_a xor c_b|``; the planes give the first two in three popcounts instead of six.
+    Per-byte popcounts are summed before one widening reduction (no count can exceed
+    6 x 8 + ... < 256 in a byte).
     """
-    if not all(_is_words(t) for t in (a, b, ma, mb, pa, pb)):
+    if not all(_is_rows(t) for t in (a, b, ma, mb, pa, pb)):
         return None
-    sig = types.UniTuple(types.uint64, 4)(a, b, ma, mb, pa, pb)
+    if not all(isinstance(t, types.Integer) for t in (i, j)):
+        return None
+    sig = types.UniTuple(types.uint64, 4)(a, i, b, j, ma, mb, pa, pb)
 
     def codegen(context, builder, signature, args):
         i8, i16, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(64)
         v4 = ir.VectorType(i64, WORDS_PER_LAYER)
         v32 = ir.VectorType(i8, 32)
         v32w = ir.VectorType(i16, 32)
-        ptrs = []
-        for ty, val in zip(signature.args, args, strict=True):
-            arr = context.make_array(ty)(context, builder, val)
-            ptrs.append(builder.bitcast(arr.data, v4.as_pointer()))
-        pa_, pb_, pma, pmb, ppa, ppb = ptrs
+        a_, i_, b_, j_, ma_, mb_, pa_, pb_ = args
+        ta, ti, tb, tj, tma, tmb, tpa, tpb = signature.args
+        row_i = context.cast(builder, i_, ti, types.int64)
+        row_j = context.cast(builder, j_, tj, types.int64)
+
+        def row(ty, val, r, words):
+            data = context.make_array(ty)(context, builder, val).data
+            first = builder.gep(data, [builder.mul(r, ir.Constant(i64, words))])
+            return builder.bitcast(first, v4.as_pointer())
+
+        pa_row = row(ta, a_, row_i, CYLINDER_WORDS)
+        pb_row = row(tb, b_, row_j, CYLINDER_WORDS)
+        pma = row(tma, ma_, row_i, WORDS_PER_LAYER)
+        pmb = row(tmb, mb_, row_j, WORDS_PER_LAYER)
+        ppa = row(tpa, pa_, row_i, 3 * WORDS_PER_LAYER)
+        ppb = row(tpb, pb_, row_j, 3 * WORDS_PER_LAYER)
         mod = builder.module
         ctpop = cgutils.get_or_insert_function(mod, ir.FunctionType(v32, [v32]), "llvm.ctpop.v32i8")
         reduce = cgutils.get_or_insert_function(
@@ -193,7 +210,7 @@ def _cylinder_counts_ir(typingctx, a, b, ma, mb, pa, pb):
         cx = ir.Constant(v32, None)
         for layer in range(ND):
             cx = builder.add(
-                cx, pop(builder.and_(builder.xor(load(pa_, layer), load(pb_, layer)), m))
+                cx, pop(builder.and_(builder.xor(load(pa_row, layer), load(pb_row, layer)), m))
             )
         counts.append(cx)
         out = [builder.zext(builder.call(reduce, [builder.zext(c, v32w)]), i64) for c in counts]
@@ -207,20 +224,27 @@ _cylinder_counts: Callable[..., Any] = _cylinder_counts_ir
 
 
 @intrinsic
-def _layer_planes_ir(typingctx, bits, out):
-    """``out`` (12 words) = bit planes 1, 2, 4 of the number of layers set per cell of
-    ``bits`` (24 words): a 3-bit counter per cell, added to layer by layer, in vectors."""
-    if not (_is_words(bits) and _is_words(out)):
+def _layer_planes_ir(typingctx, bits, r, out):
+    """Row ``r`` of ``out`` (12 words a row) = bit planes 1, 2, 4 of the number of layers set
+    per cell of row ``r`` of ``bits`` (24 words a row): a 3-bit counter per cell, added to
+    layer by layer, in vectors."""
+    if not (_is_rows(bits) and _is_rows(out) and isinstance(r, types.Integer)):
         return None
-    sig = types.void(bits, out)
+    sig = types.void(bits, r, out)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
         v4 = ir.VectorType(i64, WORDS_PER_LAYER)
-        src, dst = (
-            builder.bitcast(context.make_array(ty)(context, builder, val).data, v4.as_pointer())
-            for ty, val in zip(signature.args, args, strict=True)
-        )
+        tbits, tr, tout = signature.args
+        row = context.cast(builder, args[1], tr, types.int64)
+
+        def row_of(ty, val, words):
+            data = context.make_array(ty)(context, builder, val).data
+            first = builder.gep(data, [builder.mul(row, ir.Constant(i64, words))])
+            return builder.bitcast(first, v4.as_pointer())
+
+        src = row_of(tbits, args[0], CYLINDER_WORDS)
+        dst = row_of(tout, args[2], 3 * WORDS_PER_LAYER)
         p1 = p2 = p4 = ir.Constant(v4, None)
         for layer in range(ND):
             x = builder.load(builder.gep(src, [ir.Constant(i64, layer)]), align=8)
@@ -510,7 +534,7 @@ def _layer_planes(bits: np.ndarray, out: np.ndarray) -> None:
     """Per cylinder, how many layers are set at each cell, as three bit planes (1, 2, 4) of
     4 words each: ``out[i] = [P1 (4 words), P2, P4]``."""
     for i in range(bits.shape[0]):
-        _layer_planes_row(bits[i], out[i])
+        _layer_planes_row(bits, i, out)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -623,15 +647,12 @@ def _score_core(
         for j in range(nb):
             gated[k] = j
             k += ci * bcos[j] + si * bsin[j] >= DIRECTION_GATE_COS
-        arow = abits[i]
-        amask = amasks[i]
-        aplane = aplanes[i]
         best_v = np.float32(0.0)
         best_j = -1
         for t in range(k):
             j = gated[t]
             common, na_bits, nb_bits, nx_bits = _cylinder_counts(
-                arow, bbits[j], amask, bmasks[j], aplane, bplanes[j]
+                abits, i, bbits, j, amasks, bmasks, aplanes, bplanes
             )
             # 1 - sqrt(nx) / (sqrt(na) + sqrt(nb)), square roots from a table: the loop is then
             # one division deep, and iterations overlap instead of waiting on two sqrts.
