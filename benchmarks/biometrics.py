@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/biometrics.py [--gallery-size 1000000] [--probes 280]
         [--gallery DIR] [--skip-extract] [--out benchmarks/results/biometrics.json]
-        [--parts accuracy,one_to_one,synthetic,engine,one_to_n]
+        [--parts accuracy,one_to_one,synthetic,engine,one_to_n,rank1]
 
 Figures (printed, and written to the JSON):
 
@@ -14,6 +14,10 @@ Figures (printed, and written to the JSON):
   the 40 FVC2002 fingers plus generated distractors (``synthetic.master_template``); each other
   FVC2002 impression (280) is searched; search time (median, mean, max), the share of probes
   whose mate is ranked first, gallery build and reopen times, peak memory of the process.
+- Why a probe's mate is not ranked first (``rank1``, on the 1:N gallery): each FVC2002 probe
+  searched with shortlists of 2% (the default), 5% and 10% of the gallery; the mate's own
+  score (a 1:1 comparison) against the best other candidate's. A mate that is not first with
+  the widest shortlist, and scores below a distractor, is lost to the matcher, not the screen.
 - Score distributions of generated impressions (``synthetic.template_impression``) against
   FVC2002 DB4_B (the SFinGe set), summary statistics, same FVC protocol.
 
@@ -45,12 +49,12 @@ sys.path.insert(0, str(ROOT))
 from scomm.biometrics import matcher  # noqa: E402
 from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs  # noqa: E402
 from scomm.biometrics.formats import read_iso19794  # noqa: E402
-from scomm.biometrics.gallery import Gallery  # noqa: E402
+from scomm.biometrics.gallery import Gallery, prepare_probe  # noqa: E402
 from scomm.biometrics.template import Template  # noqa: E402
 from scomm.settings import data_dir  # noqa: E402
 
 SETS = ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
-PARTS = ("accuracy", "one_to_one", "synthetic", "engine", "one_to_n")
+PARTS = ("accuracy", "one_to_one", "synthetic", "engine", "one_to_n", "rank1")
 
 
 def peak_memory_mib() -> float:
@@ -166,28 +170,34 @@ def _gallery_items(
         yield from pool.imap(_distractor, range(1, size - len(mates) + 1), chunksize=256)
 
 
-def one_to_n(
-    fvc: dict[tuple[str, int, int], Template], size: int, n_probes: int, gallery_dir: Path | None
-) -> dict[str, object]:
-    workers = os.cpu_count() or 1
-    own_dir = gallery_dir is None
-    path = Path(tempfile.mkdtemp(prefix="scomm-bench-")) / "g" if own_dir else gallery_dir
-    assert path is not None
-    built_now = False
-    start = time.perf_counter()
-    # The build time is kept beside a reused gallery so a later run can still report it.
+def _build_or_reuse(
+    fvc: dict[tuple[str, int, int], Template], size: int, path: Path
+) -> tuple[float | None, bool]:
+    """The 1:N gallery at ``path``, built unless it is there already: its build time (kept
+    beside it, so a later run can still report it) and whether it was built now."""
     build_note = path.parent / f"{path.name}.build.json"
     if (path / "manifest.json").exists():
         gallery = Gallery.open(path)
         if len(gallery) != size:
             raise SystemExit(f"{path} holds {len(gallery)} subjects, not {size}")
-        build_s = json.loads(build_note.read_text())["build_s"] if build_note.exists() else None
-    else:
-        gallery = Gallery.build(path, _gallery_items(fvc, size, workers), workers=workers)
-        built_now = True
-        build_s = time.perf_counter() - start
-        build_note.write_text(json.dumps({"build_s": build_s}))
-    del gallery
+        return (
+            json.loads(build_note.read_text())["build_s"] if build_note.exists() else None
+        ), False
+    workers = os.cpu_count() or 1
+    start = time.perf_counter()
+    Gallery.build(path, _gallery_items(fvc, size, workers), workers=workers)
+    build_s = time.perf_counter() - start
+    build_note.write_text(json.dumps({"build_s": build_s}))
+    return build_s, True
+
+
+def one_to_n(
+    fvc: dict[tuple[str, int, int], Template], size: int, n_probes: int, gallery_dir: Path | None
+) -> dict[str, object]:
+    own_dir = gallery_dir is None
+    path = Path(tempfile.mkdtemp(prefix="scomm-bench-")) / "g" if own_dir else gallery_dir
+    assert path is not None
+    build_s, built_now = _build_or_reuse(fvc, size, path)
     start = time.perf_counter()
     gallery = Gallery.open(path)
     reopen_s = time.perf_counter() - start
@@ -223,6 +233,55 @@ def one_to_n(
     )
     if own_dir:
         shutil.rmtree(path.parent, ignore_errors=True)
+    return result
+
+
+SHORTLIST_RATES = (0.02, 0.05, 0.10)
+
+
+def rank1_analysis(
+    fvc: dict[tuple[str, int, int], Template], size: int, gallery_dir: Path | None
+) -> dict[str, object]:
+    if gallery_dir is None:
+        raise SystemExit("--parts rank1 needs --gallery DIR (built there if absent)")
+    _build_or_reuse(fvc, size, gallery_dir)
+    gallery = Gallery.open(gallery_dir)
+    probes = [(k, t) for k, t in fvc.items() if k[2] != 1]
+    first = dict.fromkeys(SHORTLIST_RATES, 0)
+    lost: list[dict[str, object]] = []
+    for (name, finger, impression), t in probes:
+        mate = f"fvc-{name}-{finger}"
+        ranked_first = {}
+        best_other = 0.0
+        for rate in SHORTLIST_RATES:
+            found = gallery.search({1: t}, 10, shortlist_rate=rate)
+            ranked_first[rate] = bool(found) and found[0].subject_id == mate
+            first[rate] += ranked_first[rate]
+            others = [c.score for c in found if c.subject_id != mate]
+            best_other = max([best_other, *others])
+        if not ranked_first[SHORTLIST_RATES[0]]:
+            mate_score = float(gallery.verify(prepare_probe({1: t}), [mate])[0])
+            lost.append({
+                "probe": f"{name} {finger}_{impression}",
+                "mate_score": round(mate_score, 4),
+                "best_other_score": round(best_other, 4),
+                "first_with_shortlist": min(
+                    (r for r in SHORTLIST_RATES if ranked_first[r]), default=None
+                ),
+            })  # fmt: skip
+    below = sum(1 for miss in lost if miss["mate_score"] <= miss["best_other_score"])
+    result = {
+        "gallery_size": size,
+        "probes": len(probes),
+        "rank1_rate_by_shortlist": {f"{r:.0%}": round(first[r] / len(probes), 4) for r in first},
+        "lost_at_2_percent": len(lost),
+        "of_which_mate_scores_below_a_distractor": below,
+        "lost": lost,
+    }
+    print(
+        f"rank-1 at {size:,} by shortlist: {result['rank1_rate_by_shortlist']}; of "
+        f"{len(lost)} probes not first at 2%, {below} score their mate below a distractor"
+    )
     return result
 
 
@@ -366,6 +425,10 @@ def main() -> None:
     if "one_to_n" in parts:
         results["one_to_n"] = one_to_n(fvc, args.gallery_size, args.probes, args.gallery)
         results["peak_memory_mib"] = round(peak_memory_mib(), 1)
+    if "rank1" in parts:
+        analyses = results.setdefault("rank1_analysis", {})
+        assert isinstance(analyses, dict)
+        analyses[str(args.gallery_size)] = rank1_analysis(fvc, args.gallery_size, args.gallery)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(f".{args.out.name}.tmp")
     tmp.write_text(json.dumps(results, indent=1))

@@ -5,7 +5,9 @@ searches, LESC, ERO, jail, hold clock, transfer, proceedings) on the event store
 where ``SCOMM_TEST_POSTGRES_URL`` (or ``--postgres URL``) names a server, on PostgreSQL (in a
 schema of its own, dropped afterwards).
 
-- throughput: all bookings queued, one in-process worker runs the queue dry; bookings / wall s.
+- throughput: all bookings queued, ``--workers`` worker threads of one process (as `scomm run`
+  runs them; each searches its next batch's prints while another writes to the store) run the
+  queue dry; bookings / wall s.
   The biometric searches are real: each booking's fingers 2 and 7 are searched against IAFIS
   and IDENT, each holding ``--gallery-size`` people (the county's own records and generated
   others). The figures include how many IAFIS and IDENT matches were the person's own record,
@@ -89,17 +91,18 @@ def matches(states: list[CaseState], run: SyntheticRun) -> dict[str, int]:
     return out
 
 
-def throughput(url: str, run: SyntheticRun) -> dict[str, Any]:
+def throughput(url: str, run: SyntheticRun, workers: int) -> dict[str, Any]:
     messages = list(run.booking_messages())
     with EventStore.open(url) as store:
         submit(store, messages)
         started, cpu_started = time.perf_counter(), time.process_time()
-        stats = process(store, run.world, batch=128)
+        stats = process(store, run.world, batch=128, workers=workers)
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
         states = case_states(store, [c for c, _, _ in messages], "benchmark", "figures")
     counts = summarize(states)
     return {
+        "workers": workers,
         "bookings": len(messages),
         "tasks": stats["done"],
         "failed": stats["failed"],
@@ -145,6 +148,7 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=2000)
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="worker threads (scomm run's)")
     parser.add_argument("--warmup", type=int, default=20, help="bookings run before timing")
     parser.add_argument("--postgres", default=os.environ.get("SCOMM_TEST_POSTGRES_URL"))
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -174,7 +178,7 @@ def main() -> None:
     server = None
     for name in ["sqlite"] + (["postgresql"] if args.postgres else []):
         with fresh_database(name, args.postgres) as url:
-            result = throughput(url, run)
+            result = throughput(url, run, args.workers)
         with fresh_database(name, args.postgres) as url:
             result["latency_to_jail_answer"] = latency(url, run, args.latency_samples)
             if name == "postgresql":

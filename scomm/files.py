@@ -4,21 +4,44 @@ beside it, renamed over it once complete (a rename within a folder is atomic).""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object], *, durable: bool = False) -> None:
     """Have ``write`` fill a temporary file beside ``path``, then rename it to ``path``; if
-    ``write`` fails the temporary file is removed and ``path`` is left as it was."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    ``write`` fails the temporary file is removed and ``path`` is left as it was.
+
+    The temporary file ends in ``path``'s suffix (writers that pick a format by extension
+    see the right one) and gets the permissions a plain new file would. ``durable``: the
+    data reaches the disk (fsync) before the rename, so a power cut leaves the old file or
+    the new one, never an empty one.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         write(tmp)
-        tmp.replace(path)
+        if durable:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
+def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False) -> None:
+    write_atomic(path, lambda tmp: tmp.write_bytes(data), durable=durable)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -30,6 +30,7 @@ import numpy as np
 from scomm.biometrics import matcher
 from scomm.biometrics.template import Template
 from scomm.errors import DataError, InputError
+from scomm.files import write_atomic
 
 _NAME = re.compile(r"^(\d+)_(\d+)$")
 TEMPLATE_SOURCES = ("iso", "extract")
@@ -256,7 +257,7 @@ def draw_det(evaluation: Evaluation, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        write_atomic(path, fig.savefig)
+    finally:
+        plt.close(fig)

@@ -65,6 +65,7 @@ from scomm.biometrics import matcher
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared, _popcount
 from scomm.biometrics.template import Template
 from scomm.errors import GalleryError, InputError
+from scomm.files import write_bytes_atomic
 
 FORMAT = "scomm-gallery"
 FORMAT_VERSION = 1
@@ -498,20 +499,6 @@ class _NpyWriter:
         self.handle.close()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write a whole file or nothing: a temporary file beside it, then a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class Gallery:
     """Enrolled subjects, their prepared finger templates, and 1:N search over them."""
 
@@ -713,7 +700,9 @@ class Gallery:
             "threshold": None,
             "files": files,
         }
-        _write_atomic(directory / "manifest.json", json.dumps(manifest, indent=1).encode())
+        write_bytes_atomic(
+            directory / "manifest.json", json.dumps(manifest, indent=1).encode(), durable=True
+        )
         return cls.open(directory)
 
     # --- enrolment and removal ---------------------------------------------------------------
@@ -925,7 +914,9 @@ class Gallery:
         if self.path is not None:
             manifest = json.loads((self.path / "manifest.json").read_text())
             manifest["threshold"] = self.threshold
-            _write_atomic(self.path / "manifest.json", json.dumps(manifest, indent=1).encode())
+            write_bytes_atomic(
+                self.path / "manifest.json", json.dumps(manifest, indent=1).encode(), durable=True
+            )
 
     def _write_generation(self, generation: int, subjects: list[str], columns: _Columns) -> None:
         assert self.path is not None
@@ -959,7 +950,9 @@ class Gallery:
             "threshold": self.threshold,
             "files": files,
         }
-        _write_atomic(self.path / "manifest.json", json.dumps(manifest, indent=1).encode())
+        write_bytes_atomic(
+            self.path / "manifest.json", json.dumps(manifest, indent=1).encode(), durable=True
+        )
         self.generation = generation
 
     # --- search ----------------------------------------------------------------------------------

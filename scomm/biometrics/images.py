@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from scomm.errors import ImageError
+from scomm.files import write_atomic
 
 _WSQ_MAGIC = b"\xff\xa0"
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*")
@@ -113,7 +114,5 @@ def encode_wsq(image: np.ndarray, ratio: float = 0.75) -> bytes:
 
 def write_png(image: np.ndarray, path: str | Path) -> None:
     """Write a grey image as PNG, atomically (temp file then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), mode="L").save(tmp, format="PNG")
-    tmp.replace(path)
+    picture = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), mode="L")
+    write_atomic(Path(path), lambda tmp: picture.save(tmp, format="PNG"))

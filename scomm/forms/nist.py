@@ -75,7 +75,6 @@ import select
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -90,6 +89,7 @@ import wsq  # noqa: F401  (registers the "WSQ" format with Pillow)
 
 from scomm.biometrics.template import BIFURCATION, ENDING, MINUTIA_DTYPE, OTHER, Template
 from scomm.errors import TransactionError
+from scomm.files import write_bytes_atomic
 from scomm.forms.booking import (
     FINGER_POSITIONS,
     MAX_CONTACT,
@@ -532,16 +532,7 @@ def write_transaction_file(sub: BookingSubmission, path: str | os.PathLike[str])
     target = Path(path)
     data = write_transaction(sub)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(target, data, durable=True)
     return target
 
 

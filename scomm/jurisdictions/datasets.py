@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -28,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from scomm.errors import DataError
+from scomm.files import write_atomic
 from scomm.settings import data_dir as default_data_dir
 
 MANIFEST = "datasets.json"
@@ -180,12 +179,11 @@ class FetchResult:
 def _download(url: str, target: Path, item: DataFile, timeout: float) -> None:
     """Download ``url`` to ``target`` through a temporary file, renamed only once verified."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
+
+    def fetch(tmp: Path) -> None:
         digest = hashlib.sha256()
         size = 0
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
             while chunk := response.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
@@ -196,11 +194,8 @@ def _download(url: str, target: Path, item: DataFile, timeout: float) -> None:
                 f"checksum mismatch: got sha256 {digest.hexdigest()} ({size} bytes), "
                 f"expected {item.sha256} ({item.size} bytes); not written",
             )
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    write_atomic(target, fetch)
 
 
 def fetch(
@@ -285,9 +280,3 @@ def build_manifest(root: Path, descriptions: list[dict[str, object]]) -> dict[st
         entry["files"] = files
         out.append(entry)
     return {"datasets": out}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

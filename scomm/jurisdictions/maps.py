@@ -16,8 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from scomm.errors import DataError, InputError
+from scomm.files import write_atomic
 
 Value = str | float | int
 
@@ -244,16 +243,7 @@ class CountyMap:
         if suffix not in writers:
             raise InputError(str(path), "the map is written as .png or .svg")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            writers[suffix](tmp)
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(path, writers[suffix])
         return path
 
     # -- geometry shared by both outputs: map units -> image units (y down)
@@ -482,9 +472,3 @@ def rollout_map(day: dt.date, data_dir: Path | None = None) -> CountyMap:
         note="activation year; source: Secure Communities rollout panel (White 2016, via Vargas "
         "Nunez et al. 2026); shapes: Census 2016 (plotly-geo)",
     )
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
