@@ -128,7 +128,8 @@ def test_a_search_done_ahead_answers_its_step_once(
     direct = {database: world.search(database, encoded, "test") for database in DATABASES}
     assert any(subject is not None for subject, _ in direct.values())
     # Prints that cannot be read are left for the step, which names the case.
-    world.search_ahead([(d, encoded) for d in DATABASES] + [("iafis", {"2": "@@@"})])
+    unreadable = [("iafis", {"2": "@@@"}), ("ident", {"x": "AAAA"}), ("interpol", encoded)]
+    world.search_ahead([(d, encoded) for d in DATABASES] + unreadable)
 
     def no_search(*_: Any) -> Any:
         raise AssertionError("searched again")

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scomm.errors import ScommError
 from scomm.people import Status
 from scomm.policies.practice import Practice, default_practice
 
@@ -117,12 +116,15 @@ class World:
     def search_ahead(self, requests: Iterable[tuple[str, Mapping[str, str]]]) -> None:
         """Search ahead of the steps that will ask (``(database, prints)`` each), so that the
         searches of a batch run while another worker thread writes to the store. A search
-        that fails here (unreadable prints) is left for its step, which reports it."""
+        that fails here (unreadable prints, say) is left for its step, which reports it."""
         for database, encoded in requests:
-            key = (database, self._key(encoded))
             try:
+                key = (database, self._key(encoded))
+                with self._lock:
+                    if key in self._ahead:
+                        continue  # searched ahead already; its step has not asked yet
                 found = self._search(database, self.probe(encoded, "search ahead"))
-            except (ScommError, ValueError):
+            except Exception:  # noqa: BLE001  (the step meets the same error and reports it)
                 continue
             with self._lock:
                 self._ahead[key] = found

@@ -379,7 +379,7 @@ def run_worker(
                 prefetch(due)
                 ids = [t.id for t in due]
         claimed = _run_batch(store, handlers, worker, batch, max_attempts, retry_delay, stats, ids)
-        if claimed or ids:
+        if claimed:
             continue
         pending, next_due = queue_state(store)
         if pending == 0 and stop_when_idle:
