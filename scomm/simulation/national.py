@@ -121,27 +121,52 @@ def _codes() -> OffenseCodes:
 def run_task(task: Task) -> tuple[Task, np.ndarray]:
     """One group of counties through every month: outputs [month, county, output]."""
     assumptions = Assumptions.priors().with_values(task.fitted)
-    rules = _rules(task.scenario)
     rng = np.random.default_rng(np.random.SeedSequence([task.seed, task.run, task.group]))
-    span = months(task.first, task.last)
-    out = np.zeros((len(span), task.counties.shape[0], len(OUTPUTS)))
+    out = run_months(
+        rng,
+        months(task.first, task.last),
+        lambda year: counties_in(year, assumptions, task.counties),
+        _rules(task.scenario),
+        task.rates,
+        assumptions,
+        task.options,
+    )
+    return task, out
+
+
+def run_months(
+    rng: np.random.Generator,
+    span: Sequence[np.datetime64],
+    counties_of_year: Callable[[int], Counties],
+    rules: Rules,
+    rates: BiometricRates,
+    assumptions: Assumptions,
+    options: Options,
+) -> np.ndarray:
+    """Counties through the months of ``span``, one month after the other on one random
+    stream: outputs [month, county, output]. ``counties_of_year`` gives the counties as they
+    are in a year (population, status mix), asked once per year."""
     cached: dict[int, Counties] = {}
+    out: np.ndarray | None = None
     for m, month in enumerate(span):
         year = int(str(month)[:4])
         if year not in cached:
-            cached[year] = counties_in(year, assumptions, task.counties)
-        out[m] = month_outputs(
+            cached[year] = counties_of_year(year)
+        one = month_outputs(
             rng,
             month,
             cached[year],
             admissions_per_capita(year),
             rules,
             _codes(),
-            task.rates,
+            rates,
             assumptions,
-            task.options,
+            options,
         )
-    return task, out
+        if out is None:
+            out = np.zeros((len(span), *one.shape))
+        out[m] = one
+    return out if out is not None else np.zeros((0, 0, len(OUTPUTS)))
 
 
 @dataclass

@@ -59,9 +59,8 @@ from scomm.simulation.engine import (
     BiometricRates,
     Counties,
     Options,
-    simulate_month,
 )
-from scomm.simulation.national import counties_in, county_table, months
+from scomm.simulation.national import counties_in, county_table, months, run_months
 from scomm.simulation.rates import measured_rates
 from scomm.simulation.scenarios import Rules, baseline_rules
 
@@ -141,47 +140,32 @@ def simulate_county_engine(
     """
     rules = rules or _baseline()
     assumptions = assumptions or load_assumptions()
-    rates = rates or measured_rates()
     options = options or Options()
-    rng = np.random.default_rng(seed)
     span = months(first, last)
-    by_month = {name: np.zeros(len(span)) for name in OUTPUTS}
-    single_holds: list[np.ndarray] = []
-    simulated = 0
+
+    def split_county(year: int) -> Counties:
+        one = _county(fips, year, assumptions).take(np.zeros(replicas, dtype=np.int64))
+        return Counties(one.fips, one.population / replicas, one.activation, one.status_cumulative)
+
+    out = run_months(
+        np.random.default_rng(seed),
+        span,
+        split_county,
+        rules,
+        rates or measured_rates(),
+        assumptions,
+        options,
+    )
+    column = {name: out[:, :, i] for i, name in enumerate(OUTPUTS)}  # [month, replica]
     weight = 1.0 / options.sample
-    cached: dict[int, Counties] = {}
-    for m, month in enumerate(span):
-        year = int(str(month)[:4])
-        if year not in cached:
-            one = _county(fips, year, assumptions)
-            index = np.zeros(replicas, dtype=np.int64)
-            split = one.take(index)
-            cached[year] = Counties(
-                split.fips, split.population / replicas, split.activation, split.status_cumulative
-            )
-        out = simulate_month(
-            rng,
-            month,
-            cached[year],
-            admissions_per_capita(year),
-            rules,
-            _codes(),
-            rates,
-            assumptions,
-            options,
-        )
-        for name in OUTPUTS:
-            by_month[name][m] = out[name].sum()
-        one_hold = np.isclose(out["holds"], weight)
-        single_holds.append(out["hold_hours"][one_hold] / weight)
-        simulated += int(round(out["bookings"].sum() / weight))
+    one_hold = np.isclose(column["holds"], weight)
     return CountyRun(
         "engine",
         fips,
         [str(m) for m in span],
-        by_month,
-        np.concatenate(single_holds) if single_holds else np.zeros(0),
-        simulated,
+        {name: values.sum(axis=1) for name, values in column.items()},
+        column["hold_hours"][one_hold] / weight,
+        int(np.round(column["bookings"].sum(axis=1) / weight).sum()),
     )
 
 
