@@ -13,7 +13,8 @@ schema of its own, dropped afterwards).
   others). The figures include how many IAFIS and IDENT matches were the person's own record,
   and how many were someone else's (should be none).
 - latency: bookings submitted one at a time, each run to the end of its pre-release chain
-  (booking to the jail's answer) before the next; p50 and p99 of that wall time.
+  (booking to the jail's answer) before the next, by one worker; p50 and p99 of that wall
+  time.
 
 Both measure a running worker: before the clock starts, ``--warmup`` bookings go through a
 scratch store once (compiled code loaded from numba's cache, policy files read, the galleries'
