@@ -886,7 +886,8 @@ def _score_many(
     chunks: int,
 ) -> None:
     """Scores of one probe against gallery entries ``which`` (cylinders ``offsets[w]:[w+1]``),
-    split into one contiguous chunk per thread."""
+    split into one contiguous chunk per thread (:func:`compare_many` calls
+    :func:`_score_range` itself for one thread)."""
     n = which.shape[0]
     acos, asin, aplanes = _probe_side(pt, pbits)
     for c in numba.prange(chunks):
@@ -894,30 +895,6 @@ def _score_many(
             px, py, acos, asin, pbits, pmasks, aplanes, gx, gy, gt, gbits, gmasks, offsets,
             which, out, c * n // chunks, (c + 1) * n // chunks,
         )  # fmt: skip
-
-
-@numba.njit(cache=True, nogil=True)
-def _score_few(
-    px: np.ndarray,
-    py: np.ndarray,
-    pt: np.ndarray,
-    pbits: np.ndarray,
-    pmasks: np.ndarray,
-    gx: np.ndarray,
-    gy: np.ndarray,
-    gt: np.ndarray,
-    gbits: np.ndarray,
-    gmasks: np.ndarray,
-    offsets: np.ndarray,
-    which: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """:func:`_score_many` on the calling thread alone."""
-    acos, asin, aplanes = _probe_side(pt, pbits)
-    _score_range(
-        px, py, acos, asin, pbits, pmasks, aplanes, gx, gy, gt, gbits, gmasks, offsets, which,
-        out, 0, which.shape[0],
-    )  # fmt: skip
 
 
 def compare_many(
@@ -940,6 +917,22 @@ def compare_many(
     out = np.zeros(which.shape[0], dtype=np.float64)
     if not which.shape[0]:
         return out
+    pbits, pmasks = _words(probe.bits), _words(probe.masks)
+    gbits, gmasks = _words(bits), _words(masks)
+    which = np.ascontiguousarray(which, dtype=np.int64)
+    if parallel:
+        _score_many(
+            probe.x, probe.y, probe.theta, pbits, pmasks, x, y, theta, gbits, gmasks, offsets,
+            which, out, min(which.shape[0], 4 * numba.get_num_threads()),
+        )  # fmt: skip
+    else:
+        # One thread: the shared range kernel, its probe side computed here.
+        acos, asin, aplanes = _probe_side(probe.theta, pbits)
+        _score_range(
+            probe.x, probe.y, acos, asin, pbits, pmasks, aplanes, x, y, theta, gbits, gmasks,
+            offsets, which, out, 0, which.shape[0],
+        )  # fmt: skip
+    return out
     arrays = (
         probe.x,
         probe.y,
@@ -958,5 +951,10 @@ def compare_many(
     if parallel:
         _score_many(*arrays, min(which.shape[0], 4 * numba.get_num_threads()))
     else:
-        _score_few(*arrays)
+        # One thread: the shared range kernel, its probe side computed here.
+        px, py, pt, pbits, pmasks, *gallery = arrays
+        acos, asin, aplanes = _probe_side(pt, pbits)
+        _score_range(
+            px, py, acos, asin, pbits, pmasks, aplanes, *gallery, 0, which.shape[0]
+        )  # fmt: skip
     return out
