@@ -47,6 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
+
 from scomm.biometrics import matcher  # noqa: E402
 from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs  # noqa: E402
 from scomm.biometrics.formats import read_iso19794  # noqa: E402
@@ -413,7 +415,7 @@ def main() -> None:
     fvc = fvc_templates(args.dataset)
     stamp = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": f"{os.cpu_count()} cores",
+        "machine": describe(),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     results: dict[str, object] = {}

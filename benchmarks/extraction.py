@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe  # benchmarks/machine.py
 
 from scomm.biometrics.extraction import extract
 from scomm.biometrics.formats import read_iso19794
@@ -247,8 +247,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     results: dict[str, object] = {
-        "machine": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
+        "machine": describe(),
         "fvc2002": fvc(args.limit),
     }
     if args.calibrate:

@@ -31,7 +31,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import sqlite3
 import sys
@@ -43,6 +42,7 @@ import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 from store import fresh_database  # noqa: E402  (benchmarks/store.py: a schema of its own)
 
 from scomm.pipeline.case import CaseState  # noqa: E402
@@ -198,15 +198,12 @@ def main() -> None:
         "benchmark": "pipeline",
         "command": " ".join(["python", "benchmarks/pipeline.py", *sys.argv[1:]]),
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "numba_threads": numba.get_num_threads(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "postgresql": server,
-        },
+        "machine": describe(
+            numba_threads=numba.get_num_threads(),
+            load_average_at_start=[round(x, 2) for x in load_at_start],
+            sqlite=sqlite3.sqlite_version,
+            postgresql=server,
+        ),
         "gallery_people": {
             "ident": len(run.world.ident.gallery),
             "iafis": len(run.world.iafis.gallery),

@@ -25,13 +25,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe  # benchmarks/machine.py
 
 from scomm.simulation.national import Plan, simulate_plan
 from scomm.simulation.reference import simulate_county_engine, simulate_county_reference
@@ -170,12 +170,7 @@ def main() -> None:
         "benchmark": "simulation",
         "command": "python " + " ".join(sys.argv),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_end": list(os.getloadavg()),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-        },
+        "machine": describe(numpy=np.__version__),
         "quick": args.quick,
         "full_run": full,
         "engine_vs_reference": compare,

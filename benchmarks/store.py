@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import multiprocessing as mp
 import os
-import platform
 import sqlite3
 import sys
 import tempfile
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import sqlalchemy  # noqa: E402
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
@@ -158,14 +158,9 @@ def main() -> None:
     report = {
         "command": " ".join(["python", "benchmarks/store.py", *sys.argv[1:]]),
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_end": os.getloadavg(),
-            "python": platform.python_version(),
-            "sqlalchemy": sqlalchemy.__version__,
-            "sqlite": sqlite3.sqlite_version,
-            "postgresql": server,
-        },
+        "machine": describe(
+            sqlalchemy=sqlalchemy.__version__, sqlite=sqlite3.sqlite_version, postgresql=server
+        ),
         "note": "trivial handler: the cost of the store alone (claim, history read and its "
         "access log, event append, next enqueue, done), one transaction per batch",
         "runs": runs,

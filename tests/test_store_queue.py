@@ -17,6 +17,7 @@ from scomm.store import (
     NextTask,
     StepResult,
     Task,
+    WorkerStats,
     enqueue,
     run_worker,
     run_workers,
@@ -272,3 +273,10 @@ def test_a_worker_takes_other_shares_when_its_own_is_empty(store: EventStore) ->
         run_worker(store, HANDLERS, share=(4, 4))
     with pytest.raises(InputError, match="workers"):
         run_workers(store, HANDLERS, 0)
+
+
+def test_worker_statistics_add_up_field_by_field() -> None:
+    first = WorkerStats(done=3, retried=1, failed=0, batches=2, batch_errors=1, seconds=5.0)
+    second = WorkerStats(done=4, retried=0, failed=2, batches=1, batch_errors=0, seconds=7.0)
+    total = WorkerStats.summed([first, second], seconds=7.5)
+    assert total == WorkerStats(done=7, retried=1, failed=2, batches=3, batch_errors=1, seconds=7.5)

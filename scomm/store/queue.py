@@ -330,6 +330,15 @@ class WorkerStats:
                 self.retried += 1
         self.batches += 1
 
+    @classmethod
+    def summed(cls, each: Sequence[WorkerStats], seconds: float) -> WorkerStats:
+        """Several workers' statistics as one, over ``seconds`` of wall time."""
+        total = cls(seconds=seconds)
+        for f in fields(cls):
+            if f.name != "seconds":
+                setattr(total, f.name, sum(getattr(s, f.name) for s in each))
+        return total
+
 
 # Called with tasks a worker is about to claim, outside any transaction, before their handlers
 # run: it may compute what those handlers will read (a biometric search, say) into a cache of
@@ -424,14 +433,7 @@ def run_workers(
             for k in range(workers)
         ]
         each = [f.result() for f in futures]
-    total = WorkerStats(seconds=time.perf_counter() - started)
-    for s in each:
-        total.done += s.done
-        total.retried += s.retried
-        total.failed += s.failed
-        total.batches += s.batches
-        total.batch_errors += s.batch_errors
-    return total
+    return WorkerStats.summed(each, time.perf_counter() - started)
 
 
 def _run_batch(

@@ -1,0 +1,56 @@
+"""What a benchmark ran on, for its results file.
+
+The figures depend on the processor as much as on the code: the compiled kernels (numba, for
+the processor it runs on) use its vector instructions, and the same commit has measured
+three times faster on one 2-core machine of this project than on another. A result names the
+processor model and the target the compiler chose, beside the core count and the load.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), or what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def compile_target() -> str:
+    """The processor LLVM (numba's compiler) generates code for, e.g. ``znver5``."""
+    import llvmlite.binding
+
+    return str(llvmlite.binding.get_host_cpu_name())
+
+
+def describe(**extra: Any) -> dict[str, Any]:
+    """The machine, with a benchmark's own entries (library versions, say) added."""
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "compile_target": compile_target(),
+        # The popcounts of the screen and the matcher, 8 words per instruction where present.
+        "vector_popcount": "avx512_vpopcntdq" in cpu_flags(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        **extra,
+    }
