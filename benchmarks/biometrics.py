@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterator
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -256,7 +257,7 @@ def rank1_analysis(
     gallery = Gallery.open(gallery_dir)
     probes = [(k, t) for k, t in fvc.items() if k[2] != 1]
     first = dict.fromkeys(SHORTLIST_RATES, 0)
-    lost: list[dict[str, object]] = []
+    lost: list[dict[str, Any]] = []
     for (name, finger, impression), t in probes:
         mate = f"fvc-{name}-{finger}"
         ranked_first = {}

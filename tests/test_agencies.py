@@ -13,7 +13,7 @@ from scomm.people import Status
 from scomm.policies.decisions import LayerInForce, RulesInForce, rules_in_force
 from scomm.policies.load import federal_regimes
 from scomm.policies.practice import default_practice
-from scomm.policies.schema import DetainerPolicy
+from scomm.policies.schema import DetainerPolicy, Honor
 
 UTC = dt.UTC
 PRACTICE = default_practice()
@@ -164,8 +164,7 @@ def run_release(
     d = detainer_for(b, rules, at - dt.timedelta(hours=20))
     answer = jail.receive_detainer(at - dt.timedelta(hours=19), b, [], d, rules).events[0]
     assert answer.step == "jail.detainer_answer", answer.step
-    answer = answer.payload
-    return jail.release(at, "bail", b, answer, d, rules, PRACTICE, pickup_draw, delay_draw)
+    return jail.release(at, "bail", b, answer.payload, d, rules, PRACTICE, pickup_draw, delay_draw)
 
 
 def test_hold_starts_with_family_notification_and_ends_by_its_limit() -> None:
@@ -211,7 +210,7 @@ def test_dc_limits_holds_to_24_hours() -> None:
 
 def test_declined_detainer_means_release_and_ice_told() -> None:
     at = dt.datetime(2013, 6, 4, 16, tzinfo=UTC)
-    rules = rules_with(DetainerPolicy(honor="none"), at.date())
+    rules = rules_with(DetainerPolicy(honor=Honor.NONE), at.date())
     result = run_release(booking(), rules, at, pickup_draw=0.0, delay_draw=0.5)
     assert [e.step for e in result.events] == ["released"]
     assert result.next == ()

@@ -19,7 +19,7 @@ from scomm.policies.decisions import (
     rules_in_force,
 )
 from scomm.policies.load import federal_regimes
-from scomm.policies.schema import DetainerPolicy, Level
+from scomm.policies.schema import DetainerPolicy, Honor, Level
 
 
 def level_name(charges, convictions, count_charges=False) -> str:
@@ -151,9 +151,9 @@ def test_every_layer_must_allow_a_hold() -> None:
 
 def test_batch_of_many_equals_batches_of_one() -> None:
     policies = [
-        DetainerPolicy(honor="all"),
-        DetainerPolicy(honor="none"),
-        DetainerPolicy(honor="conditional", serious_offense_categories=["robbery"]),
+        DetainerPolicy(honor=Honor.ALL),
+        DetainerPolicy(honor=Honor.NONE),
+        DetainerPolicy(honor=Honor.CONDITIONAL, serious_offense_categories=["robbery"]),
     ]
     records = [ROBBERY_CHARGE, TRAFFIC_CHARGE, ROBBERY_CONVICTION]
     rows = [(p, r) for p in range(3) for r in range(3)]
@@ -173,20 +173,22 @@ def test_batch_of_many_equals_batches_of_one() -> None:
 
 
 def test_shorter_local_limit_wins() -> None:
-    regime = RegimeArrays.of([federal_regimes().in_force(dt.date(2012, 6, 1)).regime])
+    regime = regime_on(dt.date(2012, 6, 1))
     assert hold_limit_hours([policy(max_hold_hours=24)], regime).tolist() == [24.0]
     assert hold_limit_hours([policy()], regime).tolist() == [48.0]
 
 
 def test_opt_out_of_results_only_while_ice_allowed_it() -> None:
-    before = RegimeArrays.of([federal_regimes().in_force(dt.date(2010, 6, 1)).regime])
-    after = RegimeArrays.of([federal_regimes().in_force(dt.date(2012, 6, 1)).regime])
+    before = regime_on(dt.date(2010, 6, 1))
+    after = regime_on(dt.date(2012, 6, 1))
     assert results_reach_agency(np.array([False]), before).tolist() == [False]
     assert results_reach_agency(np.array([False]), after).tolist() == [True]
 
 
 def regime_on(day: dt.date) -> RegimeArrays:
-    return RegimeArrays.of([federal_regimes().in_force(day).regime])
+    period = federal_regimes().in_force(day)
+    assert period is not None, day
+    return RegimeArrays.of([period.regime])
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from scomm.policies.hold_clock import hold_expires_at, hold_expiry, over_held
 UTC = dt.UTC
 
 
-def at(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_weekday_hold_runs_48_hours() -> None:

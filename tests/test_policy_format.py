@@ -9,6 +9,7 @@ import pytest
 
 from scomm.errors import PolicyError
 from scomm.policies.load import federal_regimes, parse_policy
+from scomm.policies.schema import PolicyPeriod
 
 GOOD = textwrap.dedent(
     """\
@@ -29,7 +30,9 @@ GOOD = textwrap.dedent(
 
 def test_a_good_file_parses() -> None:
     policy = parse_policy(GOOD, "dc.yaml")
-    assert policy.periods[0].policy.max_hold_hours == 24
+    period = policy.periods[0]
+    assert isinstance(period, PolicyPeriod)
+    assert period.policy.max_hold_hours == 24
 
 
 def refusal(text: str, **kwargs) -> PolicyError:
