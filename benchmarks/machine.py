@@ -1,9 +1,9 @@
 """What a benchmark ran on, for its results file.
 
-The figures depend on the processor as much as on the code: the compiled kernels (numba, for
-the processor it runs on) use its vector instructions, and the same commit has measured
+The figures depend on the machine as much as on the code: the same commit has measured nearly
 three times faster on one 2-core machine of this project than on another. A result names the
-processor model and the target the compiler chose, beside the core count and the load.
+processor model and the target the compiler (numba, for the processor it runs on) chose,
+beside the core count and the load.
 """
 
 from __future__ import annotations
