@@ -933,28 +933,3 @@ def compare_many(
             offsets, which, out, 0, which.shape[0],
         )  # fmt: skip
     return out
-    arrays = (
-        probe.x,
-        probe.y,
-        probe.theta,
-        _words(probe.bits),
-        _words(probe.masks),
-        x,
-        y,
-        theta,
-        _words(bits),
-        _words(masks),
-        offsets,
-        np.ascontiguousarray(which, dtype=np.int64),
-        out,
-    )
-    if parallel:
-        _score_many(*arrays, min(which.shape[0], 4 * numba.get_num_threads()))
-    else:
-        # One thread: the shared range kernel, its probe side computed here.
-        px, py, pt, pbits, pmasks, *gallery = arrays
-        acos, asin, aplanes = _probe_side(pt, pbits)
-        _score_range(
-            px, py, acos, asin, pbits, pmasks, aplanes, *gallery, 0, which.shape[0]
-        )  # fmt: skip
-    return out
