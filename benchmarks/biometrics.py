@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import resource
 import shutil
@@ -53,12 +52,7 @@ from machine import describe  # noqa: E402  (benchmarks/machine.py)
 from scomm.biometrics import matcher  # noqa: E402
 from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs  # noqa: E402
 from scomm.biometrics.formats import read_iso19794  # noqa: E402
-from scomm.biometrics.gallery import (  # noqa: E402
-    SHORTLIST_MAX,
-    SHORTLIST_MIN,
-    Gallery,
-    prepare_probe,
-)
+from scomm.biometrics.gallery import Gallery, prepare_probe, shortlist_size  # noqa: E402
 from scomm.biometrics.template import Template  # noqa: E402
 from scomm.settings import data_dir  # noqa: E402
 
@@ -284,10 +278,7 @@ def rank1_analysis(
         "probes": len(probes),
         "rank1_rate_by_shortlist": {f"{r:.0%}": round(first[r] / len(probes), 4) for r in first},
         # What each rate keeps of the gallery: the search caps a shortlist at SHORTLIST_MAX.
-        "shortlist_templates": {
-            f"{r:.0%}": int(min(SHORTLIST_MAX, max(SHORTLIST_MIN, math.ceil(r * size))))
-            for r in first
-        },
+        "shortlist_templates": {f"{r:.0%}": shortlist_size(size, r) for r in first},
         "lost_at_2_percent": len(lost),
         "of_which_mate_scores_below_a_distractor": below,
         "lost": lost,

@@ -107,6 +107,14 @@ SHORTLIST_RATE = 0.02
 SHORTLIST_MAX = 50_000
 FUSE_SUBJECTS = 30  # subjects that go on to the fuse stage (at least max_candidates)
 
+
+def shortlist_size(
+    screened: int, rate: float = SHORTLIST_RATE, minimum: int = SHORTLIST_MIN
+) -> int:
+    """How many of ``screened`` templates a one-finger screen keeps for full comparison."""
+    return int(min(SHORTLIST_MAX, max(minimum, math.ceil(rate * screened))))
+
+
 _ARRAYS = (  # name, dtype, trailing shape
     ("entry_subject", np.int32, ()),
     ("entry_finger", np.uint8, ()),
@@ -1071,7 +1079,7 @@ class Gallery:
             out = self._screen_segment(s, segment, code, position)
             total += int(np.count_nonzero(out >= 0))
             shortlists.append((out, np.arange(segment.entries), s))
-        keep = int(min(SHORTLIST_MAX, max(shortlist, math.ceil(rate * total))))
+        keep = shortlist_size(total, rate, shortlist)
         all_scores = np.concatenate([sl[0] for sl in shortlists])
         seg_of = np.concatenate([np.full(sl[0].shape[0], sl[2]) for sl in shortlists])
         entry_of = np.concatenate([sl[1] for sl in shortlists])
