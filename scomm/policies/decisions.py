@@ -236,6 +236,9 @@ class PolicyArrays:
     max_hold_hours: np.ndarray
     receives_results: np.ndarray
     notifies_ice_of_release: np.ndarray
+    withholds_prints: np.ndarray
+    prints_after_conviction_only: np.ndarray
+    agreement_287g: np.ndarray
 
     @classmethod
     def of(cls, policies: list[DetainerPolicy]) -> PolicyArrays:
@@ -254,6 +257,11 @@ class PolicyArrays:
             max_hold_hours=np.array([p.max_hold_hours for p in policies], dtype=np.float64),
             receives_results=np.array([p.receives_results for p in policies]),
             notifies_ice_of_release=np.array([p.notifies_ice_of_release for p in policies]),
+            withholds_prints=np.array([p.withholds_prints for p in policies]),
+            prints_after_conviction_only=np.array(
+                [p.prints_checked == "after_conviction" for p in policies]
+            ),
+            agreement_287g=np.array([p.agreement_287g for p in policies]),
         )
 
     def take(self, index: np.ndarray) -> PolicyArrays:
@@ -305,6 +313,14 @@ def receives_results(layers: list[PolicyArrays]) -> np.ndarray:
     out = np.ones(layers[0].honor.shape, dtype=bool) if layers else np.ones(1, dtype=bool)
     for p in layers:
         out &= p.receives_results
+    return out
+
+
+def agreement_287g(layers: list[PolicyArrays]) -> np.ndarray:
+    """Whether a 287(g) jail-model agreement is in force: any layer that has one."""
+    out = np.zeros(layers[0].honor.shape, dtype=bool) if layers else np.zeros(1, dtype=bool)
+    for p in layers:
+        out |= p.agreement_287g
     return out
 
 
