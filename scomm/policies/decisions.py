@@ -16,17 +16,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cache
 
 import numpy as np
 
 from scomm.offenses import CATEGORIES, offense_table
-from scomm.policies.load import federal_regimes, jurisdiction_policies
 from scomm.policies.schema import (
     DetainerPolicy,
     FederalRegime,
     Honor,
-    JurisdictionPolicy,
     Level,
     PolicyPeriod,
     RegimePeriod,
@@ -325,7 +322,7 @@ def agreement_287g(layers: list[PolicyArrays]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Rules in force on a date: the lookups the pipeline makes for one case.
+# Rules in force on a date, as one case reads them (resolved by scomm.policies.tables).
 
 DEFAULT_POLICY = DetainerPolicy()
 
@@ -361,27 +358,3 @@ class RulesInForce:
 
     def policy_arrays(self) -> list[PolicyArrays]:
         return [PolicyArrays.of([layer.policy]) for layer in self.layers]
-
-
-def _layer(
-    policy_file: JurisdictionPolicy | None, fips: str, name: str, day: dt.date
-) -> LayerInForce:
-    period = policy_file.in_force(day) if policy_file else None
-    if period is None:
-        return LayerInForce(fips, policy_file.name if policy_file else name, DEFAULT_POLICY, None)
-    return LayerInForce(fips, policy_file.name if policy_file else name, period.policy, period)
-
-
-@cache
-def rules_in_force(county_fips: str, day: dt.date) -> RulesInForce:
-    """The federal regime and the state and county policy layers in force for a county's jail."""
-    regime = federal_regimes().in_force(day)
-    if regime is None:
-        raise ValueError(f"no federal regime covers {day}: Secure Communities began 2008-10-27")
-    files = jurisdiction_policies()
-    state_fips = county_fips[:2]
-    layers = (
-        _layer(files.get(state_fips), state_fips, f"state {state_fips}", day),
-        _layer(files.get(county_fips), county_fips, f"county {county_fips}", day),
-    )
-    return RulesInForce(day=day, regime_period=regime, layers=layers)

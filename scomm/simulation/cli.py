@@ -189,11 +189,15 @@ def register(app: typer.Typer) -> None:
     @app.command("scenarios")
     def scenarios() -> None:
         """The what-ifs (overlays) `scomm simulate --scenario` and `scomm run --scenario` take."""
+        from rich.markup import escape
+
         from scomm.policies.overlays import scenarios as known
 
         table = Table(
-            title="Scenarios: NAME[@PLACE][:DATE], PLACE a 2-digit state or 5-digit county "
-            "FIPS, DATE YYYY-MM-DD (both optional), or a YAML file; compose with +"
+            title=escape(
+                "Scenarios: NAME[@PLACE][:DATE], PLACE a 2-digit state or 5-digit county "
+                "FIPS, DATE YYYY-MM-DD (both optional), or a YAML file; compose with +"
+            )
         )
         table.add_column("name")
         table.add_column("what changes")
@@ -205,4 +209,5 @@ def register(app: typer.Typer) -> None:
         Console().print(
             "Example: scomm run --county 06085 --scenario judicial_warrant@06085:2012-01-01",
             highlight=False,
+            markup=False,
         )
