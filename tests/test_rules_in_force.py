@@ -11,7 +11,13 @@ from _public_data import needs_public_data
 
 from scomm.policies.decisions import DEFAULT_POLICY
 from scomm.policies.load import federal_regimes, jurisdiction_policies
-from scomm.policies.schema import DetainerPolicy, JurisdictionPolicy, PolicyPeriod, RegimePeriod
+from scomm.policies.schema import (
+    DetainerPolicy,
+    Honor,
+    JurisdictionPolicy,
+    PolicyPeriod,
+    RegimePeriod,
+)
 from scomm.policies.tables import (
     EVERYWHERE,
     NO_REGIME,
@@ -142,7 +148,7 @@ def test_a_gap_between_periods_has_no_regime_and_the_default_policy() -> None:
         "no_regime",
         "second",
     ]
-    strict = DetainerPolicy(honor="none")
+    strict = DetainerPolicy(honor=Honor.NONE)
     layer = LayerTable.of_spans({"99001": [(dt.date(2009, 1, 1), dt.date(2009, 6, 1), strict)]})
     tables = PolicyTables(
         regimes={EVERYWHERE: regimes},
