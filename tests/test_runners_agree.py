@@ -12,13 +12,14 @@ and delay, is the code both runners share.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from scomm.biometrics.template import Template
 from scomm.outputs import OUTPUTS
 from scomm.pipeline.runner import case_states, process, submit
 from scomm.pipeline.summary import summarize
@@ -92,6 +93,15 @@ class TruthWorld(World):
         return (key, 1.0) if key in held else (None, None)
 
 
+def _names(person_id: str) -> Callable[[dict[int, Template]], dict[str, str]]:
+    """The "prints" a booking carries here: the person's id, for :class:`TruthWorld`."""
+
+    def encode(_: dict[int, Template]) -> dict[str, str]:
+        return {"person": person_id}
+
+    return encode
+
+
 def _pipeline(tmp_path: Path, seed: int, rules: Rules) -> tuple[dict, list[float]]:
     bookings = draw_bookings(np.random.default_rng(seed), FACTS, START, DAYS, seed, PRIORS)
     base = county_world(FACTS, seed, (2, 7))
@@ -115,7 +125,7 @@ def _pipeline(tmp_path: Path, seed: int, rules: Rules) -> tuple[dict, list[float
                 {"on": a.on.isoformat(), "code": a.code, "grade": a.grade, "convicted": a.convicted}
                 for a in p.rap_sheet
             ]
-        payload = booking_payload(FACTS, b, {}, lambda _, pid=p.person_id: {"person": pid})
+        payload = booking_payload(FACTS, b, {}, _names(p.person_id))
         messages.append((f"{FACTS.fips}-{b.booked_at:%Y%m%d}-{i:06d}", b.booked_at, payload))
     with EventStore.open(f"sqlite:///{tmp_path}/agree.sqlite") as store:
         submit(store, messages)
