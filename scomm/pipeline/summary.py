@@ -6,7 +6,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from scomm.jurisdictions.timezones import county_zone
 from scomm.pipeline.case import CaseState
+from scomm.policies.hold_check import held_too_long
 
 CITIZEN = frozenset({"us_born", "naturalized", "derived_citizen"})
 LEVELS = ("level_1", "level_2", "level_3", "non_criminal")
@@ -85,7 +87,14 @@ def summarize(cases: Iterable[CaseState]) -> dict[str, Any]:
                     else "holds_ended_by_pickup"
                 )
                 n[key] += 1
-                if case.hold_expires_at and case.hold_ended_at > case.hold_expires_at:
+                # Checked on its own (the jail's local days walked one by one), not against the
+                # expiry the clock wrote: a clock that is wrong would agree with itself.
+                if held_too_long(
+                    case.hold_started_at,
+                    case.hold_ended_at,
+                    case.hold_limits,
+                    case.hold_zone or county_zone(case.booking["county_fips"]),
+                ):
                     n["over_holds"] += 1
         for note in case.notifications:
             n["notifications" if note.get("delivered") else "notifications_no_contact"] += 1

@@ -13,17 +13,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scomm.jurisdictions.timezones import county_zone_index
 from scomm.people import Status
 from scomm.policies.decisions import (
     LEVEL_CODES,
     Action,
     ero_action,
-    hold_limit_hours,
+    hold_limits,
     honor_detainer,
     offense_level,
     receives_results,
 )
-from scomm.policies.hold_clock import hold_expiry
+from scomm.policies.hold_check import over_held_many
+from scomm.policies.hold_clock import earliest_expiry
 from scomm.simulation.assumptions import Assumptions
 from scomm.simulation.cohort import STATUS_INDEX, OffenseCodes, draw_cohort
 from scomm.simulation.scenarios import Rules
@@ -221,15 +223,20 @@ def month_outputs(
     # The hold clock, from the moment the person would otherwise walk out; computed for the
     # held alone (the draws stay one per booking, so the numbers do not depend on who is held).
     release = booked + (c.custody_hours * 60).astype("timedelta64[m]")
-    limit = hold_limit_hours(layers, regime)
     picks_up = rng.random(n) < practice.pickup_rate
     delay = practice.pickup_delay_median_hours * np.exp(
         practice.pickup_delay_sigma * rng.standard_normal(n)
     )
     held = np.flatnonzero(honored)
     held_release = release[held]
-    expiry = hold_expiry(
-        held_release, limit[held], regime.hold_excludes_weekends_and_holidays[held]
+    # Every limit in force, each counted its own way on the jail's local days (its county's
+    # zone); the earliest binds.
+    zone_names, zone_of_county = county_zone_index(counties.fips)
+    expiry = earliest_expiry(
+        held_release,
+        [(h[held], e[held]) for h, e in hold_limits(layers, regime)],
+        zone_names,
+        zone_of_county[county[held]],
     )
     pickup = held_release + (delay[held] * 60).astype("timedelta64[m]")
     picked_held = picks_up[held] & (pickup <= expiry)
@@ -239,7 +246,15 @@ def month_outputs(
     hold_hours = np.zeros(n)
     hold_hours[held] = (hold_end - held_release).astype(np.int64) / 60.0
     over = np.zeros(n, dtype=bool)
-    over[held] = hold_end > expiry  # zero by construction; counted to prove it
+    # Zero by construction; counted to prove it by a check that walks the local days on its
+    # own (a wrong clock would agree with itself).
+    over[held] = over_held_many(
+        held_release,
+        hold_end,
+        [(h[held], e[held]) for h, e in hold_limits(layers, regime)],
+        zone_names,
+        zone_of_county[county[held]],
+    )
 
     # Notification requests (PEP): ICE may take custody at the door, with no hold.
     transfer = picked | (notification & picks_up & arrives_in_time)
