@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from scomm.agencies.base import Emit, Send, StepResult
+from scomm.jurisdictions.timezones import county_zone, with_local_offset
 from scomm.policies import flow
 from scomm.policies.decisions import LEVEL_INDEX
 from scomm.policies.practice import Practice
@@ -29,12 +30,13 @@ def transfer(
         if expires_at is not None and at > expires_at:
             raise AssertionError(f"pickup at {at} is past the hold's limit {expires_at}")
         hours = (at - hold_started_at).total_seconds() / 3600
+        local = with_local_offset(at, county_zone(booking["county_fips"]))
         events.append(
             Emit(
                 "hold.ended",
                 f"Jail {booking['ori']}",
                 at,
-                {"reason": "ice_pickup", "hours": round(hours, 2)},
+                {"reason": "ice_pickup", "hours": round(hours, 2), "ended_at": local.isoformat()},
                 "ICE took custody within the hold's legal limit",
             )
         )

@@ -11,9 +11,10 @@ import numpy as np
 from scomm.agencies import ero
 from scomm.agencies.base import Emit, Send, StepResult, iso
 from scomm.agencies.ero import offense_record, release_when_due
+from scomm.jurisdictions.timezones import county_zone, with_local_offset
 from scomm.people import born_in_us
 from scomm.policies import flow
-from scomm.policies.decisions import RulesInForce, hold_limit_hours, honor_detainer
+from scomm.policies.decisions import RulesInForce, hold_limit_hours, hold_limits, honor_detainer
 from scomm.policies.hold_clock import hold_expires_at
 from scomm.policies.practice import Practice
 
@@ -115,10 +116,12 @@ def release(
     """
     actor = f"Jail {booking['ori']}"
     base = {"reason": reason}
+    zone = county_zone(booking["county_fips"])
     holds = bool(answer and answer["honored"] and detainer and _requests_hold(detainer))
     if not holds:
+        released = {**base, "released_at": iso(local_time(at, zone))}
         events = [
-            Emit("released", actor, at, base, f"Custody ends: {reason.replace('_', ' ')}"),
+            Emit("released", actor, at, released, f"Custody ends: {reason.replace('_', ' ')}"),
         ]
         if not (wanted and detainer):
             return StepResult(tuple(events), ())
@@ -137,8 +140,13 @@ def release(
         return StepResult(tuple(events) + after.events, after.next)
 
     assert answer is not None and detainer is not None
-    limit = answer["hold_limit_hours"]
-    expires = hold_expires_at(at, limit, rules.regime.hold_excludes_weekends_and_holidays)
+    # Every limit in force (federal, state, county), each counted its own way on the jail's
+    # local days; the earliest binds.
+    limits = [
+        (float(h[0]), bool(e[0]))
+        for h, e in hold_limits(rules.policy_arrays(), rules.regime_arrays())
+    ]
+    expires, limit, excludes = min((hold_expires_at(at, h, e, zone), h, e) for h, e in limits)
     contact = booking.get("contact")
     events = [
         Emit(
@@ -147,18 +155,18 @@ def release(
             at,
             {
                 **base,
+                "started_at": iso(local_time(at, zone)),
                 "hold_expires_at": iso(expires),
                 "limit_hours": limit,
+                "excludes_weekends_and_holidays": excludes,
+                "limits": [[h, e] for h, e in limits],
+                "time_zone": zone,
                 "form": detainer["form"],
             },
             "8 CFR 287.7(d): hold up to "
             f"{limit:g} hours"
-            + (
-                " excluding Saturdays, Sundays and federal holidays"
-                if rules.regime.hold_excludes_weekends_and_holidays
-                else ""
-            )
-            + " beyond the time of release",
+            + (" excluding Saturdays, Sundays and federal holidays" if excludes else "")
+            + f" beyond the time of release, counted on the jail's local days ({zone})",
         ),
         Emit(
             "contact.notified",
@@ -182,6 +190,11 @@ def release(
     )
 
 
+def local_time(at: dt.datetime, zone: str) -> dt.datetime:
+    """The jail's wall clock at ``at``, with its offset (the same instant)."""
+    return with_local_offset(at, zone)
+
+
 def _requests_hold(detainer: dict[str, Any]) -> bool:
     return any(name.startswith("hold_48h") for name in detainer.get("fields", {}))
 
@@ -197,6 +210,7 @@ def end_hold_at_expiry(
     """The hold ran out with no pickup: the person walks out, and ICE may find them later."""
     actor = f"Jail {booking['ori']}"
     hours = (at - hold_started_at).total_seconds() / 3600
+    local = iso(local_time(at, county_zone(booking["county_fips"])))
     after = ero.after_release(at, booking, rules, practice, rng, notified=False)
     return StepResult(
         (
@@ -204,11 +218,15 @@ def end_hold_at_expiry(
                 "hold.ended",
                 actor,
                 at,
-                {"reason": "expired", "hours": round(hours, 2)},
+                {"reason": "expired", "hours": round(hours, 2), "ended_at": local},
                 "The hold's legal limit is reached: the person must be released",
             ),
             Emit(
-                "released", actor, at, {"reason": "hold_expired"}, "Release at the end of the hold"
+                "released",
+                actor,
+                at,
+                {"reason": "hold_expired", "released_at": local},
+                "Release at the end of the hold",
             ),
             *after.events,
         ),

@@ -4,6 +4,7 @@
 - :mod:`scomm.jurisdictions.counties`  ``load_jurisdictions()``: every county by FIPS with its
   population, non-citizen population, ICE area and field office, and activation date
 - :mod:`scomm.jurisdictions.states`    the 50 states and DC
+- :mod:`scomm.jurisdictions.timezones` every county's IANA time zone (the jail's local days)
 - :mod:`scomm.jurisdictions.maps`      county maps (PNG, SVG) of any per-county value
 
 The dated detainer policies themselves are data: ``scomm/policies/jurisdictions/*.yaml``.

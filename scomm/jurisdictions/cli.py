@@ -235,6 +235,13 @@ def register(app: typer.Typer) -> None:
             + (": active" if c["secure_communities_active"] else ": not active that day"),
             highlight=False,
         )
+        zone = county.time_zone
+        offset = zone.tzinfo.utcoffset(dt.datetime.combine(day, dt.time(12)))
+        console.print(
+            f"time zone {zone.zone} (UTC{_offset(offset)} at noon that day); the hold clock "
+            "counts the jail's local days" + (f"; {zone.jail_part}" if zone.jail_part else ""),
+            highlight=False,
+        )
         regime = out["federal"]
         if regime is None:
             console.print("federal: no regime covers this day")
@@ -292,6 +299,12 @@ def _save(county_map: Any, out: Path) -> None:
     )
 
 
+def _offset(offset: dt.timedelta | None) -> str:
+    minutes = int((offset or dt.timedelta(0)) / dt.timedelta(minutes=1))
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def _county_json(c: Any) -> dict[str, Any]:
     return {
         "fips": c.fips,
@@ -305,6 +318,9 @@ def _county_json(c: Any) -> dict[str, Any]:
         "field_office": c.field_office,
         "activation_date": _iso(c.activation_date),
         "activation_imputed": c.activation_imputed,
+        "time_zone": c.time_zone.zone,
+        "time_zone_split": list(c.time_zone.split),
+        "time_zone_jail_part": c.time_zone.jail_part or None,
     }
 
 

@@ -32,6 +32,7 @@ import polars as pl
 from scomm.errors import DataError, InputError
 from scomm.jurisdictions.datasets import require
 from scomm.jurisdictions.states import BY_FIPS, BY_POSTAL, state_fips
+from scomm.jurisdictions.timezones import CountyTimeZone, county_time_zone
 from scomm.settings import data_dir as default_data_dir
 
 POPULATION_CSV = "census/co-est2019-alldata.csv"
@@ -131,6 +132,11 @@ class County:
         if noncitizen is None or population <= 0:
             return None
         return noncitizen[0] / population
+
+    @property
+    def time_zone(self) -> CountyTimeZone:
+        """The county's IANA time zone (the jail's, where a zone boundary crosses the county)."""
+        return county_time_zone(self.fips)
 
     def activated_by(self, day: dt.date) -> bool:
         """Whether Secure Communities was active in this county's jails on ``day``."""

@@ -35,6 +35,10 @@ class CaseState:
     interviewed: bool = False  # ERO interviewed a matched person
     hold_started_at: dt.datetime | None = None
     hold_expires_at: dt.datetime | None = None
+    # Every limit the hold was under, (hours, weekends and holidays excluded), and the jail's
+    # zone: what the over-hold counter checks the hold against on its own.
+    hold_limits: list[tuple[float, bool]] = field(default_factory=list)
+    hold_zone: str | None = None
     hold_ended_at: dt.datetime | None = None
     hold_end_reason: str | None = None
     notifications: list[dict[str, Any]] = field(default_factory=list)
@@ -91,6 +95,11 @@ class CaseState:
             case "hold.started":
                 self.hold_started_at = at
                 self.hold_expires_at = dt.datetime.fromisoformat(p["hold_expires_at"])
+                # Logs written before the clock kept local days carry one limit and no zone.
+                self.hold_limits = [
+                    (float(h), bool(e)) for h, e in p.get("limits", [[p["limit_hours"], True]])
+                ]
+                self.hold_zone = p.get("time_zone")
             case "hold.ended":
                 self.hold_ended_at = at
                 self.hold_end_reason = p["reason"]

@@ -7,8 +7,10 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from scomm.jurisdictions.timezones import county_zone
 from scomm.outputs import OUTPUTS, PIPELINE_ONLY
 from scomm.pipeline.case import CaseState
+from scomm.policies.hold_check import held_too_long
 
 CITIZEN = frozenset({"us_born", "naturalized", "derived_citizen"})
 NOTIFICATION_FORM = "I-247N"
@@ -72,7 +74,14 @@ def summarize(cases: Iterable[CaseState], bed_day_cost: float | None = None) -> 
                     else "holds_ended_by_pickup"
                 )
                 n[key] += 1
-                if case.hold_expires_at and case.hold_ended_at > case.hold_expires_at:
+                # Checked on its own (the jail's local days walked one by one), not against the
+                # expiry the clock wrote: a clock that is wrong would agree with itself.
+                if held_too_long(
+                    case.hold_started_at,
+                    case.hold_ended_at,
+                    case.hold_limits,
+                    case.hold_zone or county_zone(case.booking["county_fips"]),
+                ):
                     n["over_holds"] += 1
         for note in case.notifications:
             n["contacts_notified" if note.get("delivered") else "notifications_no_contact"] += 1

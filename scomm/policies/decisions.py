@@ -9,6 +9,7 @@ national simulation with millions. No rule is written anywhere else.
 - :func:`ero_action`          detainer, notification request, interview or no action
 - :func:`honor_detainer`      the jail's answer under its policy layers in force
 - :func:`hold_limit_hours`    the shorter of the federal and the local limit
+- :func:`hold_limits`         every limit in force, each with how it is counted
 """
 
 from __future__ import annotations
@@ -231,6 +232,8 @@ class PolicyArrays:
     serious_conviction_only: np.ndarray
     conviction_required: np.ndarray
     max_hold_hours: np.ndarray
+    # How the local limit is counted: 1 business hours, 0 elapsed, -1 as the federal regime.
+    max_hold_excludes: np.ndarray  # int8
     receives_results: np.ndarray
     notifies_ice_of_release: np.ndarray
     withholds_prints: np.ndarray
@@ -252,6 +255,15 @@ class PolicyArrays:
             ),
             conviction_required=np.array([p.conviction_required for p in policies]),
             max_hold_hours=np.array([p.max_hold_hours for p in policies], dtype=np.float64),
+            max_hold_excludes=np.array(
+                [
+                    -1
+                    if p.max_hold_excludes_weekends_and_holidays is None
+                    else int(p.max_hold_excludes_weekends_and_holidays)
+                    for p in policies
+                ],
+                dtype=np.int8,
+            ),
             receives_results=np.array([p.receives_results for p in policies]),
             notifies_ice_of_release=np.array([p.notifies_ice_of_release for p in policies]),
             withholds_prints=np.array([p.withholds_prints for p in policies]),
@@ -304,6 +316,20 @@ def hold_limit_hours(layers: list[PolicyArrays], regime: RegimeArrays) -> np.nda
     for p in layers:
         limit = np.minimum(limit, p.max_hold_hours)
     return limit
+
+
+def hold_limits(
+    layers: list[PolicyArrays], regime: RegimeArrays
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every limit a hold is under, as (hours, whether Saturdays, Sundays and federal holidays
+    are excluded) per case: the federal regime's first, then each local layer's, counted as
+    that law counts it. The hold ends at the earliest (``hold_clock.earliest_expiry``)."""
+    federal = regime.hold_excludes_weekends_and_holidays.astype(bool)
+    limits = [(regime.max_hold_hours, federal)]
+    for p in layers:
+        excludes = np.where(p.max_hold_excludes < 0, federal, p.max_hold_excludes > 0)
+        limits.append((p.max_hold_hours, excludes))
+    return limits
 
 
 def receives_results(layers: list[PolicyArrays]) -> np.ndarray:

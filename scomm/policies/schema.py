@@ -35,6 +35,21 @@ class Honor(StrEnum):
     CONDITIONAL = "conditional"
 
 
+MIN_HOLD_HOURS = 1.0
+
+
+def _hold_hours(value: float) -> float:
+    """A hold limit is a time a jail can keep: at least an hour. A limit of minutes is a slip
+    (0.001 for 1?), and counted in business hours even 0.001 h would last a weekend."""
+    if not value >= MIN_HOLD_HOURS:  # also refuses NaN
+        raise ValueError(
+            f"max_hold_hours {value:g} is under {MIN_HOLD_HOURS:g} hour: a hold limit must be at "
+            "least an hour (counted in business hours, a limit of minutes still lasts a whole "
+            "weekend); to hold no one, write honor: none"
+        )
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,7 +68,11 @@ class DetainerPolicy(_Strict):
     serious_offense_grade: Literal["any", "felony"] = "any"
     serious_offense_basis: Literal["conviction", "charge_or_conviction"] = "charge_or_conviction"
     conviction_required: bool = False
-    max_hold_hours: Annotated[float, Field(gt=0, le=48)] = 48.0
+    max_hold_hours: Annotated[float, Field(le=48)] = 48.0
+    # How local law counts its limit: true, business hours (Saturdays, Sundays and federal
+    # holidays excluded, as 8 CFR 287.7(d) counts); false, elapsed hours; absent, as the
+    # federal regime in force counts its own.
+    max_hold_excludes_weekends_and_holidays: bool | None = None
     # Opted out of *receiving* IDENT results: prints still reach ICE, the answer does not reach
     # the agency. Whether ICE lets a jurisdiction do so is the federal regime's call.
     receives_results: bool = True
@@ -66,6 +85,11 @@ class DetainerPolicy(_Strict):
     # Unlike the conditions above, any layer having one puts it in force (it is the sheriff's
     # agreement with ICE, not a limit on the jail).
     agreement_287g: bool = False
+
+    @field_validator("max_hold_hours")
+    @classmethod
+    def _minimum_limit(cls, value: float) -> float:
+        return _hold_hours(value)
 
     @field_validator("serious_offense_categories")
     @classmethod
@@ -109,9 +133,14 @@ class FederalRegime(_Strict):
     notification_form: str | None = None
     administrative_warrant_attached: bool = False
     prosecutorial_discretion: bool = False
-    max_hold_hours: Annotated[float, Field(gt=0, le=120)] = 48.0
+    max_hold_hours: Annotated[float, Field(le=120)] = 48.0
     hold_excludes_weekends_and_holidays: bool = True
     criminal_alien_program: bool = True
+
+    @field_validator("max_hold_hours")
+    @classmethod
+    def _minimum_limit(cls, value: float) -> float:
+        return _hold_hours(value)
 
     @model_validator(mode="after")
     def _levels_disjoint(self) -> FederalRegime:

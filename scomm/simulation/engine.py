@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scomm.jurisdictions.timezones import county_zone_index
 from scomm.outputs import OUTPUTS
 from scomm.policies import flow
 from scomm.policies.decisions import (
@@ -23,11 +24,12 @@ from scomm.policies.decisions import (
     PolicyArrays,
     RegimeArrays,
     agreement_287g,
-    hold_limit_hours,
+    hold_limits,
     honor_detainer,
     offense_level,
 )
-from scomm.policies.hold_clock import hold_expiry
+from scomm.policies.hold_check import over_held_many
+from scomm.policies.hold_clock import earliest_expiry
 from scomm.policies.overlays import Rules
 from scomm.population import Cohort, OffenseCodes, draw_cohort
 from scomm.simulation.assumptions import Assumptions
@@ -214,13 +216,15 @@ def cases_outcome(
     # The hold clock, from the moment the person would otherwise walk out; computed for the
     # held alone (the draws stay one per booking, so the numbers do not depend on who is held).
     release = booked + (c.custody_hours * 60).astype("timedelta64[m]")
-    limit = hold_limit_hours(layers, regime)
     comes, delay = flow.ice_pickup(rng, n, practice)
     held = np.flatnonzero(honored)
     held_release = release[held]
-    expiry = hold_expiry(
-        held_release, limit[held], regime.hold_excludes_weekends_and_holidays[held]
-    )
+    # Every limit in force, each counted its own way on the jail's local days (its county's
+    # zone); the earliest binds.
+    zone_names, zone_of_county = county_zone_index(counties.fips)
+    held_limits = [(h[held], e[held]) for h, e in hold_limits(layers, regime)]
+    held_zone = zone_of_county[c.county[held]]
+    expiry = earliest_expiry(held_release, held_limits, zone_names, held_zone)
     pickup = held_release + (delay[held] * 60).astype("timedelta64[m]")
     picked_held = comes[held] & (pickup <= expiry)
     hold_end = np.where(picked_held, pickup, expiry)
@@ -229,7 +233,9 @@ def cases_outcome(
     hold_hours = np.zeros(n)
     hold_hours[held] = (hold_end - held_release).astype(np.int64) / 60.0
     over = np.zeros(n, dtype=bool)
-    over[held] = hold_end > expiry  # zero by construction; counted to prove it
+    # Zero by construction; counted to prove it by a check that walks the local days on its
+    # own (a wrong clock would agree with itself).
+    over[held] = over_held_many(held_release, hold_end, held_limits, zone_names, held_zone)
 
     # ICE's other routes to a person it wanted who left with no hold: told of the release by a
     # jail that notifies (a declined detainer, a notification request in time), ICE may be at

@@ -15,7 +15,7 @@ process that walks through the flow in time, with its own draws from its own gen
     or an arrest at large later -> removal proceedings.
 
 Every rule is the shared one (:mod:`scomm.policies.decisions` on one-element arrays,
-:func:`scomm.policies.hold_clock.hold_expires_at`), every chance and delay the shared one
+:func:`scomm.policies.hold_clock.hold_ends_by`), every chance and delay the shared one
 (:mod:`scomm.policies.flow`, batches of one), and the people are drawn by the one sampler
 (:func:`scomm.population.draw_cohort`): what the reference re-does is the *order* (which step
 follows which, what races what), the part that the engine compresses into array algebra. The
@@ -37,6 +37,7 @@ import numpy as np
 import simpy
 
 from scomm.errors import InputError
+from scomm.jurisdictions.timezones import county_zone
 from scomm.outputs import OUTPUTS
 from scomm.people import Status
 from scomm.policies import flow
@@ -47,11 +48,12 @@ from scomm.policies.decisions import (
     PolicyArrays,
     RegimeArrays,
     agreement_287g,
-    hold_limit_hours,
+    hold_limits,
     honor_detainer,
     offense_level,
 )
-from scomm.policies.hold_clock import hold_expires_at
+from scomm.policies.hold_check import held_too_long
+from scomm.policies.hold_clock import hold_ends_by
 from scomm.policies.overlays import Rules, baseline_rules
 from scomm.population import STATUS_INDEX, Cohort, OffenseCodes, admissions_per_capita, draw_cohort
 from scomm.simulation.assumptions import Assumptions, load_assumptions
@@ -395,11 +397,11 @@ def _booking(
         world.count(m, "us_citizens_held")
     if world.options.safeguards and person.has_contact:
         world.count(m, "contacts_notified")
-    limit = float(hold_limit_hours(layers, regime)[0])
     released_at = released.astype(dt.datetime).replace(tzinfo=dt.UTC)
-    expires_at = hold_expires_at(
-        released_at, limit, bool(regime.hold_excludes_weekends_and_holidays[0])
-    )
+    # Every limit in force, each counted its own way on the jail's local days.
+    limits = [(float(h[0]), bool(e[0])) for h, e in hold_limits(layers, regime)]
+    zone = county_zone(world.fips)
+    expires_at = hold_ends_by(released_at, limits, zone)
     clock_minutes = int((expires_at - released_at).total_seconds() // 60)
     # The jail logs ICE's arrival to the minute; the hold ends when ICE comes or the clock
     # runs out, whichever is first (ICE arriving at the last minute still takes custody).
@@ -410,8 +412,10 @@ def _booking(
     # Both timers run whole minutes from the release (rounded off the float clock).
     held_minutes = round(env.now - hold_start)
     held_hours = held_minutes / 60.0
-    # The clock is a timer, so a hold cannot outlast it: counted to show it.
-    if held_minutes > clock_minutes:
+    # The clock is a timer, so a hold cannot outlast it: counted to show it, by a check that
+    # walks the local days on its own (a wrong clock would agree with itself).
+    ended_at = released_at + dt.timedelta(minutes=held_minutes)
+    if held_too_long(released_at, ended_at, limits, zone):
         world.count(m, "over_holds")
     world.hold_hours.append(held_hours)
     world.count(m, "hold_hours", held_hours)
