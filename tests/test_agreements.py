@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
+from _public_data import JURISDICTIONS, needs_public_data
 from typer.testing import CliRunner
 
 from scomm.jurisdictions.agreements import (
@@ -20,7 +21,6 @@ from scomm.jurisdictions.agreements import (
     _place,
     load_agreements,
 )
-from tests._public_data import JURISDICTIONS, needs_public_data
 
 NAMES = {
     "FL": {"collier": "12021", "columbia": "12023", "liberty": "12077", "desoto": "12027"},
