@@ -92,6 +92,7 @@ def test_scenario_runs_meet_the_baselines_random_numbers(tmp_path: Path) -> None
         "county_month.parquet",
         "state_month.parquet",
         "national_month.parquet",
+        "watched_month.parquet",
     }
     first_run = county.filter(pl.col("scenario") == "baseline")["removals"].sum()
     assert first_run == pytest.approx(base.totals(0)["removals"])
