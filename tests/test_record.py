@@ -219,4 +219,39 @@ def test_validate_on_a_saved_run(tmp_path: Path) -> None:
     real = dict((m.strftime("%Y-%m"), n) for m, n in record.national_by_month().iter_rows())
     assert [r["real"] for r in monthly["rows"]] == [real[m] for m in model.months]
     assert series["pennsylvania_county_month"]["rows"]
+    # The calibration's residuals from the record: finite, bounded, one per compared period.
+    from scomm.simulation.assumptions import load_assumptions
+    from scomm.simulation.calibration import GAP_CLIP, record_residuals
+
+    residuals = record_residuals(runs["baseline"], load_assumptions())
+    assert residuals.size == 3 + 0 + 0 + 0  # three months; no full year in a quarter
+    assert np.isfinite(residuals).all() and (np.abs(residuals) <= GAP_CLIP).all()
     assert (tmp_path / "png" / "national_by_month.png").stat().st_size > 1000
+
+
+def test_the_prison_door_is_dated_by_regime(tmp_path: Path) -> None:
+    from scomm.policies.practice import default_practice
+    from scomm.simulation.prisons import prison_detainers, regime_of_month
+
+    practice = default_practice().model_copy(
+        update={
+            "prison_detainers_per_month": {"threat_levels_2008": 100.0, "mandatory_2011": 300.0},
+            "prison_custody_share": 0.5,
+        }
+    )
+    assert regime_of_month("2008-10") == "threat_levels_2008"  # before 27 October: the first
+    assert regime_of_month("2012-01") == "mandatory_2011"
+    months = ["2010-01", "2012-01", "2013-06"]
+    assert prison_detainers(months, practice).tolist() == [100.0, 300.0, 0.0]
+
+    # Beside the county run, the door adds to detainers and, at its custody share, to transfers.
+    span = [f"2010-{m:02d}" for m in range(1, 13)]
+    _write_record(tmp_path, {m: 1100 for m in span}, {2010: 10})
+    model = _model(span, np.full((1, 12), 1000.0)).with_prisons(practice)
+    by_key = {c.key: c for c in compare(model, tmp_path)}
+    assert by_key["national_by_month"].rows[0].mean == pytest.approx(1100.0)
+    assert "prison door" in " ".join(by_key["national_by_month"].model_outputs)
+    booked = by_key["booked_by_year"].rows[0]
+    assert booked.mean == pytest.approx(12 * (500.0 + 50.0))
+    declined = by_key["declined_by_year"].rows[0]
+    assert declined.mean == pytest.approx(12 * 100.0)  # prisons decline nothing

@@ -28,6 +28,10 @@ class Practice(BaseModel):
     cap_detainer_rate: float = Field(ge=0, le=1)
     # Share of ICE interviews of matched non-criminals that end in a detainer.
     interview_detainer_rate: float = Field(default=0.0, ge=0, le=1)
+    # Detainers lodged in state and federal prisons per month nationally, by federal regime:
+    # a door the county model does not draw booking by booking (practice.yaml).
+    prison_detainers_per_month: dict[str, float] = Field(default_factory=dict)
+    prison_custody_share: float = Field(default=0.9, ge=0, le=1)
     removal_rate: dict[str, Rate]
     voluntary_return_share: float = Field(ge=0, le=1)
     relief_share: float = Field(ge=0, le=1)

@@ -59,11 +59,14 @@ def register(app: typer.Typer) -> None:
         from scomm.record.series import ModelSeries, compare, gaps_by_year, report_json
 
         console = Console()
+        from scomm.simulation.assumptions import load_assumptions
+
+        assumptions = load_assumptions(assumptions_file)
         if results is not None:
-            model = ModelSeries.from_parquet(results)
+            # The prison door is not in the saved tables: it comes from --assumptions.
+            model = ModelSeries.from_parquet(results, assumptions.practice)
             what = f"saved run {results} ({model.runs} run(s))"
         else:
-            from scomm.simulation.assumptions import load_assumptions
             from scomm.simulation.engine import Options
             from scomm.simulation.national import Plan, simulate_plan
             from scomm.simulation.rates import measured_rates
@@ -78,14 +81,14 @@ def register(app: typer.Typer) -> None:
                 seed,
                 runs,
                 (("baseline",),),
-                load_assumptions(assumptions_file),
+                assumptions,
                 measured_rates(),
                 options,
             )
             began = time.perf_counter()
             with console.status(f"{runs} national run(s), {first} to {last}"):
                 ran = simulate_plan(plan, workers=workers)
-            model = ModelSeries.from_runs(next(iter(ran.values())))
+            model = ModelSeries.from_runs(next(iter(ran.values())), assumptions.practice)
             what = (
                 f"{runs} run(s) {first} to {last}, seed {seed}, sample {sample} "
                 f"({time.perf_counter() - began:.0f} s)"

@@ -12,6 +12,7 @@ from scomm.errors import DataError
 from scomm.record.series import ModelSeries, compare, gaps_by_year
 
 if TYPE_CHECKING:
+    from scomm.policies.practice import Practice
     from scomm.simulation.national import ScenarioRuns
 
 
@@ -21,12 +22,12 @@ def _cell(value: float | None, share: bool) -> str:
     return f"{value:.2%}" if share else f"{value:,.0f}"
 
 
-def record_section(runs: ScenarioRuns, directory: Path) -> str:
+def record_section(runs: ScenarioRuns, directory: Path, practice: Practice | None = None) -> str:
     """HTML for the run beside ICE's detainer record; PNGs go into ``directory/record``."""
     from scomm.record.plots import NOT_DRAWN, plot
 
     try:
-        comparisons = compare(ModelSeries.from_runs(runs))
+        comparisons = compare(ModelSeries.from_runs(runs, practice))
     except DataError as exc:
         return (
             "<h2>The real record</h2>"

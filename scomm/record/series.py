@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,10 @@ import polars as pl
 from scomm.record import detainers as record
 
 if TYPE_CHECKING:
+    from scomm.policies.practice import Practice
     from scomm.simulation.national import ScenarioRuns
+
+PRISON_DOOR = "prison door (practice.prison_detainers_per_month)"
 
 INTERVAL = (5.0, 95.0)  # percentiles over runs: a 90% interval
 
@@ -62,6 +65,25 @@ class ModelSeries:
     national: np.ndarray  # [run, month, output]
     watched_fips: tuple[str, ...] = ()
     watched: np.ndarray = field(default_factory=lambda: np.zeros((1, 0, 0, 0)))  # [run, m, c, o]
+    # The prison door by month (scomm.simulation.prisons), and the share ending in custody.
+    prison: np.ndarray | None = None
+    prison_custody_share: float = 0.0
+
+    def with_prisons(self, practice: Practice) -> ModelSeries:
+        """The same, with the prison door of ``practice`` beside the county run."""
+        from scomm.simulation.prisons import prison_detainers
+
+        return replace(
+            self,
+            prison=prison_detainers(self.months, practice),
+            prison_custody_share=practice.prison_custody_share,
+        )
+
+    def prison_share(self, share: float = 1.0) -> np.ndarray:
+        """[1, month]: the prison door's detainers (times ``share``), zero without one."""
+        if self.prison is None:
+            return np.zeros((1, len(self.months)))
+        return share * self.prison[None, :]
 
     def output(self, names: Sequence[str]) -> np.ndarray:
         """[run, month]: the sum of these outputs nationally."""
@@ -78,8 +100,9 @@ class ModelSeries:
         return int(self.national.shape[0])
 
     @classmethod
-    def from_runs(cls, runs: ScenarioRuns) -> ModelSeries:
-        """From a scenario's runs in memory (:func:`scomm.simulation.national.simulate_plan`)."""
+    def from_runs(cls, runs: ScenarioRuns, practice: Practice | None = None) -> ModelSeries:
+        """From a scenario's runs in memory (:func:`scomm.simulation.national.simulate_plan`),
+        with the prison door of ``practice`` (the run's assumptions) where given."""
         from scomm.simulation.engine import OUTPUTS
 
         watched_fips: tuple[str, ...] = ()
@@ -90,7 +113,7 @@ class ModelSeries:
         return cls(tuple(runs.months), tuple(OUTPUTS), runs.by_month, watched_fips, watched)
 
     @classmethod
-    def from_parquet(cls, directory: Path) -> ModelSeries:
+    def from_parquet(cls, directory: Path, practice: Practice | None = None) -> ModelSeries:
         """From ``scomm simulate --parquet DIR``: ``national_month.parquet`` (every run) and,
         where written, ``watched_month.parquet`` (every run of the watched counties)."""
         from scomm.errors import DataError
@@ -110,14 +133,16 @@ class ModelSeries:
         national = frame.select(outputs).to_numpy().reshape(runs, len(months), len(outputs))
         watched_path = directory / "watched_month.parquet"
         if not watched_path.is_file():
-            return cls(months, outputs, national)
+            out = cls(months, outputs, national)
+            return out.with_prisons(practice) if practice is not None else out
         w = pl.read_parquet(watched_path)
         if "scenario" in w.columns:
             w = w.filter(pl.col("scenario") == w["scenario"][0])
         w = w.sort("run", "month", "fips")
         fips = tuple(sorted(set(w["fips"])))
         watched = w.select(outputs).to_numpy().reshape(runs, len(months), len(fips), len(outputs))
-        return cls(months, outputs, national, fips, watched)
+        out = cls(months, outputs, national, fips, watched)
+        return out.with_prisons(practice) if practice is not None else out
 
 
 @dataclass(frozen=True)
@@ -235,14 +260,17 @@ def compare(model: ModelSeries, root: Path | None = None) -> list[Comparison]:
     """Every real series beside the model's (the table of the module)."""
     monthly = record.national_by_month(root)
     real_month = {m.strftime("%Y-%m"): float(n) for m, n in monthly.iter_rows()}
-    detainers = model.output(["detainers_issued"])
+    detainers = model.output(["detainers_issued"]) + model.prison_share()
+    national = (
+        ("detainers_issued", PRISON_DOOR) if model.prison is not None else ("detainers_issued",)
+    )
     by_month = {m: detainers[:, i] for i, m in enumerate(model.months)}
     out = [
         Comparison(
             "national_by_month",
             "Detainers nationally, by month",
             "every ICE detainer lodged (all doors)",
-            ("detainers_issued",),
+            national,
             True,
             0.15,
             _rows(real_month, by_month),
@@ -252,7 +280,7 @@ def compare(model: ModelSeries, root: Path | None = None) -> list[Comparison]:
             "national_by_fiscal_year",
             "Detainers nationally, by fiscal year",
             "every ICE detainer lodged (all doors), October-September",
-            ("detainers_issued",),
+            national,
             True,
             0.10,
             _rows(_fy_real(monthly), _grouped(model, detainers, _fy)),
@@ -262,7 +290,7 @@ def compare(model: ModelSeries, root: Path | None = None) -> list[Comparison]:
             "national_by_year",
             "Detainers nationally, by calendar year",
             "every ICE detainer lodged (all doors)",
-            ("detainers_issued",),
+            national,
             False,
             0.10,
             _rows(
@@ -279,8 +307,24 @@ def compare(model: ModelSeries, root: Path | None = None) -> list[Comparison]:
         by_reason.setdefault(reason, {})[str(year)] = float(n)
         recorded[str(year)] = recorded.get(str(year), 0.0) + n
 
+    custody = PRISON_DOOR + f" x {model.prison_custody_share:g}"
+    prison_part = {
+        "detainers_issued": model.prison_share(),
+        "transfers": model.prison_share(model.prison_custody_share),
+    }
+
     def yearly(names: Sequence[str]) -> dict[str, np.ndarray]:
-        return _grouped(model, model.output(names), lambda d: str(d.year))
+        per_run = model.output(names)
+        for name in names:
+            if name in prison_part:
+                per_run = per_run + prison_part[name]
+        return _grouped(model, per_run, lambda d: str(d.year))
+
+    def shown(names: tuple[str, ...]) -> tuple[str, ...]:
+        if model.prison is None:
+            return names
+        extra = {"detainers_issued": PRISON_DOOR, "transfers": custody}
+        return names + tuple(extra[n] for n in names if n in extra)
 
     for key, reason, outputs, fitted, tol in (
         ("declined_by_year", record.DECLINED, ("detainers_declined",), True, 0.25),
@@ -292,7 +336,7 @@ def compare(model: ModelSeries, root: Path | None = None) -> list[Comparison]:
                 key,
                 f'"{reason}", by year',
                 f"detainers ended as {reason!r} (a floor: half have no reason recorded)",
-                outputs,
+                shown(outputs),
                 fitted,
                 tol,
                 _rows(by_reason.get(reason, {}), yearly(outputs)),
@@ -315,7 +359,8 @@ def compare(model: ModelSeries, root: Path | None = None) -> list[Comparison]:
                 key,
                 f'Share "{reason}" among detainers with a lift reason, by year',
                 f"share of {reason!r} among detainers whose end is recorded",
-                ("transfers" if reason == record.BOOKED else "detainers_declined",),
+                shown(("transfers",) if reason == record.BOOKED else ("detainers_declined",))
+                + ("over", *shown(("detainers_issued",))),
                 True,
                 0.25,
                 _rows(real_share, model_share),

@@ -169,7 +169,7 @@ def write_report(outcome: Outcome, directory: Path) -> Path:
     if base is not None:
         from scomm.record.report import record_section
 
-        record_html = record_section(base, directory)
+        record_html = record_section(base, directory, plan.assumptions.practice)
     interval = (
         "Each figure is the mean over the runs with its 90% interval (5th to 95th percentile)."
         if plan.runs > 1
