@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--scenario",
-                help="a what-if (repeat, or join with +, to compose); see `scomm scenarios`",
+                help="a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, or join "
+                "with + to compose); see `scomm scenarios`",
             ),
         ] = None,
         json_path: Annotated[
@@ -59,6 +60,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
 
         from scomm.errors import InputError
+        from scomm.policies.overlays import spec_of
         from scomm.simulation.assumptions import load_assumptions
         from scomm.simulation.engine import Options
         from scomm.simulation.national import Plan, months, simulate_plan
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
         months(first, last)
         if runs < 1:
             raise InputError("--runs", f"at least one run, not {runs}")
-        names = ["+".join(s.name for s in parse_names([item])) for item in scenario or []]
+        names = [spec_of(parse_names([item])) for item in scenario or []]
         chosen = [BASELINE] + [n for n in names if n != BASELINE]
         plan = Plan(
             first,
@@ -210,13 +212,26 @@ def register(app: typer.Typer) -> None:
 
     @app.command("scenarios")
     def scenarios() -> None:
-        """The named what-ifs `scomm simulate --scenario` takes."""
-        from scomm.simulation.scenarios import scenarios as known
+        """The what-ifs (overlays) `scomm simulate --scenario` and `scomm run --scenario` take."""
+        from rich.markup import escape
 
-        table = Table(title="Scenarios (compose with +)")
+        from scomm.policies.overlays import scenarios as known
+
+        table = Table(
+            title=escape(
+                "Scenarios: NAME[@PLACE][:DATE], PLACE a 2-digit state or 5-digit county "
+                "FIPS, DATE YYYY-MM-DD (both optional), or a YAML file; compose with +"
+            )
+        )
         table.add_column("name")
         table.add_column("what changes")
         table.add_column("source")
         for s in known().values():
-            table.add_row(s.name, f"{s.title}: {' '.join(s.description.split())}", s.source)
+            name = s.name + (f" (also {', '.join(s.aliases)})" if s.aliases else "")
+            table.add_row(name, f"{s.title}: {' '.join(s.description.split())}", s.source)
         Console().print(table)
+        Console().print(
+            "Example: scomm run --county 06085 --scenario judicial_warrant@06085:2012-01-01",
+            highlight=False,
+            markup=False,
+        )
