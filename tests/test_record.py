@@ -195,6 +195,15 @@ def test_validate_on_a_saved_run(tmp_path: Path) -> None:
     assert np.allclose(model.national, direct.national)
     assert model.watched_fips == direct.watched_fips and len(model.watched_fips) == 67
     assert np.allclose(model.watched, direct.watched)
+    # With the run's practice, the prison door stands beside the county run.
+    from scomm.simulation.prisons import prison_detainers
+
+    practice = plan.assumptions.practice
+    doors = ModelSeries.from_runs(runs["baseline"], practice)
+    assert doors.prison is not None
+    assert doors.prison.tolist() == prison_detainers(model.months, practice).tolist()
+    saved = ModelSeries.from_parquet(tmp_path / "run", practice).prison
+    assert saved is not None and saved.tolist() == doors.prison.tolist()
     # The watched counties are the state's share of the national run.
     k = model.outputs.index("detainers_issued")
     assert model.watched[..., k].sum() <= model.national[..., k].sum()

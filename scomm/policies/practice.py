@@ -53,6 +53,9 @@ class Practice(BaseModel):
     voluntary_return_share: float = Field(ge=0, le=1)
     relief_share: float = Field(ge=0, le=1)
     proceedings_days_median: float = Field(gt=0)
+    # Spread of the proceedings' duration (lognormal sigma): the national run counts a removal
+    # in the month it happens (scomm/simulation/proceedings.py).
+    proceedings_days_sigma: float = Field(default=0.8, ge=0)
     step_delays_minutes: StepDelays
     release_pickup_rate: ByRegime
     at_large_arrest_rate: ByRegime

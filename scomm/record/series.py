@@ -110,7 +110,8 @@ class ModelSeries:
         if runs.watched is not None:
             watched_fips = tuple(str(f) for f in runs.fips[runs.watched_index])
             watched = runs.watched
-        return cls(tuple(runs.months), tuple(OUTPUTS), runs.by_month, watched_fips, watched)
+        out = cls(tuple(runs.months), tuple(OUTPUTS), runs.by_month, watched_fips, watched)
+        return out.with_prisons(practice) if practice is not None else out
 
     @classmethod
     def from_parquet(cls, directory: Path, practice: Practice | None = None) -> ModelSeries:

@@ -26,6 +26,7 @@ from scomm.population import admissions_per_capita, noncitizen_share
 from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import OUTPUTS, BiometricRates, Counties, Options, month_outputs
+from scomm.simulation.proceedings import time_removals
 from scomm.simulation.rates import measured_rates
 from scomm.simulation.scenarios import Rules, parse_names, rules_for
 
@@ -169,7 +170,10 @@ def run_months(
         if out is None:
             out = np.zeros((len(span), *one.shape))
         out[m] = one
-    return out if out is not None else np.zeros((0, 0, len(OUTPUTS)))
+    if out is None:
+        return np.zeros((0, 0, len(OUTPUTS)))
+    # A removal is counted in the month it happens, after its proceedings.
+    return time_removals(out, assumptions.practice)
 
 
 @dataclass
