@@ -53,6 +53,10 @@ FREE: dict[str, tuple[float, float]] = {
     "practice.prison_detainers_per_month.threat_levels_2008": (0.0, 20000.0),
     "practice.prison_detainers_per_month.mandatory_2011": (0.0, 20000.0),
     "practice.prison_detainers_per_month.detainer_guidance_2012": (0.0, 20000.0),
+    # The doors and routes the one flow added (practice.yaml marks them as fitted).
+    "practice.g287_detainer_rate": (0.05, 1.0),
+    "practice.release_pickup_rate.default": (0.0, 1.0),
+    "practice.at_large_arrest_rate.default": (0.0, 0.5),
 }
 
 # ICE's record (scomm.record.series) in the fit: each comparison's rows count together as
