@@ -264,3 +264,11 @@ def test_the_prison_door_is_dated_by_regime(tmp_path: Path) -> None:
     assert booked.mean == pytest.approx(12 * (500.0 + 50.0))
     declined = by_key["declined_by_year"].rows[0]
     assert declined.mean == pytest.approx(12 * 100.0)  # prisons decline nothing
+
+
+def test_calibrate_refuses_an_unknown_free_assumption() -> None:
+    from scomm.cli import app
+
+    result = CliRunner().invoke(app, ["calibrate", "--free", "practice.no_such_rate"])
+    assert result.exit_code != 0
+    assert "practice.no_such_rate" in str(result.exception)

@@ -65,7 +65,9 @@ RECORD_WEIGHTS: dict[str, float] = {
     "national_by_month": 3.0,
     "declined_by_year": 1.0,
     "booked_share_by_year": 1.0,
-    "pennsylvania_by_month": 1.0,
+    # Pennsylvania's jails, apart from its prisons: the record's one view of how the county
+    # doors (IDENT, CAP, 287(g)) and the prison door share the national count.
+    "pennsylvania_by_month": 2.0,
 }
 RECORD_SPAN = ("2008-10", "2014-09")  # the national monthly series fitted
 GAP_CLIP = 3.0  # a residual's bound: a series far off must not drown the rest
@@ -164,7 +166,7 @@ class Fit:
     message: str
     command: str | None = None  # how the fit was asked for, when not from the defaults
     # ICE's record at the fitted values: per comparison, rms gap and share within tolerance.
-    record: dict[str, dict[str, float | None]] | None = None
+    record: dict[str, dict[str, float | bool | None]] | None = None
 
     @property
     def rms_gap(self) -> float:
@@ -264,7 +266,7 @@ def record_residuals(runs: ScenarioRuns, assumptions: Assumptions) -> np.ndarray
 
 def record_quality(
     runs: ScenarioRuns, assumptions: Assumptions
-) -> dict[str, dict[str, float | None]]:
+) -> dict[str, dict[str, float | bool | None]]:
     """Per comparison with ICE's record: its rms gap and the share of periods within its
     tolerance (None where it has none)."""
     from scomm.errors import DataError
@@ -274,7 +276,7 @@ def record_quality(
         comparisons = compare(ModelSeries.from_runs(runs, assumptions.practice))
     except DataError:
         return {}
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, dict[str, float | bool | None]] = {}
     for c in comparisons:
         gaps = np.array([r.gap for r in c.rows], dtype=float)
         gaps = gaps[np.isfinite(gaps)]
@@ -282,7 +284,7 @@ def record_quality(
         out[c.key] = {
             "rms_gap": round(float(np.sqrt(np.mean(gaps**2))), 4) if gaps.size else None,
             "share_within_tolerance": None if np.isnan(within) else round(within, 4),
-            "fitted": float(c.key in RECORD_WEIGHTS),
+            "fitted": c.fitted,
         }
     return out
 
