@@ -150,6 +150,52 @@ def county_world(
     return world
 
 
+def draw_bookings(
+    rng: np.random.Generator,
+    county: CountyFacts,
+    start: dt.date,
+    days: int,
+    seed: int,
+    assumptions: Assumptions | None = None,
+) -> list[SyntheticBooking]:
+    """The county's bookings over ``days`` from ``start``: rows of
+    :func:`scomm.population.draw_cohort`, the sampler the national simulation draws from, with
+    the same ``assumptions`` (the package's calibration by default)."""
+    from scomm.simulation.assumptions import load_assumptions
+
+    assumptions = assumptions or load_assumptions()
+    rate = admissions_per_capita(start.year) * county.population / 365.0
+    counts = rng.poisson(rate, size=days)
+    cohort = draw_cohort(
+        rng,
+        np.zeros(int(counts.sum()), dtype=np.int64),
+        status_table(np.array([county.noncitizen_share]), dict(assumptions.population["status"])),
+        offense_codes(),
+        assumptions.population,
+        assumptions.practice.stale_citizen_record_rate,
+    )
+    details = np.random.default_rng(np.random.SeedSequence([seed, DETAILS_STREAM]))
+    bookings: list[SyntheticBooking] = []
+    for day, n in enumerate(counts):
+        date = start + dt.timedelta(days=day)
+        for _ in range(int(n)):
+            i = len(bookings)
+            minute = int(details.integers(0, 24 * 60))
+            when = dt.datetime.combine(date, dt.time(), dt.UTC) + dt.timedelta(minutes=minute)
+            bookings.append(
+                booking_of(
+                    cohort,
+                    i,
+                    details,
+                    f"{seed}-{i:07d}",
+                    when,
+                    county.state,
+                    assumptions.population,
+                )
+            )
+    return bookings
+
+
 def build(
     county: CountyFacts,
     start: dt.date,
@@ -160,42 +206,14 @@ def build(
     progress: Callable[[str, int, int], None] | None = None,
     assumptions: Assumptions | None = None,
 ) -> SyntheticRun:
-    """Draw the county's bookings over ``days`` from ``start`` and fill the databases.
-
-    The people are rows of :func:`scomm.population.draw_cohort`, the sampler the national
-    simulation draws from, with the same ``assumptions`` (the package's calibration by
-    default)."""
-    from scomm.simulation.assumptions import load_assumptions
-
-    assumptions = assumptions or load_assumptions()
+    """Draw the county's bookings over ``days`` from ``start`` (:func:`draw_bookings`) and fill
+    the databases."""
     rng = np.random.default_rng(seed)
-    rate = admissions_per_capita(start.year) * county.population / 365.0
-    counts = rng.poisson(rate, size=days)
-    total_booked = int(counts.sum())
-    cohort = draw_cohort(
-        rng,
-        np.zeros(total_booked, dtype=np.int64),
-        status_table(np.array([county.noncitizen_share]), dict(assumptions.population["status"])),
-        offense_codes(),
-        assumptions.population,
-        assumptions.practice.stale_citizen_record_rate,
-    )
-    details = np.random.default_rng(np.random.SeedSequence([seed, DETAILS_STREAM]))
-    people: list[Person] = []
-    bookings: list[SyntheticBooking] = []
-    for day, n in enumerate(counts):
-        date = start + dt.timedelta(days=day)
-        for _ in range(int(n)):
-            i = len(bookings)
-            minute = int(details.integers(0, 24 * 60))
-            when = dt.datetime.combine(date, dt.time(), dt.UTC) + dt.timedelta(minutes=minute)
-            b = booking_of(
-                cohort, i, details, f"{seed}-{i:07d}", when, county.state, assumptions.population
-            )
-            people.append(b.person)
-            bookings.append(b)
-
+    bookings = draw_bookings(rng, county, start, days, seed, assumptions)
+    people: list[Person] = [b.person for b in bookings]
     world = county_world(county, seed, fingers_searched)
+    if assumptions is not None:
+        world.practice = assumptions.practice
     booking_fingers: list[dict[int, Template]] = []
     ident_enrolments: list[tuple[str, dict[int, Template]]] = []
     iafis_enrolments: list[tuple[str, dict[int, Template]]] = []
