@@ -38,3 +38,24 @@ def test_time_removals_moves_only_removals() -> None:
     late = np.zeros_like(out)
     late[-1] = 100.0
     assert time_removals(late, practice)[:, 0, removals].sum() < 20
+
+
+def test_pattern_search_finds_a_bounded_minimum() -> None:
+    from concurrent.futures import Future
+
+    from scomm.simulation.calibration import _pattern_search
+
+    target = np.array([0.3, 7.0])
+
+    def submit(xs: list[np.ndarray]) -> list[Future[np.ndarray]]:
+        out = []
+        for x in xs:
+            f: Future[np.ndarray] = Future()
+            f.set_result((x - target) / np.array([1.0, 10.0]))
+            out.append(f)
+        return out
+
+    low, high = np.array([0.0, 0.0]), np.array([1.0, 5.0])  # the second's optimum is outside
+    solution = _pattern_search(submit, np.array([0.9, 1.0]), low, high, 200, None)
+    assert solution.success and solution.nfev <= 200
+    assert abs(solution.x[0] - 0.3) < 0.02 and solution.x[1] == pytest.approx(5.0)

@@ -307,8 +307,14 @@ def calibrate(
     max_evaluations: int = 40,
     workers: int | None = None,
     progress: Callable[[int, float], None] | None = None,
+    method: str = "least_squares",
 ) -> Fit:
     """Fit ``free`` assumptions to the targets, starting from ``start`` (the priors).
+
+    ``method``: ``least_squares`` (trust region over finite-difference Jacobians) or
+    ``coordinate`` (a pattern search: each assumption in turn moved by a step that shrinks when
+    no move helps): on a sample the objective is a staircase, where a Jacobian can see no slope
+    and a pattern search still moves.
 
     ``max_evaluations`` bounds the residual evaluations (each Jacobian costs one more run per
     free assumption, run in parallel on ``workers`` processes, all cores by default).
@@ -351,14 +357,27 @@ def calibrate(
             r0 = base.result()
             return np.stack([(f.result() - r0) / h for h, f in moved], axis=1)
 
-        solution = least_squares(
-            residuals,
-            x0,
-            jac=jacobian,
-            bounds=(low, high),
-            max_nfev=max_evaluations,
-            x_scale=high - low,
-        )
+        if method == "coordinate":
+            solution = _pattern_search(
+                lambda xs: [pool.submit(_residuals, setup, values(x)) for x in xs],
+                x0,
+                low,
+                high,
+                max_evaluations,
+                progress,
+            )
+            count = solution.nfev
+        elif method == "least_squares":
+            solution = least_squares(
+                residuals,
+                x0,
+                jac=jacobian,
+                bounds=(low, high),
+                max_nfev=max_evaluations,
+                x_scale=high - low,
+            )
+        else:
+            raise InputError("--method", f"least_squares or coordinate, not {method!r}")
     final = _run(setup, values(solution.x))
     rows = evaluate(final)
     record = record_quality(
@@ -375,6 +394,58 @@ def calibrate(
         span=(first, last),
         converged=bool(solution.success),
         message=str(solution.message),
+    )
+
+
+@dataclass(frozen=True)
+class _Solution:
+    x: np.ndarray
+    success: bool
+    message: str
+    nfev: int
+
+
+def _pattern_search(
+    submit: Callable[[list[np.ndarray]], list[Any]],
+    x0: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    max_evaluations: int,
+    progress: Callable[[int, float], None] | None,
+) -> _Solution:
+    """Minimise the sum of squared residuals by moving one coordinate at a time, up and down
+    by a step (a fifth of its range at first, halved after a sweep with no gain); the two
+    moves of a coordinate are evaluated together (``submit`` returns futures)."""
+
+    def cost(r: np.ndarray) -> float:
+        return float(np.sum(r**2))
+
+    x = x0.copy()
+    best = cost(submit([x])[0].result())
+    step = 0.2 * (high - low)
+    used = 1
+    while used + 2 <= max_evaluations and step.max() > 0.01 * (high - low).max():
+        gained = False
+        for i in range(x.size):
+            if used + 2 > max_evaluations:
+                break
+            moves = []
+            for sign in (1.0, -1.0):
+                y = x.copy()
+                y[i] = min(max(x[i] + sign * step[i], low[i]), high[i])
+                moves.append(y)
+            costs = [cost(f.result()) for f in submit(moves)]
+            used += 2
+            k = int(np.argmin(costs))
+            if costs[k] < best:
+                x, best, gained = moves[k], costs[k], True
+            if progress:
+                progress(used, float(np.sqrt(best)))
+        if not gained:
+            step = step / 2
+    done = step.max() <= 0.01 * (high - low).max()
+    return _Solution(
+        x, done, "step below 1% of the range" if done else "evaluations exhausted", used
     )
 
 

@@ -142,6 +142,9 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option("--free", help="fit only these assumptions (repeat; default: all)"),
         ] = None,
+        method: Annotated[
+            str, typer.Option("--method", help="least_squares or coordinate (pattern search)")
+        ] = "least_squares",
     ) -> None:
         """Fit the unknown rates to the published figures; save them with the fit's quality."""
         from scomm.errors import InputError
@@ -170,6 +173,7 @@ def register(app: typer.Typer) -> None:
                 max_evaluations=max_evaluations,
                 free=chosen,
                 workers=workers,
+                method=method,
                 progress=lambda i, rms: status.update(f"evaluation {i}: rms gap {rms:.3f}"),
             )
         fit = replace(
@@ -179,6 +183,7 @@ def register(app: typer.Typer) -> None:
                 f"--max-evaluations {max_evaluations}"
                 + (f" --start {start}" if start else "")
                 + "".join(f" --free {n}" for n in free or [])
+                + (f" --method {method}" if method != "least_squares" else "")
             ),
         )
         table = Table(title=f"Calibration: rms relative gap {fit.rms_gap:.1%}")
