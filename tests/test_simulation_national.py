@@ -92,6 +92,7 @@ def test_scenario_runs_meet_the_baselines_random_numbers(tmp_path: Path) -> None
         "county_month.parquet",
         "state_month.parquet",
         "national_month.parquet",
+        "watched_month.parquet",
     }
     first_run = county.filter(pl.col("scenario") == "baseline")["removals"].sum()
     assert first_run == pytest.approx(base.totals(0)["removals"])
@@ -135,6 +136,12 @@ def test_cli_runs_scenarios_and_writes_json_parquet_and_report(tmp_path: Path) -
     # No CDN, no remote asset: every src and href is local.
     assert not any(f'{attr}="http' in page for attr in ("src", "href", "xlink:href"))
     assert (tmp_path / "report" / "policy_in_force.svg").stat().st_size > 10_000
+    from scomm.record.detainers import BY_MONTH_CSV
+    from scomm.settings import data_dir
+
+    if (data_dir() / BY_MONTH_CSV).is_file():  # the real record beside the model
+        assert "The real record beside the model" in page
+        assert (tmp_path / "report" / "record" / "national_by_month.png").stat().st_size > 1000
     assert pl.read_parquet(tmp_path / "tables" / "state_month.parquet").height > 0
 
 

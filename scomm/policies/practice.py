@@ -45,10 +45,17 @@ class Practice(BaseModel):
     cap_detainer_rate: float = Field(ge=0, le=1)
     # Share of ICE interviews of matched non-criminals that end in a detainer.
     interview_detainer_rate: float = Field(default=0.0, ge=0, le=1)
+    # Detainers lodged in state and federal prisons per month nationally, by federal regime:
+    # a door the county model does not draw booking by booking (practice.yaml).
+    prison_detainers_per_month: dict[str, float] = Field(default_factory=dict)
+    prison_custody_share: float = Field(default=0.9, ge=0, le=1)
     removal_rate: dict[str, Rate]
     voluntary_return_share: float = Field(ge=0, le=1)
     relief_share: float = Field(ge=0, le=1)
     proceedings_days_median: float = Field(gt=0)
+    # Spread of the proceedings' duration (lognormal sigma): the national run counts a removal
+    # in the month it happens (scomm/simulation/proceedings.py).
+    proceedings_days_sigma: float = Field(default=0.8, ge=0)
     step_delays_minutes: StepDelays
     release_pickup_rate: ByRegime
     at_large_arrest_rate: ByRegime

@@ -138,18 +138,29 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--start", help="start from this fit's values (default: the priors)"),
         ] = None,
+        free: Annotated[
+            list[str] | None,
+            typer.Option("--free", help="fit only these assumptions (repeat; default: all)"),
+        ] = None,
+        method: Annotated[
+            str, typer.Option("--method", help="least_squares or coordinate (pattern search)")
+        ] = "least_squares",
     ) -> None:
         """Fit the unknown rates to the published figures; save them with the fit's quality."""
         from scomm.errors import InputError
         from scomm.simulation.assumptions import load_assumptions
+        from scomm.simulation.calibration import FREE, table_rows, write_fit
         from scomm.simulation.calibration import calibrate as fit_rates
-        from scomm.simulation.calibration import table_rows, write_fit
         from scomm.simulation.national import months
         from scomm.simulation.rates import measured_rates
 
         months(first, last)
         if not 0 < sample <= 1:
             raise InputError("--sample", f"must be in (0, 1], not {sample}")
+        unknown = [n for n in free or [] if n not in FREE]
+        if unknown:
+            raise InputError("--free", f"not a fitted assumption: {unknown}; known: {list(FREE)}")
+        chosen = {n: FREE[n] for n in free} if free else FREE
         console = Console()
         with console.status("fitting") as status:
             fit = fit_rates(
@@ -160,14 +171,19 @@ def register(app: typer.Typer) -> None:
                 start=load_assumptions(start) if start else None,
                 rates=measured_rates(),
                 max_evaluations=max_evaluations,
+                free=chosen,
                 workers=workers,
+                method=method,
                 progress=lambda i, rms: status.update(f"evaluation {i}: rms gap {rms:.3f}"),
             )
         fit = replace(
             fit,
             command=(
                 f"scomm calibrate --seed {seed} --sample {sample} --from {first} --to {last} "
-                f"--max-evaluations {max_evaluations}" + (f" --start {start}" if start else "")
+                f"--max-evaluations {max_evaluations}"
+                + (f" --start {start}" if start else "")
+                + "".join(f" --free {n}" for n in free or [])
+                + (f" --method {method}" if method != "least_squares" else "")
             ),
         )
         table = Table(title=f"Calibration: rms relative gap {fit.rms_gap:.1%}")
@@ -182,6 +198,19 @@ def register(app: typer.Typer) -> None:
         for name, value in fit.values.items():
             fitted.add_row(name, f"{value:.4g}")
         console.print(fitted)
+        if fit.record:
+            record = Table(title="ICE's detainer record at the fitted values")
+            for column in ("series", "rms gap", "within tolerance", ""):
+                record.add_column(column, justify="left" if column == "series" else "right")
+            for key, q in fit.record.items():
+                rms, within = q["rms_gap"], q["share_within_tolerance"]
+                record.add_row(
+                    key,
+                    "-" if rms is None else f"{rms:.1%}",
+                    "-" if within is None else f"{within:.0%}",
+                    "fitted" if q["fitted"] else "check",
+                )
+            console.print(record)
         write_fit(fit, out)
         console.print(f"{fit.evaluations} evaluations, {fit.seconds:.0f} s: {fit.message}")
         console.print(f"written to {out}")

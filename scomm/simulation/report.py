@@ -165,6 +165,11 @@ def write_report(outcome: Outcome, directory: Path) -> Path:
             ["figure", "published", "model (first run)", "gap", ""],
             table_rows(evaluate(base)),
         )
+    record_html = ""
+    if base is not None:
+        from scomm.record.report import record_section
+
+        record_html = record_section(base, directory, plan.assumptions.practice)
     interval = (
         "Each figure is the mean over the runs with its 90% interval (5th to 95th percentile)."
         if plan.runs > 1
@@ -188,6 +193,7 @@ rate {rates.false_match_rate:.3g} ({html.escape(rates.source)}). {interval}</p>
 {maps_html}
 {"<h2>Scenario comparison</h2><figure>" + comparison + "</figure>" if comparison else ""}
 {calibration}
+{record_html}
 <p class="note">Assumptions: {html.escape(_assumptions_note(outcome))}</p>
 </body></html>
 """
