@@ -88,7 +88,7 @@ import PIL.Image
 import wsq  # noqa: F401  (registers the "WSQ" format with Pillow)
 
 from scomm.biometrics.template import BIFURCATION, ENDING, MINUTIA_DTYPE, OTHER, Template
-from scomm.errors import TransactionError
+from scomm.errors import InputError, TransactionError
 from scomm.files import write_bytes_atomic
 from scomm.forms.booking import (
     FINGER_POSITIONS,
@@ -528,11 +528,15 @@ def write_transaction(sub: BookingSubmission) -> bytes:
 
 
 def write_transaction_file(sub: BookingSubmission, path: str | os.PathLike[str]) -> Path:
-    """Write the transaction to ``path`` atomically (a temporary file, then a rename)."""
+    """Write the transaction to ``path`` atomically (a temporary file, then a rename),
+    readable by its owner only: it holds a person's name, date of birth and prints."""
     target = Path(path)
     data = write_transaction(sub)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(target, data, durable=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(target), f"cannot be written ({exc.strerror or exc})") from None
+    write_bytes_atomic(target, data, durable=True, private=True)
     return target
 
 

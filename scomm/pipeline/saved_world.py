@@ -13,24 +13,29 @@ Layout of a world directory::
     iafis/, ident/  the two galleries (:class:`scomm.biometrics.gallery.Gallery` directories)
 
 A world is written whole into a temporary directory beside the target and renamed into place,
-so an interrupted save leaves no world at all rather than half of one; it is read back only if
-every file checks out against ``world.json``.
+so an interrupted save leaves no world at all rather than half of one (a staging directory a
+killed save left behind is removed by the next save); it is read back only if every file checks
+out against ``world.json``. It holds personal data (names, dates of birth, rap sheets, status):
+its directories are created readable by their owner only (0700), its files 0600.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scomm.errors import InputError, ScommError
+from scomm.files import PRIVATE_DIR, PRIVATE_FILE
 from scomm.people import Status
 from scomm.pipeline.world import World
 
@@ -155,11 +160,10 @@ def save_world(
     directory = Path(directory)
     check_can_save(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.saving-"))
+    remove_stale_staging(directory)
+    # mkdtemp makes it 0700, which the rename keeps: the world is its owner's only.
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=_staging_prefix(directory)))
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
         world = run.world
         galleries: dict[str, Gallery] = {
             "iafis": world.iafis.gallery.save_copy(staging / "iafis"),
@@ -195,6 +199,7 @@ def save_world(
             "files": {name: _file_facts(staging / name) for name in (RECORDS, PEOPLE)},
         }
         _write_fsync(staging / MANIFEST, json.dumps(manifest, indent=1).encode())
+        _make_private(staging)
         # An empty target directory is replaced by the rename (POSIX), a missing one created.
         os.replace(staging, directory)
     except BaseException:
@@ -224,8 +229,52 @@ def _people_of(run: SyntheticRun, bookings: list[Booking]) -> Iterator[PersonEnt
         )
 
 
+def _staging_prefix(directory: Path) -> str:
+    return f".{directory.name}.saving-{os.getpid()}-"
+
+
+def remove_stale_staging(directory: Path) -> list[Path]:
+    """Remove the staging directories of saves of ``directory`` whose process is gone (killed
+    mid-save); a save still running in another process is left alone. Returns those removed."""
+    removed = []
+    for staging in directory.parent.glob(f".{glob.escape(directory.name)}.saving-*"):
+        pid_text = staging.name.rsplit(".saving-", 1)[1].split("-", 1)[0]
+        if pid_text.isdigit() and _alive(int(pid_text)):
+            continue
+        if not pid_text.isdigit() and time.time() - staging.stat().st_mtime < STALE_STAGING_S:
+            continue  # an older scomm's staging, named without its process: only when old
+        shutil.rmtree(staging, ignore_errors=True)
+        removed.append(staging)
+    return removed
+
+
+STALE_STAGING_S = 3600.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _make_private(root: Path) -> None:
+    """Owner-only permissions on everything under ``root`` (the galleries' own writers use the
+    umask's)."""
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), PRIVATE_DIR)
+        for name in files:
+            os.chmod(os.path.join(folder, name), PRIVATE_FILE)
+    os.chmod(root, PRIVATE_DIR)
+
+
 def _write_fsync(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with open(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
