@@ -317,20 +317,3 @@ def test_store_world_and_exports_are_owner_only_and_every_read_is_audited(
         assert store.verify_audit().intact
     assert [e.subject for e in mine] == [f"person:{p}" for p in people] + [f"person:{people[0]}"]
     assert "export-booking" in mine[-1].purpose
-
-
-def test_a_killed_saves_staging_folder_is_removed_by_the_next_save(tmp_path: Path) -> None:
-    from scomm.pipeline.saved_world import remove_stale_staging
-
-    target = tmp_path / "world"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    stale = tmp_path / f".world.saving-{dead.stdout.strip()}-abc123"
-    (stale / "iafis").mkdir(parents=True)
-    (stale / "iafis" / "codes.npy").write_bytes(b"\0" * 1024)
-    live = tmp_path / f".world.saving-{os.getpid()}-def456"
-    live.mkdir()
-    other = tmp_path / ".elsewhere.saving-1-x"
-    other.mkdir()
-    assert remove_stale_staging(target) == [stale]
-    assert not stale.exists() and live.exists() and other.exists()

@@ -13,8 +13,8 @@ Layout of a world directory::
     iafis/, ident/  the two galleries (:class:`scomm.biometrics.gallery.Gallery` directories)
 
 A world is written whole into a temporary directory beside the target and renamed into place,
-so an interrupted save leaves no world at all rather than half of one (a staging directory a
-killed save left behind is removed by the next save); it is read back only if every file checks
+so an interrupted save leaves no world at all rather than half of one (and the staging folder
+a SIGKILL leaves is removed by the next save or run); it is read back only if every file checks
 out against ``world.json``. It holds personal data (names, dates of birth, rap sheets, status):
 its directories are created readable by their owner only (0700), its files 0600.
 """
@@ -22,7 +22,7 @@ its directories are created readable by their owner only (0700), its files 0600.
 from __future__ import annotations
 
 import datetime as dt
-import glob
+import fcntl
 import hashlib
 import json
 import os
@@ -160,10 +160,13 @@ def save_world(
     directory = Path(directory)
     check_can_save(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(directory)
-    # mkdtemp makes it 0700, which the rename keeps: the world is its owner's only.
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=_staging_prefix(directory)))
+    staging = Path(
+        tempfile.mkdtemp(dir=directory.parent, prefix=f"{_staging_prefix(directory)}{os.getpid()}-")
+    )
+    # Held until the rename: a later save tells a live save's staging from a killed one's.
+    lock = _hold_lock(staging)
     try:
+        # mkdtemp made it 0700, which the rename keeps: the world is its owner's only.
         world = run.world
         galleries: dict[str, Gallery] = {
             "iafis": world.iafis.gallery.save_copy(staging / "iafis"),
@@ -199,16 +202,81 @@ def save_world(
             "files": {name: _file_facts(staging / name) for name in (RECORDS, PEOPLE)},
         }
         _write_fsync(staging / MANIFEST, json.dumps(manifest, indent=1).encode())
+        # The lock file goes before the rename (the world must not keep it); the lock itself
+        # stays held on the open file, and the folder still names this live process.
+        (staging / _LOCK).unlink()
         _make_private(staging)
         # An empty target directory is replaced by the rename (POSIX), a missing one created.
         os.replace(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        os.close(lock)
+
+
+# A save writes into ".NAME.saving-PID-XXXXXX" beside the target, holding an flock on the
+# ".saving.lock" file inside it. A SIGKILL leaves the folder behind (211 MB for a county); the
+# next save or run removes every such folder whose lock no live process holds.
+_LOCK = ".saving.lock"
+STALE_UNLOCKED_S = 3600.0  # a staging folder with no lock file (an older scomm's) this old
+
+
+def _staging_prefix(directory: Path) -> str:
+    return f".{directory.name}.saving-"
+
+
+def _hold_lock(staging: Path) -> int:
+    fd = os.open(staging / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _is_stale(staging: Path) -> bool:
+    try:
+        fd = os.open(staging / _LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        # Between mkdtemp and the lock (microseconds), or an older scomm's folder: go by the
+        # process named in it, else by age.
+        pid = staging.name.rsplit(".saving-", 1)[-1].split("-", 1)[0]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+        return time.time() - staging.stat().st_mtime > STALE_UNLOCKED_S
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a live save holds it
+    finally:
+        os.close(fd)  # closing drops the lock we may have taken
+    return True
+
+
+def remove_stale_staging(directory: Path) -> list[Path]:
+    """Remove the staging folders killed saves of ``directory`` left beside it; return them."""
+    directory = Path(directory)
+    if not directory.parent.is_dir():
+        return []
+    removed = []
+    for staging in sorted(directory.parent.glob(f"{_staging_prefix(directory)}*")):
+        try:
+            if staging.is_dir() and not staging.is_symlink() and _is_stale(staging):
+                shutil.rmtree(staging)
+                removed.append(staging)
+        except OSError:
+            continue  # another process removed it first, or it is not ours to remove
+    return removed
 
 
 def check_can_save(directory: Path) -> None:
-    """Refuse a target that is neither absent nor an empty directory (before any work)."""
+    """Refuse a target that is neither absent nor an empty directory (before any work), and
+    remove what killed saves of it left behind."""
+    remove_stale_staging(directory)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise InputError(
             str(directory), "not a scomm world (no world.json) and not an empty directory"
@@ -227,38 +295,6 @@ def _people_of(run: SyntheticRun, bookings: list[Booking]) -> Iterator[PersonEnt
             booked_at=at,
             payload=payload,
         )
-
-
-def _staging_prefix(directory: Path) -> str:
-    return f".{directory.name}.saving-{os.getpid()}-"
-
-
-def remove_stale_staging(directory: Path) -> list[Path]:
-    """Remove the staging directories of saves of ``directory`` whose process is gone (killed
-    mid-save); a save still running in another process is left alone. Returns those removed."""
-    removed = []
-    for staging in directory.parent.glob(f".{glob.escape(directory.name)}.saving-*"):
-        pid_text = staging.name.rsplit(".saving-", 1)[1].split("-", 1)[0]
-        if pid_text.isdigit() and _alive(int(pid_text)):
-            continue
-        if not pid_text.isdigit() and time.time() - staging.stat().st_mtime < STALE_STAGING_S:
-            continue  # an older scomm's staging, named without its process: only when old
-        shutil.rmtree(staging, ignore_errors=True)
-        removed.append(staging)
-    return removed
-
-
-STALE_STAGING_S = 3600.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 def _make_private(root: Path) -> None:
