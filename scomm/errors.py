@@ -43,3 +43,10 @@ class GalleryError(InputError):
 
 class DataError(InputError):
     """A public dataset that is missing or does not match its checksum."""
+
+
+class TaskFailed(ScommError):
+    """A step of a case failed for good (its error kept in the task): the command did not do
+    what was asked. Exit code 1, not 2: the input was fine, the work was not done."""
+
+    exit_code = 1

@@ -23,6 +23,7 @@ import PIL.Image
 import pytest
 
 from scomm.biometrics.template import BIFURCATION, ENDING, MINUTIA_DTYPE, OTHER, Template
+from scomm.biometrics.wsq_codec import _WsqWorker
 from scomm.errors import TransactionError
 from scomm.forms.booking import (
     FINGER_POSITIONS,
@@ -32,7 +33,6 @@ from scomm.forms.booking import (
     ridge_image,
 )
 from scomm.forms.nist import (
-    _WsqWorker,
     ansi_to_iso_quality,
     decode_wsq,
     encode_wsq,

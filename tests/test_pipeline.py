@@ -86,7 +86,7 @@ def test_worker_threads_searching_ahead_give_the_same_cases(tmp_path: Path) -> N
 def test_timeline_gives_every_step_its_basis_and_logs_the_read(store_url: str) -> None:
     _, states = run_once(store_url, days=1)
     case_id = states[0].case_id
-    events = timeline(store_url, case_id, reader="county counsel")
+    events = timeline(store_url, case_id, reader="county-counsel")
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert all(e["legal_basis"] and e["actor"] for e in events)
     assert all("truth" not in e["payload"] for e in events)
@@ -94,13 +94,13 @@ def test_timeline_gives_every_step_its_basis_and_logs_the_read(store_url: str) -
         readers = [
             r[0]
             for r in conn.exec_driver_sql(
-                "SELECT reader FROM access_log WHERE case_id = %s"
+                "SELECT reader FROM audit_log WHERE subject = %s"
                 if store.backend == "postgresql"
-                else "SELECT reader FROM access_log WHERE case_id = ?",
+                else "SELECT reader FROM audit_log WHERE subject = ?",
                 (case_id,),
             )
         ]
-    assert "county counsel" in readers
+    assert "county-counsel" in readers
 
 
 def test_rerun_resumes_without_duplicating(tmp_path: Path) -> None:

@@ -90,8 +90,8 @@ def test_the_log_refuses_update_and_delete(store: EventStore) -> None:
     for statement in (
         "UPDATE events SET step = 'forged'",
         "DELETE FROM events",
-        "UPDATE access_log SET reader = 'nobody'",
-        "DELETE FROM access_log",
+        "UPDATE audit_log SET reader = 'nobody'",
+        "DELETE FROM audit_log",
     ):
         with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
             conn.execute(text(statement))
@@ -100,23 +100,24 @@ def test_the_log_refuses_update_and_delete(store: EventStore) -> None:
 
 def test_every_read_is_logged_with_reader_and_purpose(store: EventStore) -> None:
     store.append(ev("a", "booking"), ev("b", "booking"))
-    store.events("a", reader="ERO officer 17", purpose="detainer review")
+    store.events("a", reader="ero.officer17", purpose="detainer review")
     store.fold("a", lambda n, _e: n + 1, 0, reader="auditor", purpose="count")
-    store.events("nobody", reader="curious clerk")  # a read of nothing is still a read
+    store.events("nobody", reader="curious-clerk")  # a read of nothing is still a read
     assert (
         dict(store.histories(["b"], reader="report", purpose="summary"))["b"][0].step == "booking"
     )
 
-    log = store.access_log()
-    assert [(r["reader"], r["case_id"], r["purpose"]) for r in log] == [
-        ("ERO officer 17", "a", "detainer review"),
+    log = store.audit_entries()
+    assert [(r.reader, r.subject, r.purpose) for r in log] == [
+        ("ero.officer17", "a", "detainer review"),
         ("auditor", "a", "count"),
-        ("curious clerk", "nobody", ""),
+        ("curious-clerk", "nobody", ""),
         ("report", "b", "summary"),
     ]
-    assert all(r["read_at"].tzinfo == dt.UTC for r in log)
-    with pytest.raises(InputError, match="name who reads"):
-        store.events("a", reader=" ")
+    assert all(r.read_at.tzinfo == dt.UTC for r in log)
+    for bad in (" ", "", "ERO officer 17", "clerk\nforged entry", "\x1b[2Jclerk"):
+        with pytest.raises(InputError, match="not a reader name"):
+            store.events("a", reader=bad)
 
 
 def test_fold_derives_state_from_the_events(store: EventStore) -> None:
@@ -142,7 +143,7 @@ def test_cases_filters_by_step_and_time(store: EventStore) -> None:
     assert store.cases(until=T0 + dt.timedelta(hours=30)) == ["a"]
     assert store.cases(limit=2) == ["a", "b"]
     # Listing ids reads no record, so it is not access-logged.
-    assert store.access_log() == []
+    assert store.audit_entries() == []
 
 
 def test_histories_of_every_case_in_chunks(store: EventStore) -> None:
@@ -151,7 +152,7 @@ def test_histories_of_every_case_in_chunks(store: EventStore) -> None:
     got = dict(store.histories(reader="report", purpose="summary", chunk=3))
     assert list(got) == [f"c{i}" for i in range(7)]
     assert all([e.seq for e in h] == [1, 2] for h in got.values())
-    assert len(store.access_log()) == 7
+    assert len(store.audit_entries()) == 7
 
 
 def test_reopening_keeps_the_log(store_url: str) -> None:

@@ -78,10 +78,11 @@ def test_a_flow_runs_to_its_end_once_per_case(store: EventStore) -> None:
 def test_worker_reads_are_logged(store: EventStore) -> None:
     (case_id,) = book(store, 1)
     run_worker(store, HANDLERS, worker="w7")
-    log = store.access_log(case_id)
+    log = store.audit_entries(subject=case_id)
     assert len(log) == len(FLOW)
-    assert {r["reader"] for r in log} == {"worker:w7"}
-    assert [r["purpose"] for r in log] == [f"step {s}" for s in FLOW]
+    assert {r.reader for r in log} == {"worker:w7"}
+    assert [r.purpose for r in log] == [f"step {s}" for s in FLOW]
+    assert store.verify_audit().intact
 
 
 def test_claim_commits_events_tasks_and_done_together(store: EventStore) -> None:

@@ -65,18 +65,11 @@ no turn (``iso2ansi.c``) and INCITS 378 to ANSI/NIST Type-9 with a 180-degree on
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
-import io
 import math
 import os
 import re
-import select
 import struct
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,11 +77,10 @@ from typing import NoReturn
 
 import nistitl
 import numpy as np
-import PIL.Image
-import wsq  # noqa: F401  (registers the "WSQ" format with Pillow)
 
 from scomm.biometrics.template import BIFURCATION, ENDING, MINUTIA_DTYPE, OTHER, Template
-from scomm.errors import TransactionError
+from scomm.biometrics.wsq_codec import check_declared_size, decode_wsq, encode_wsq, wsq_frame_size
+from scomm.errors import InputError, TransactionError
 from scomm.files import write_bytes_atomic
 from scomm.forms.booking import (
     FINGER_POSITIONS,
@@ -213,183 +205,6 @@ _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only (str.isdigit accepts "Â
 
 # --------------------------------------------------------------------------------------------
 # WSQ
-
-
-def encode_wsq(image: np.ndarray) -> bytes:
-    """WSQ-compress an 8-bit grey image (500 ppi) with the ``wsq`` package's codec."""
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(np.ascontiguousarray(image), mode="L").save(buffer, "WSQ")
-    return buffer.getvalue()
-
-
-# WSQ segment markers (FBI WSQ specification, IAFIS-IC-0110): start/end of image, start of
-# frame, start of block, transform table, quantization table, Huffman table, restart, comment.
-_SOI, _EOI, _SOF, _SOB = 0xA0, 0xA1, 0xA2, 0xA3
-_TABLE_MARKERS = frozenset({0xA4, 0xA5, 0xA6, 0xA7, 0xA8})
-
-
-def wsq_frame_size(data: bytes) -> tuple[int, int]:
-    """(width, height) from a WSQ image's frame header, without decoding it.
-
-    Read before decoding so that a header claiming a huge image, or one that disagrees with
-    14.006/14.007, is refused without handing it to the codec.
-    """
-    if data[:2] != b"\xff\xa0":
-        raise ValueError("no WSQ start-of-image marker (FFA0)")
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            break
-        marker = data[pos + 1]
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker == _SOF:
-            # FFA2, Lf (2), black (1), white (1), height (2), width (2), ...
-            if pos + 10 > len(data) or length < 17:
-                raise ValueError("frame header cut short")
-            height = int.from_bytes(data[pos + 6 : pos + 8], "big")
-            width = int.from_bytes(data[pos + 8 : pos + 10], "big")
-            return width, height
-        if marker not in _TABLE_MARKERS or length < 2:
-            break
-        pos += 2 + length
-    raise ValueError(f"no frame header (FFA2) where expected (byte {pos})")
-
-
-# The codec is C code (NBIS-derived) that crashes the process on some corrupt images (a
-# damaged end marker or entropy-coded data makes it read past its buffer: found by fuzzing).
-# A booking file is untrusted input, so images are decoded in a separate worker process: a
-# crash there is a corrupt image, not a dead pipeline. The worker is started once and kept.
-_WORKER_SOURCE = r"""
-import io, struct, sys
-import PIL.Image
-import wsq  # registers the WSQ codec with Pillow
-
-stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-while True:
-    head = stdin.read(4)
-    if len(head) < 4:
-        break
-    (size,) = struct.unpack(">I", head)
-    data = stdin.read(size)
-    try:
-        with PIL.Image.open(io.BytesIO(data), formats=["WSQ"]) as image:
-            image.load()
-            pixels = image.tobytes()
-            reply = struct.pack(">BII", 0, image.size[0], image.size[1]) + pixels
-    except Exception as exc:  # the codec raises bare Exception("WSQ Error: ...")
-        reason = (" ".join(str(exc).split()) or type(exc).__name__).encode("utf-8", "replace")
-        reply = struct.pack(">BII", 1, len(reason), 0) + reason
-    stdout.write(reply)
-    stdout.flush()
-"""
-
-DECODE_TIMEOUT_S = 30.0
-
-
-class _WsqWorker:
-    """One decoding process, restarted after a crash; calls are serialized by a lock."""
-
-    def __init__(self, source: str = _WORKER_SOURCE) -> None:
-        self._source = source  # the worker's program (tests give one that crashes)
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
-        atexit.register(self.close)
-
-    def forget(self) -> None:
-        """Drop the worker without touching it (it belongs to the parent of a fork)."""
-        self._lock = threading.Lock()
-        self._process = None
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        if self._process is None or self._process.poll() is not None:
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", self._source],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,  # the codec prints its own error lines there
-                bufsize=0,  # unbuffered: select() on the pipe sees every byte not yet read
-            )
-        return self._process
-
-    def close(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            assert process.stdin is not None
-            process.stdin.close()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def _kill(self) -> None:
-        process, self._process = self._process, None
-        if process is not None:
-            process.kill()
-            process.wait()
-
-    def decode(self, data: bytes) -> tuple[int, int, bytes]:
-        with self._lock:
-            process = self._start()
-            assert process.stdin is not None and process.stdout is not None
-            try:
-                _write_all(process.stdin.fileno(), struct.pack(">I", len(data)) + data)
-                deadline = time.monotonic() + DECODE_TIMEOUT_S
-                status, first, second = struct.unpack(">BII", self._read(9, deadline))
-                if status == 0:
-                    return first, second, self._read(first * second, deadline)
-                raise ValueError(self._read(first, deadline).decode("utf-8", "replace"))
-            except (BrokenPipeError, EOFError):
-                self._kill()
-                raise ValueError("the WSQ decoder crashed on it") from None
-            except TimeoutError:
-                self._kill()
-                raise ValueError(f"the WSQ decoder ran over {DECODE_TIMEOUT_S:.0f} s") from None
-
-    def _read(self, size: int, deadline: float) -> bytes:
-        assert self._process is not None and self._process.stdout is not None
-        fd = self._process.stdout.fileno()
-        chunks: list[bytes] = []
-        left = size
-        while left:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise TimeoutError
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                raise EOFError
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-_worker = _WsqWorker()
-# A forked child (multiprocessing) must not share its parent's worker pipes or lock: it starts
-# its own worker when it first decodes.
-os.register_at_fork(after_in_child=_worker.forget)
-
-# Largest image decoded: the frame header is checked against this before decoding.
-MAX_IMAGE_SIDE = 9999
-
-
-def decode_wsq(data: bytes) -> np.ndarray:
-    """Decode a WSQ image to a 2-D uint8 array; ``ValueError`` saying why if it is corrupt.
-
-    Safe on untrusted data: decoding runs in a worker process (see ``_WsqWorker``).
-    """
-    width, height = wsq_frame_size(data)
-    if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
-        raise ValueError(f"frame header says {width}x{height} pixels")
-    got_width, got_height, pixels = _worker.decode(data)
-    if (got_width, got_height) != (width, height) or len(pixels) != width * height:
-        raise ValueError(f"decoded {got_width}x{got_height}, frame header says {width}x{height}")
-    return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width).copy()
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,11 +343,15 @@ def write_transaction(sub: BookingSubmission) -> bytes:
 
 
 def write_transaction_file(sub: BookingSubmission, path: str | os.PathLike[str]) -> Path:
-    """Write the transaction to ``path`` atomically (a temporary file, then a rename)."""
+    """Write the transaction to ``path`` atomically (a temporary file, then a rename),
+    readable by its owner only: it holds a person's name, date of birth and prints."""
     target = Path(path)
     data = write_transaction(sub)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(target, data, durable=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(target), f"cannot be written ({exc.strerror or exc})") from None
+    write_bytes_atomic(target, data, durable=True, private=True)
     return target
 
 
@@ -970,6 +789,9 @@ class _Reader:
         rec.date(5)
         width = rec.integer(6)
         height = rec.integer(7)
+        too_big = check_declared_size(width, height)
+        if too_big:  # refused before any image data is looked at, let alone decoded
+            rec.fail(6, f"{too_big} (14.006 HLL x 14.007 VLL)")
         scale = rec.integer(8)
         horizontal = rec.integer(9)
         vertical = rec.integer(10)

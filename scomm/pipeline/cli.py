@@ -12,13 +12,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scomm.errors import InputError
+from scomm.errors import InputError, TaskFailed
 from scomm.files import write_text_atomic
 from scomm.settings import database_url
 
 DbOption = Annotated[
     str | None,
     typer.Option("--db", help="event store URL: sqlite:///FILE (default) or postgresql://..."),
+]
+ReaderOption = Annotated[
+    str,
+    typer.Option(
+        "--reader",
+        help="who reads the personal data (logged in the audit log): a name of letters, "
+        "digits and . _ @ : + -",
+    ),
 ]
 WorldOption = Annotated[
     Path | None,
@@ -111,9 +119,7 @@ def register(app: typer.Typer) -> None:
         ],
         db: DbOption = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-        reader: Annotated[
-            str, typer.Option("--reader", help="who reads the record (logged)")
-        ] = "cli",
+        reader: ReaderOption = "cli",
     ) -> None:
         """A case's timeline: every step with its time, actor and legal basis."""
         from scomm.pipeline.runner import timeline
@@ -149,13 +155,23 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
-        accepted, refused = book_files(files, county, db or database_url(), console, world)
-        for case_id, path in accepted:
-            console.print(f"[green]booked[/] {path} as case {case_id}")
-        for path, problem in refused:
+        outcome = book_files(files, county, db or database_url(), console, world)
+        for case_id, path in outcome.accepted:
+            console.print(f"[green]booked[/] {path} as case {case_id}", highlight=False)
+        for case_id, path in outcome.already:
+            console.print(
+                f"[yellow]already booked[/] {path}: the same transaction is case {case_id}; "
+                "nothing done",
+                highlight=False,
+            )
+        for path, problem in outcome.refused:
             console.print(f"[red]refused[/] {path}: {problem}", highlight=False, soft_wrap=True)
-        if refused:
-            console.print(f"[red]{len(refused)} of {len(files)} file(s) refused[/]")
+        if outcome.failed:
+            from scomm.pipeline.runner import failure_message
+
+            raise TaskFailed(f"booked, but a step failed: {failure_message(outcome.failed)}")
+        if outcome.refused:
+            console.print(f"[red]{len(outcome.refused)} of {len(files)} file(s) refused[/]")
             raise typer.Exit(2)
 
     @app.command("release")
@@ -193,11 +209,22 @@ def register(app: typer.Typer) -> None:
     def world_people(
         directory: Annotated[Path, typer.Argument(help="world directory")],
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        reader: ReaderOption = "cli",
+        db: DbOption = None,
     ) -> None:
-        """The people booked in a saved world, with their IAFIS and IDENT record ids."""
+        """The people booked in a saved world, with their IAFIS and IDENT record ids (the read
+        of each is logged in the event store's audit log)."""
         from scomm.pipeline.saved_world import load_world
+        from scomm.store.audit import check_reader
 
+        check_reader(reader)
         saved = load_world(directory)
+        _record_reads(
+            db,
+            reader,
+            [f"person:{p.person_id}" for p in saved.people],
+            f"world people listing of {directory.resolve()}",
+        )
         rows = [
             {
                 "person_id": p.person_id,
@@ -232,18 +259,38 @@ def register(app: typer.Typer) -> None:
         capture: Annotated[
             int, typer.Option("--capture", min=0, help="which fresh capture of the prints")
         ] = 0,
+        reader: ReaderOption = "cli",
+        db: DbOption = None,
     ) -> None:
         """Write a ten-print transaction of a person in a saved world: a fresh capture of their
-        prints (not the one on record), ready for `scomm book --world`."""
+        prints (not the one on record), ready for `scomm book --world`. The file is its
+        owner's only (0600); the read is logged in the event store's audit log."""
         from scomm.forms.nist import write_transaction_file
         from scomm.pipeline.saved_world import export_submission, load_world
+        from scomm.store.audit import check_reader
 
-        sub = export_submission(load_world(directory), person, capture)
+        check_reader(reader)
+        if out.is_dir():
+            raise InputError("--out", f"{out} is a directory: give the .an2 file to write")
+        saved = load_world(directory)
+        saved.person(person)  # an unknown person is refused before anything is logged
+        _record_reads(
+            db, reader, [f"person:{person}"], f"export-booking from {directory.resolve()}"
+        )
+        sub = export_submission(saved, person, capture)
         write_transaction_file(sub, out)
         Console().print(
             f"transaction {sub.transaction_control_number} of {person} written to {out}",
             highlight=False,
         )
+
+
+def _record_reads(db: str | None, reader: str, subjects: list[str], purpose: str) -> None:
+    """Log reads of people's data in the event store's audit log, before showing them."""
+    from scomm.store import EventStore
+
+    with EventStore.open(db or database_url()) as store:
+        store.record_reads(reader, subjects, purpose)
 
 
 def summary_table(figures: dict[str, Any]) -> Table:

@@ -11,24 +11,32 @@ restart.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from scomm.agencies.base import StepResult, iso, parse_time
-from scomm.errors import InputError, ScommError
+from scomm.errors import InputError, ScommError, TaskFailed
 from scomm.pipeline.case import CaseState, fold
 from scomm.pipeline.steps import HANDLERS, Message, handle
 from scomm.pipeline.summary import summarize
 from scomm.pipeline.world import World
-from scomm.store import EventStore, Fact, NewEvent, NextTask, Task, run_workers
+from scomm.store import EventStore, Fact, NewEvent, NextTask, Task, Tx, run_workers
 from scomm.store import StepResult as StoreResult
-from scomm.store.queue import Prefetch
+from scomm.store.events import hide_password
+from scomm.store.queue import Prefetch, task_list
+from scomm.store.schema import runs as runs_table
 from scomm.store.schema import tasks as tasks_table
 
 
@@ -76,27 +84,105 @@ def search_ahead(world: World) -> Prefetch:
     return prefetch
 
 
-def existing_cases(store: EventStore, prefix: str) -> set[str]:
-    """Cases whose booking is already queued or done: a rerun resumes instead of duplicating."""
-    query = select(tasks_table.c.case_id).where(
+Booking = tuple[str, dt.datetime, dict[str, Any]]
+
+
+def queued_bookings(tx: Tx, case_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The booking tasks already queued (or done) for these cases: ``case_id -> payload``.
+    Read inside ``tx``, the write transaction that will queue the others."""
+    if not case_ids:
+        return {}
+    prefix = _common_prefix(list(case_ids))
+    query = select(tasks_table.c.case_id, tasks_table.c.payload).where(
         tasks_table.c.step == "booking", tasks_table.c.case_id.startswith(prefix)
     )
-    with store.connection(write=False) as conn:
-        return {row[0] for row in conn.execute(query)}
+    wanted = set(case_ids)
+    return {c: p for c, p in tx.conn.execute(query) if c in wanted}
 
 
-def submit(store: EventStore, bookings: Iterable[tuple[str, dt.datetime, dict[str, Any]]]) -> int:
-    """Queue bookings (case id, time, payload) in one transaction; skip those already there."""
+def run_key(parameters: dict[str, Any]) -> str:
+    """The key of a run: SHA-256 of its parameters' canonical JSON. Two processes asked for the
+    same run get the same key, whoever asks first."""
+    canonical = json.dumps(parameters, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def claim_run(tx: Tx, key: str, parameters: dict[str, Any], bookings: int) -> bool:
+    """Record the run ``key`` in ``tx``; ``False`` if it was submitted already. The insert
+    waits on the unique key for a concurrent submitter's transaction to end (PostgreSQL; SQLite
+    writers take turns anyway), so exactly one of them queues the run's bookings."""
+    row = {
+        "run_key": key, "parameters": parameters, "submitted_at": dt.datetime.now(dt.UTC),
+        "bookings": bookings,
+    }  # fmt: skip
+    dialect = tx.conn.dialect.name
+    if dialect == "postgresql":
+        statement: Any = pg_insert(runs_table).values(row).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite_insert(runs_table).values(row).on_conflict_do_nothing()
+    else:  # pragma: no cover - the store knows two backends
+        statement = insert(runs_table).values(row)
+    return bool(tx.conn.execute(statement).rowcount)
+
+
+def submit(
+    store: EventStore,
+    bookings: Iterable[Booking],
+    *,
+    run: dict[str, Any] | None = None,
+) -> int:
+    """Queue bookings (case id, time, payload) in one transaction; skip those already there.
+
+    ``run``: the parameters of the run they make up. The first process to submit it queues
+    them; any other (at the same time or later) queues nothing and joins the work. Returns how
+    many bookings were queued."""
     items = list(bookings)
     if not items:
         return 0
-    prefix = _common_prefix([case_id for case_id, _, _ in items])
-    have = existing_cases(store, prefix)
-    new = [(c, at, p) for c, at, p in items if c not in have]
     with store.write(reader="lea") as tx:
-        for case_id, at, payload in new:
-            tx.enqueue(case_id, "booking", {**payload, "at": iso(at)})
-    return len(new)
+        if run is not None and not claim_run(tx, run_key(run), run, len(items)):
+            return 0
+        queued, _ = queue_bookings(tx, items)
+    return len(queued)
+
+
+def queue_bookings(tx: Tx, items: Sequence[Booking]) -> tuple[list[str], dict[str, bool]]:
+    """Queue the bookings whose case has none yet, in ``tx``. Returns the cases queued, and
+    for each case that had one already whether it was this same booking (``True``) or
+    another (``False``: a second transaction with the same control number)."""
+    have = queued_bookings(tx, [c for c, _, _ in items])
+    queued: list[str] = []
+    already: dict[str, bool] = {}
+    for case_id, at, payload in items:
+        body = {**payload, "at": iso(at)}
+        if case_id in have:
+            already[case_id] = have[case_id] == body
+            continue
+        tx.enqueue(case_id, "booking", body)
+        have[case_id] = body
+        queued.append(case_id)
+    return queued, already
+
+
+def failed_tasks(store: EventStore, case_ids: Iterable[str], since: dt.datetime) -> list[Task]:
+    """Tasks of these cases, queued since ``since``, that failed for good."""
+    wanted = set(case_ids)
+    return [
+        t
+        for t in task_list(store, status="failed")
+        if t.case_id in wanted and t.created_at >= since
+    ]
+
+
+def failure_message(failed: Sequence[Task]) -> str:
+    """One line per failed task: its case, step, attempts and the error's last line."""
+    lines = []
+    for t in failed:
+        error = (t.error or "no error recorded").strip().splitlines()[-1]
+        lines.append(
+            f"case {t.case_id}: step {t.step} failed after {t.attempts} attempt(s): {error}"
+        )
+    return "; ".join(lines)
 
 
 def _common_prefix(ids: list[str]) -> str:
@@ -162,6 +248,8 @@ def run_county(
     same county, seed, gallery size, start, days and population), it is used instead.
     ``scenario``: overlays the run's rules are under (``scomm.policies.overlays``), as
     ``scomm simulate --scenario`` takes them."""
+    from dataclasses import asdict
+
     from scomm.pipeline import saved_world
     from scomm.pipeline.synthetic import CountyFacts, build, county_facts
     from scomm.policies.overlays import rules_for_spec
@@ -233,7 +321,7 @@ def run_county(
         world.rules = rules
         store = EventStore.open(url)
         try:
-            submit(store, messages)
+            submit(store, messages, run={"command": "run", **asdict(built_with)})
             steps = bar.add_task("processing steps", total=len(messages) * 8)
             done = [0]
 
@@ -245,7 +333,7 @@ def run_county(
             started = time.perf_counter()
             stats = process(store, world, progress=on_step, workers=workers)
             elapsed = time.perf_counter() - started
-            states = case_states(store, [c for c, _, _ in messages], "scomm run", "run summary")
+            states = case_states(store, [c for c, _, _ in messages], "scomm-run", "run summary")
         finally:
             store.close()
     counts = summarize(states)
@@ -269,9 +357,7 @@ def run_county(
 
 
 def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return hide_password(url)
 
 
 def timeline(url: str, case_id: str, reader: str) -> list[dict[str, Any]]:
@@ -304,14 +390,37 @@ def release_case(
         state = fold(case_id, history)
         if state.released_at or state.hold_started_at:
             raise InputError(f"case {case_id}", "already released or held")
-        if state.last_at is not None and at < state.last_at:
-            raise InputError(
-                "--at",
-                f"{at.isoformat()} is before the case's last step ({state.last_at.isoformat()})",
-            )
+        check_release_time(at, state.last_at)
+        since = dt.datetime.now(dt.UTC)
         with store.write(reader="court") as tx:
             tx.enqueue(case_id, "jail.release", {"reason": reason, "at": iso(at)})
         process(store, world or World.empty())
+        failed = failed_tasks(store, [case_id], since)
+    if failed:
+        raise TaskFailed(f"release not done: {failure_message(failed)}")
+
+
+# A release order more than this long after the case's last step is no release order: the
+# clock and the calendar it counts in (and Python's datetime) stop long before year 9999.
+MAX_CUSTODY = dt.timedelta(days=100 * 366)
+
+
+def check_release_time(at: dt.datetime, last: dt.datetime | None) -> None:
+    """Refuse a release time the case cannot have: before its last step, or a century past."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InputError("--at", f"{at.isoformat()} has no time zone")
+    if last is None:
+        return
+    if at < last:
+        raise InputError(
+            "--at", f"{at.isoformat()} is before the case's last step ({last.isoformat()})"
+        )
+    if at - last > MAX_CUSTODY:
+        raise InputError(
+            "--at",
+            f"{at.isoformat()} is more than a century after the case's last step "
+            f"({last.isoformat()}): not a time this case can be released",
+        )
 
 
 def with_databases_of(world: World, world_dir: Path) -> World:
@@ -327,12 +436,27 @@ def with_databases_of(world: World, world_dir: Path) -> World:
     return world
 
 
+@dataclass
+class BookingOutcome:
+    """What ``scomm book`` did with each file."""
+
+    accepted: list[tuple[str, Path]] = field(default_factory=list)  # (case id, file) queued
+    already: list[tuple[str, Path]] = field(default_factory=list)  # the same booking, again
+    refused: list[tuple[Path, str]] = field(default_factory=list)  # (file, problem)
+    failed: list[Task] = field(default_factory=list)  # steps of the accepted that failed
+
+
 def book_files(
     files: list[Path], county: str, url: str, console: Console, world_dir: Path | None = None
-) -> tuple[list[tuple[str, Path]], list[tuple[Path, str]]]:
+) -> BookingOutcome:
     """``scomm book``: each transaction read, its prints' minutiae taken (Type-9 where the
     Livescan sent them, else extracted from the Type-14 images), its case queued and run. A
     refused file is listed with its problem; the others go on.
+
+    A transaction control number names one transaction, and its case is ``COUNTY-TCN``: a
+    second file with the TCN of another in the same call, or of a booking already in the
+    store, is refused, never merged into that case (the same booking submitted again is
+    reported as already booked and left alone).
 
     The IAFIS and IDENT searches run against the galleries and records of the world in
     ``world_dir`` (``scomm run --world``); without one they are empty and nothing matches."""
@@ -346,9 +470,10 @@ def book_files(
     world.activation_date(county)  # an unknown county is refused before any file is read
     if world_dir is not None:
         world = with_databases_of(world, world_dir)
-    accepted: list[tuple[str, Path]] = []
-    refused: list[tuple[Path, str]] = []
-    bookings = []
+    outcome = BookingOutcome()
+    refused = outcome.refused
+    bookings: list[Booking] = []
+    files_of: dict[str, Path] = {}
     for path in files:
         try:
             sub = read_transaction_file(path)
@@ -360,6 +485,9 @@ def book_files(
             refused.append((path, str(exc)))
             continue
         case_id = f"{county}-{sub.transaction_control_number}"
+        if case_id in files_of:
+            refused.append((path, _same_tcn(sub.transaction_control_number, files_of[case_id])))
+            continue
         payload = {
             "tcn": sub.transaction_control_number,
             "ori": sub.ori,
@@ -373,9 +501,45 @@ def book_files(
             "fingers": encode_fingers(fingers),
         }
         bookings.append((case_id, sub.booked_at, payload))
-        accepted.append((case_id, path))
-    if bookings:
-        with EventStore.open(url) as store:
-            submit(store, bookings)
+        files_of[case_id] = path
+    if not bookings:
+        return outcome
+    with EventStore.open(url) as store:
+        since = dt.datetime.now(dt.UTC)
+        try:
+            with store.write(reader="lea") as tx:
+                queued, already = queue_bookings(tx, bookings)
+        except IntegrityError:
+            # Another process booked one of these control numbers between our look and our
+            # write (PostgreSQL; the unique index caught it): nothing of ours was written.
+            raise InputError(
+                "scomm book",
+                "another booking with one of these transaction control numbers was written "
+                "meanwhile: nothing was booked; run the command again",
+            ) from None
+        for case_id in queued:
+            outcome.accepted.append((case_id, files_of[case_id]))
+        for case_id, same in already.items():
+            if same:
+                outcome.already.append((case_id, files_of[case_id]))
+            else:
+                tcn = case_id.split("-", 1)[1]
+                refused.append((files_of[case_id], _tcn_taken(tcn, case_id)))
+        if queued:
             process(store, world)
-    return accepted, refused
+            outcome.failed = failed_tasks(store, queued, since)
+    return outcome
+
+
+def _same_tcn(tcn: str, first: Path) -> str:
+    return (
+        f"transaction control number {tcn} is also that of {first}: a TCN names one "
+        "transaction, so this one is refused, not merged into that case"
+    )
+
+
+def _tcn_taken(tcn: str, case_id: str) -> str:
+    return (
+        f"transaction control number {tcn} is already booked, as case {case_id}, from "
+        "another transaction: refused, not merged into that case"
+    )

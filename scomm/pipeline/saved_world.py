@@ -13,24 +13,29 @@ Layout of a world directory::
     iafis/, ident/  the two galleries (:class:`scomm.biometrics.gallery.Gallery` directories)
 
 A world is written whole into a temporary directory beside the target and renamed into place,
-so an interrupted save leaves no world at all rather than half of one; it is read back only if
-every file checks out against ``world.json``.
+so an interrupted save leaves no world at all rather than half of one (and the staging folder
+a SIGKILL leaves is removed by the next save or run); it is read back only if every file checks
+out against ``world.json``. It holds personal data (names, dates of birth, rap sheets, status):
+its directories are created readable by their owner only (0700), its files 0600.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scomm.errors import InputError, ScommError
+from scomm.files import PRIVATE_DIR, PRIVATE_FILE
 from scomm.people import Status
 from scomm.pipeline.world import World
 
@@ -155,11 +160,13 @@ def save_world(
     directory = Path(directory)
     check_can_save(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.saving-"))
+    staging = Path(
+        tempfile.mkdtemp(dir=directory.parent, prefix=f"{_staging_prefix(directory)}{os.getpid()}-")
+    )
+    # Held until the rename: a later save tells a live save's staging from a killed one's.
+    lock = _hold_lock(staging)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
+        # mkdtemp made it 0700, which the rename keeps: the world is its owner's only.
         world = run.world
         galleries: dict[str, Gallery] = {
             "iafis": world.iafis.gallery.save_copy(staging / "iafis"),
@@ -195,15 +202,81 @@ def save_world(
             "files": {name: _file_facts(staging / name) for name in (RECORDS, PEOPLE)},
         }
         _write_fsync(staging / MANIFEST, json.dumps(manifest, indent=1).encode())
+        # The lock file goes before the rename (the world must not keep it); the lock itself
+        # stays held on the open file, and the folder still names this live process.
+        (staging / _LOCK).unlink()
+        _make_private(staging)
         # An empty target directory is replaced by the rename (POSIX), a missing one created.
         os.replace(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        os.close(lock)
+
+
+# A save writes into ".NAME.saving-PID-XXXXXX" beside the target, holding an flock on the
+# ".saving.lock" file inside it. A SIGKILL leaves the folder behind (211 MB for a county); the
+# next save or run removes every such folder whose lock no live process holds.
+_LOCK = ".saving.lock"
+STALE_UNLOCKED_S = 3600.0  # a staging folder with no lock file (an older scomm's) this old
+
+
+def _staging_prefix(directory: Path) -> str:
+    return f".{directory.name}.saving-"
+
+
+def _hold_lock(staging: Path) -> int:
+    fd = os.open(staging / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _is_stale(staging: Path) -> bool:
+    try:
+        fd = os.open(staging / _LOCK, os.O_RDWR)
+    except FileNotFoundError:
+        # Between mkdtemp and the lock (microseconds), or an older scomm's folder: go by the
+        # process named in it, else by age.
+        pid = staging.name.rsplit(".saving-", 1)[-1].split("-", 1)[0]
+        if pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+        return time.time() - staging.stat().st_mtime > STALE_UNLOCKED_S
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # a live save holds it
+    finally:
+        os.close(fd)  # closing drops the lock we may have taken
+    return True
+
+
+def remove_stale_staging(directory: Path) -> list[Path]:
+    """Remove the staging folders killed saves of ``directory`` left beside it; return them."""
+    directory = Path(directory)
+    if not directory.parent.is_dir():
+        return []
+    removed = []
+    for staging in sorted(directory.parent.glob(f"{_staging_prefix(directory)}*")):
+        try:
+            if staging.is_dir() and not staging.is_symlink() and _is_stale(staging):
+                shutil.rmtree(staging)
+                removed.append(staging)
+        except OSError:
+            continue  # another process removed it first, or it is not ours to remove
+    return removed
 
 
 def check_can_save(directory: Path) -> None:
-    """Refuse a target that is neither absent nor an empty directory (before any work)."""
+    """Refuse a target that is neither absent nor an empty directory (before any work), and
+    remove what killed saves of it left behind."""
+    remove_stale_staging(directory)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise InputError(
             str(directory), "not a scomm world (no world.json) and not an empty directory"
@@ -224,8 +297,20 @@ def _people_of(run: SyntheticRun, bookings: list[Booking]) -> Iterator[PersonEnt
         )
 
 
+def _make_private(root: Path) -> None:
+    """Owner-only permissions on everything under ``root`` (the galleries' own writers use the
+    umask's)."""
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), PRIVATE_DIR)
+        for name in files:
+            os.chmod(os.path.join(folder, name), PRIVATE_FILE)
+    os.chmod(root, PRIVATE_DIR)
+
+
 def _write_fsync(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with open(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

@@ -1,7 +1,9 @@
 """Reading policy files, with errors that name the file and the line.
 
-YAML is composed into nodes first so that every value keeps its line; a Pydantic error's
-location (``periods -> 2 -> policy -> max_hold_hours``) is then mapped back to that line.
+Every policy file, the packaged ones too, is read by :mod:`scomm.policies.safe_yaml` (bounded
+in size, nesting and alias expansion; plain data only), which keeps the line of every value; a
+Pydantic error's location (``periods -> 2 -> policy -> max_hold_hours``) is then mapped back to
+that line.
 """
 
 from __future__ import annotations
@@ -12,45 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from scomm.errors import PolicyError
+from scomm.policies.safe_yaml import Location, read_yaml, read_yaml_file
 from scomm.policies.schema import FederalRegimes, JurisdictionPolicy
-
-Location = tuple[str | int, ...]
-
-
-def _construct(node: yaml.Node, path: Location, lines: dict[Location, int]) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader("").construct_object(
-                key_node
-            )  # scalars only: dates, strings, numbers
-            if key in out:
-                raise PolicyError(
-                    f"line {key_node.start_mark.line + 1}", f"key {key!r} appears twice"
-                )
-            out[key] = _construct(value_node, (*path, key), lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader("").construct_object(node)
-
-
-def read_yaml_with_lines(text: str, where: str) -> tuple[Any, dict[Location, int]]:
-    """Parse YAML text; return the data and the line of every value by its path."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-        raise PolicyError(f"{where}:{line}", f"not valid YAML: {exc.problem}") from None
-    if node is None:
-        raise PolicyError(where, "the file is empty")
-    lines: dict[Location, int] = {}
-    return _construct(node, (), lines), lines
 
 
 def _line_of(loc: Location, lines: dict[Location, int]) -> int:
@@ -79,10 +47,15 @@ KnownFips = Callable[[str], bool]
 
 
 def parse_policy(
-    text: str, where: str, known_fips: KnownFips | None = None
+    text: str | bytes, where: str, known_fips: KnownFips | None = None
 ) -> JurisdictionPolicy | FederalRegimes:
-    """Validate one policy file's text; ``where`` names it in errors."""
-    data, lines = read_yaml_with_lines(text, where)
+    """Validate one policy file's text or bytes; ``where`` names it in errors."""
+    return _validate(*read_yaml(text, where), where, known_fips)
+
+
+def _validate(
+    data: Any, lines: dict[Location, int], where: str, known_fips: KnownFips | None
+) -> JurisdictionPolicy | FederalRegimes:
     if not isinstance(data, dict):
         raise PolicyError(f"{where}:1", "a policy file is a mapping with fips, name and periods")
     model: type[JurisdictionPolicy] | type[FederalRegimes]
@@ -103,25 +76,23 @@ def parse_policy(
 def load_policy_file(
     path: Path, known_fips: KnownFips | None = None
 ) -> JurisdictionPolicy | FederalRegimes:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PolicyError(str(path), f"cannot read: {exc.strerror}") from None
-    return parse_policy(text, str(path), known_fips)
+    """Validate one policy file, read through the bounded reader (:mod:`.safe_yaml`)."""
+    where = str(path)
+    return _validate(*read_yaml_file(path, where), where, known_fips)
 
 
-def _packaged(folder: str) -> Iterable[tuple[str, str]]:
+def _packaged(folder: str) -> Iterable[tuple[str, bytes]]:
     root = resources.files(__package__).joinpath(folder)
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.name.endswith((".yaml", ".yml")):
-            yield f"scomm/policies/{folder}/{entry.name}", entry.read_text()
+            yield f"scomm/policies/{folder}/{entry.name}", entry.read_bytes()
 
 
 @cache
 def federal_regimes() -> FederalRegimes:
     """The packaged federal regimes (``policies/federal/regimes.yaml``)."""
     where = "scomm/policies/federal/regimes.yaml"
-    text = resources.files(__package__).joinpath("federal/regimes.yaml").read_text()
+    text = resources.files(__package__).joinpath("federal/regimes.yaml").read_bytes()
     parsed = parse_policy(text, where)
     if not isinstance(parsed, FederalRegimes):
         raise PolicyError(where, "the federal regimes file must have fips: US")

@@ -6,10 +6,10 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scomm.errors import PolicyError
+from scomm.policies.safe_yaml import read_yaml, read_yaml_file
 
 Rate = float
 # A rate dated by federal regime: the regime's name -> rate, ``default`` for the others.
@@ -89,14 +89,17 @@ class Practice(BaseModel):
 def load_practice(path: Path | None = None) -> Practice:
     if path is None:
         return default_practice()
+    data, _ = read_yaml_file(path)  # bounded and plain data only, as every policy file
     try:
-        data = yaml.safe_load(path.read_text())
         return Practice.model_validate(data["practice"])
-    except (OSError, yaml.YAMLError, KeyError, ValueError) as exc:
+    except (TypeError, KeyError, ValueError) as exc:
         raise PolicyError(str(path), f"not a practice file: {exc}") from None
 
 
 @cache
 def default_practice() -> Practice:
-    text = resources.files(__package__).joinpath("federal/practice.yaml").read_text()
-    return Practice.model_validate(yaml.safe_load(text)["practice"])
+    where = "scomm/policies/federal/practice.yaml"
+    data, _ = read_yaml(
+        resources.files(__package__).joinpath("federal/practice.yaml").read_bytes(), where
+    )
+    return Practice.model_validate(data["practice"])

@@ -2,7 +2,8 @@
 
 A case's current state is never stored: it is folded from the case's events
 (:meth:`EventStore.fold`). Every read of a case's events is itself recorded, in the
-``access_log`` table and in the same transaction as the read, with who read and why.
+audit log (:mod:`scomm.store.audit`, a hash chain) and in the same transaction as the read,
+with who read and why.
 
 Backends: SQLite (``sqlite:///path``, the embedded default; WAL, one writer at a time through
 ``BEGIN IMMEDIATE``, so worker processes on one file take turns correctly) and PostgreSQL
@@ -14,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -36,16 +39,15 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from scomm.errors import InputError, ScommError
-from scomm.store import schema
+from scomm.store import audit, schema
+from scomm.store.audit import AuditCheck, AuditEntry, Chain, Read, check_reader
 from scomm.store.schema import (
     PG_LOCK_CASE,
     DoneMark,
-    access_log,
+    audit_log,
     events,
-    insert_rows,
     is_in,
     json_text,
-    pg_insert_sql,
     tasks,
     write_all,
 )
@@ -168,9 +170,13 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def _check_reader(reader: str) -> None:
-    if not isinstance(reader, str) or not reader.strip():
-        raise InputError("reader", "every read of a case is logged: name who reads")
+def hide_password(url: str) -> str:
+    """``url`` fit to print: its password, if any, replaced by ``***``. A URL SQLAlchemy
+    cannot parse is masked by pattern (``scheme://user:SECRET@``) instead."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - whatever failed to parse, the password must not print
+        return re.sub(r"(://[^/@\s]*?:)[^@\s]*@", r"\1***@", url)
 
 
 # --------------------------------------------------------------------------- engines
@@ -179,9 +185,10 @@ def _check_reader(reader: str) -> None:
 def _engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise InputError("database URL", f"{url!r} is not a URL like sqlite:///FILE or "
-                         "postgresql://USER@HOST/DB") from None  # fmt: skip
+        parsed.port  # noqa: B018 - a port that is not a number fails here, not at connect
+    except (ArgumentError, ValueError):
+        raise InputError("database URL", f"{hide_password(url)!r} is not a URL like "
+                         "sqlite:///FILE or postgresql://USER@HOST/DB") from None  # fmt: skip
     backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
         # psycopg 3 is the one PostgreSQL driver scomm ships with, whatever the URL names.
@@ -190,6 +197,8 @@ def _engine(url: str) -> Engine:
             json_serializer=json_text,
             pool_size=2,
             max_overflow=4,
+            # A connection the server dropped (a restart) is replaced, not handed out.
+            pool_pre_ping=True,
         )
         return engine
     if backend != "sqlite":
@@ -197,7 +206,7 @@ def _engine(url: str) -> Engine:
     database = parsed.database or ""
     memory = database in ("", ":memory:")
     if not memory:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(database).expanduser())
     engine = create_engine(
         parsed.set(drivername="sqlite"),
         json_serializer=json_text,
@@ -230,6 +239,26 @@ def _engine(url: str) -> Engine:
     return engine
 
 
+def create_private_file(path: Path) -> None:
+    """Create the SQLite file (and any missing folder above it) readable by its owner only:
+    it holds names, dates of birth, rap sheets and immigration status. SQLite gives its WAL
+    and shared-memory files the database file's permissions. An existing file is left as it
+    is; a path that cannot be a database file is refused by name."""
+    where = f"database file {path}"
+    if path.is_dir():
+        raise InputError(where, "is a directory: give a file name, e.g. sqlite:///DIR/scomm.sqlite")
+    try:
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass  # another process made it meanwhile
+    except OSError as exc:
+        raise InputError(where, f"cannot be created ({exc.strerror or exc})") from None
+
+
 # --------------------------------------------------------------------------- transactions
 
 
@@ -251,6 +280,8 @@ class Tx:
         self._last_seq: dict[str, int] = {}  # per case, as of this transaction
         self._locked: set[str] = set()
         self._histories: dict[str, list[Fact]] = {}
+        self._reads: list[Read] = []  # to the audit log at the next flush
+        self._chain = Chain()
 
     # -- writing
 
@@ -300,11 +331,19 @@ class Tx:
                 })  # fmt: skip
         else:
             rows_out = []
-        # Events, next tasks and (in a claim) the done marks go together: on PostgreSQL in one
-        # statement, one round trip.
-        write_all(self.conn, [(events, rows_out), (tasks, self._tasks)], self._take_done())
+        # The audit chain's lock is taken last (after the cases'), so a transaction holds it
+        # only from here to its commit.
+        reads = self._chain.rows(self.conn, self._reads)
+        # Events, next tasks, reads and (in a claim) the done marks go together: on PostgreSQL
+        # in one statement, one round trip.
+        write_all(
+            self.conn,
+            [(events, rows_out), (tasks, self._tasks), (audit_log, reads)],
+            self._take_done(),
+        )
         self._events.clear()
         self._tasks.clear()
+        self._reads.clear()
 
     def _take_done(self) -> DoneMark | None:
         """Tasks to mark done with this flush's writes (a claim has some; see Work)."""
@@ -327,22 +366,14 @@ class Tx:
             return
         self._lock_cases(wanted)
         loaded: dict[str, list[Event]] = {c: [] for c in wanted}
-        log = access_rows(self.reader, {c: purposes[c] for c in wanted})
-        if self.conn.dialect.name == "postgresql":
-            # The read and its log entry in one statement: one round trip, not two.
-            logged, params = pg_insert_sql(access_log, log, "a")
-            query = text(
-                f"WITH logged AS ({logged}) SELECT {', '.join(events.c.keys())} FROM events "
-                "WHERE case_id = ANY(CAST(:wanted AS text[])) ORDER BY case_id, seq"
-            ).columns(*events.c)
-            result = self.conn.execute(query, {**params, "wanted": wanted})
-        else:
-            result = self.conn.execute(
-                select(events)
-                .where(events.c.case_id.in_(wanted))
-                .order_by(events.c.case_id, events.c.seq)
-            )
-            insert_rows(self.conn, access_log, log)
+        # Logged with this transaction's other writes, at its flush: read and log commit
+        # together or not at all.
+        self._reads.extend(audit.check_read(Read(self.reader, c, purposes[c])) for c in wanted)
+        result = self.conn.execute(
+            select(events)
+            .where(is_in(events.c.case_id, wanted, self.conn.dialect))
+            .order_by(events.c.case_id, events.c.seq)
+        )
         for row in result.all():
             loaded[row.case_id].append(Event.of_row(row))
         for case_id, stored in loaded.items():
@@ -393,16 +424,10 @@ def task_row(
     }  # fmt: skip
 
 
-def access_rows(reader: str, purposes: Mapping[str, str]) -> list[dict[str, Any]]:
-    now = utcnow()
-    return [
-        {"reader": reader, "read_at": now, "case_id": c, "purpose": p} for c, p in purposes.items()
-    ]
-
-
-def log_access(conn: Connection, reader: str, purposes: Mapping[str, str]) -> None:
-    """One ``access_log`` row per case read, in the reading transaction."""
-    insert_rows(conn, access_log, access_rows(reader, purposes))
+def log_reads(conn: Connection, reads: Sequence[Read]) -> None:
+    """Append ``reads`` to the audit chain, in the reading transaction."""
+    checked = [audit.check_read(r) for r in reads]
+    write_all(conn, [(audit_log, Chain().rows(conn, checked))])
 
 
 # --------------------------------------------------------------------------- the store
@@ -414,7 +439,7 @@ class EventStore:
     def __init__(self, engine: Engine, url: str) -> None:
         self.engine = engine
         self.url = url  # as given, password included: keep it out of messages (see `where`)
-        self.where = make_url(url).render_as_string(hide_password=True)
+        self.where = hide_password(url)
         # SQLite has one writer at a time. Threads of this process wait for it here, woken as
         # soon as it is free, rather than in SQLite's busy handler, which sleeps and polls
         # (up to 100 ms a try). Reentrant: a thread may record a failure inside its own write.
@@ -487,12 +512,12 @@ class EventStore:
     def events(self, case_id: str, *, reader: str, purpose: str = "") -> list[Event]:
         """A case's events in order. ``reader`` (who) and ``purpose`` (why) go to the access
         log in the same transaction, so no read goes unrecorded."""
-        _check_reader(reader)
+        check_reader(reader)
         with self.connection(write=True) as conn:
             rows = conn.execute(
                 select(events).where(events.c.case_id == case_id).order_by(events.c.seq)
             ).all()
-            log_access(conn, reader, {case_id: purpose})
+            log_reads(conn, [Read(reader, case_id, purpose)])
         return [Event.of_row(r) for r in rows]
 
     def fold(
@@ -520,7 +545,7 @@ class EventStore:
     ) -> Iterator[tuple[str, list[Event]]]:
         """``(case_id, events)`` for the given cases (default: every case, oldest first),
         read ``chunk`` cases per transaction, each case's read logged."""
-        _check_reader(reader)
+        check_reader(reader)
         ids = list(self.cases() if case_ids is None else dict.fromkeys(case_ids))
         for start in range(0, len(ids), chunk):
             part = ids[start : start + chunk]
@@ -533,7 +558,7 @@ class EventStore:
                 )
                 for row in result:
                     found[row.case_id].append(Event.of_row(row))
-                log_access(conn, reader, dict.fromkeys(part, purpose))
+                log_reads(conn, [Read(reader, c, purpose) for c in part])
             # Yield outside the transaction: the caller may read or write meanwhile.
             yield from found.items()
 
@@ -563,13 +588,46 @@ class EventStore:
         with self.connection(write=False) as conn:
             return list(conn.execute(query).scalars())
 
-    def access_log(self, case_id: str | None = None) -> list[dict[str, Any]]:
-        """Who read which case, when and why (oldest first)."""
-        query = select(access_log).order_by(access_log.c.id)
-        if case_id is not None:
-            query = query.where(access_log.c.case_id == case_id)
+    # -- the audit log (see scomm.store.audit)
+
+    def record_read(self, reader: str, subject: str, purpose: str) -> None:
+        """Log a read of ``subject``'s data (a case id, or ``person:ID``) that happened outside
+        the store (a saved world's files, a web page), before the data is shown."""
+        self.record_reads(reader, [subject], purpose)
+
+    def record_reads(self, reader: str, subjects: Iterable[str], purpose: str) -> None:
+        """:meth:`record_read` for several subjects, in one transaction."""
+        check_reader(reader)
+        reads = [Read(reader, s, purpose) for s in subjects]
+        if reads:
+            with self.connection(write=True) as conn:
+                log_reads(conn, reads)
+
+    def audit_entries(
+        self,
+        *,
+        subject: str | None = None,
+        reader: str | None = None,
+        after: int = 0,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Who read whose data, when and why, in the chain's order (``seq > after``)."""
         with self.connection(write=False) as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return audit.entries(conn, subject=subject, reader=reader, after=after, limit=limit)
+
+    def verify_audit(self) -> AuditCheck:
+        """Walk the audit chain; where it breaks, if it does (see :class:`AuditCheck`)."""
+
+        def chunks() -> Iterator[list[AuditEntry]]:
+            after = 0
+            while True:
+                chunk = self.audit_entries(after=after, limit=audit.VERIFY_CHUNK)
+                if not chunk:
+                    return
+                yield chunk
+                after = chunk[-1].seq
+
+        return audit.verify_entries(chunks())
 
     # -- the work queue (see scomm.store.queue)
 
@@ -592,4 +650,4 @@ class EventStore:
         )  # fmt: skip
 
 
-__all__ = ["Event", "EventStore", "Fact", "NewEvent", "Tx", "utcnow"]
+__all__ = ["Event", "EventStore", "Fact", "NewEvent", "Tx", "hide_password", "utcnow"]

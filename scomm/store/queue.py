@@ -36,9 +36,11 @@ from sqlalchemy.exc import OperationalError
 
 from scomm.errors import InputError, ScommError
 from scomm.store.events import EventStore, Fact, NewEvent, Tx, check_json, task_row, utcnow
+from scomm.store.outage import outage, unavailable
 from scomm.store.schema import DoneMark, is_in, tasks
 
 MAX_ERROR_CHARS = 4000  # of a failure's text kept in the task row
+RECONNECT_S = 120.0  # how long a worker waits for a lost database server to come back
 # A literal, not a parameter: the partial index ``tasks_pending`` serves only a condition the
 # planner can see is the index's own, which a reused (generic) PostgreSQL plan cannot.
 IS_PENDING = tasks.c.status == literal_column("'pending'")
@@ -288,8 +290,14 @@ def claim(
             work.flush()
             transaction.commit()
         except BaseException as exc:
-            transaction.rollback()
-            if claimed and record_failure and isinstance(exc, Exception):
+            try:
+                transaction.rollback()
+            except Exception as failed:  # a connection already lost has nothing to roll back
+                if outage(failed) is None:
+                    raise
+            # The database failing is no task's fault: nothing to record against them (and
+            # nowhere to record it).
+            if claimed and record_failure and isinstance(exc, Exception) and outage(exc) is None:
                 record_failures(store, claimed, describe(exc), worker, max_attempts, retry_delay)
             raise
 
@@ -360,6 +368,7 @@ def run_worker(
     should_stop: Callable[[], bool] | None = None,
     prefetch: Prefetch | None = None,
     share: tuple[int, int] = (0, 1),
+    reconnect_s: float = RECONNECT_S,
 ) -> WorkerStats:
     """Run tasks until the queue is empty (``stop_when_idle``) or ``should_stop()`` says so.
 
@@ -374,23 +383,43 @@ def run_worker(
     tasks), and at any others when none of those are due (a worker that died leaves no task
     behind). Which worker runs a task never changes its result: the claim decides, in its
     transaction.
+
+    The database failing (see :mod:`scomm.store.outage`) fails no task: a lost connection is
+    waited out for up to ``reconnect_s`` seconds, then, like a full disk at once, it stops the
+    worker with :class:`~scomm.store.outage.StoreUnavailable`.
     """
     k, n = share
     if not 0 <= k < n:
         raise InputError("share", f"{share}: worker {k} of {n} is not one of them")
     stats = WorkerStats()
     started = time.perf_counter()
+    lost_since: float | None = None  # when the database stopped answering
     while should_stop is None or not should_stop():
-        ids = None
-        if prefetch is not None:
-            due = due_tasks(store, batch, share) or (due_tasks(store, batch) if n > 1 else [])
-            if due:
-                prefetch(due)
-                ids = [t.id for t in due]
-        claimed = _run_batch(store, handlers, worker, batch, max_attempts, retry_delay, stats, ids)
-        if claimed:
+        try:
+            ids = None
+            if prefetch is not None:
+                due = due_tasks(store, batch, share) or (due_tasks(store, batch) if n > 1 else [])
+                if due:
+                    prefetch(due)
+                    ids = [t.id for t in due]
+            claimed = _run_batch(
+                store, handlers, worker, batch, max_attempts, retry_delay, stats, ids
+            )
+            lost_since = None
+            if claimed:
+                continue
+            pending, next_due = queue_state(store)
+        except Exception as exc:
+            found = outage(exc)
+            if found is None:
+                raise
+            now = time.monotonic()
+            lost_since = now if lost_since is None else lost_since
+            if not found.retryable or now - lost_since > reconnect_s:
+                raise unavailable(found, store.where) from None
+            # A server restarting: what was committed stays, what was not is redone.
+            time.sleep(min(1.0, max(poll_interval, 0.05)))
             continue
-        pending, next_due = queue_state(store)
         if pending == 0 and stop_when_idle:
             break
         # Pending tasks not yet due, or held by another worker: wait for them.
@@ -456,14 +485,16 @@ def _run_batch(
             stats.add(work)
         return len(claimed)
     except OperationalError as exc:
+        if outage(exc) is not None:
+            raise
         if not claimed and store.backend == "sqlite" and "locked" in str(exc.orig):
             # Another process held SQLite's write lock past the busy timeout: not a failure
             # of any task; try again.
             return 0
         if not claimed:
             raise
-    except Exception:
-        if not claimed:
+    except Exception as exc:
+        if not claimed or outage(exc) is not None:
             raise  # the claim itself failed: the database is not there to record anything
     stats.batch_errors += 1
     for task in claimed:
@@ -472,7 +503,9 @@ def _run_batch(
                 _handle(work, handlers)
             if work.tasks:
                 stats.add(work)
-        except Exception:
+        except Exception as exc:
+            if outage(exc) is not None:
+                raise  # not this task's fault, nor the next one's
             # The failed attempt is recorded (claim did it); the next task goes on.
             stats.retried += 1
     return len(claimed)

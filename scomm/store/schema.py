@@ -40,6 +40,7 @@ UTC = dt.UTC
 # application's: one serializes schema creation, the other appends to one case.
 PG_LOCK_SCHEMA = 0x5C0_0001
 PG_LOCK_CASE = 0x5C0_0002
+PG_LOCK_AUDIT = 0x5C0_0003  # appends to the audit log's hash chain, one transaction at a time
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -102,17 +103,38 @@ events = Table(
 )
 Index("events_step", events.c.step)
 
-# Every read of a person's record leaves a row here, written in the same transaction as the read.
-access_log = Table(
-    "access_log",
+# Every read of a person's record leaves a row here, written in the same transaction as the
+# read. The rows form a hash chain: each carries the hash of the one before it (``prev_hash``)
+# and its own (``entry_hash``, SHA-256 over a canonical JSON of its fields and ``prev_hash``),
+# so that a row deleted or edited behind the application's back shows (scomm.store.audit).
+# ``seq`` is the place in the chain: unique, so two writers can never fork it.
+audit_log = Table(
+    "audit_log",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
+    Column("seq", BigInteger, nullable=False),  # 1, 2, 3... without gaps
     Column("reader", String(128), nullable=False),
     Column("read_at", UTCDateTime(), nullable=False),
-    Column("case_id", String(64), nullable=False),
+    Column("subject", String(64), nullable=False),  # a case id, or "person:ID" of a world
     Column("purpose", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    UniqueConstraint("seq", name="audit_log_seq"),
+    CheckConstraint("seq >= 1", name="audit_log_seq_positive"),
 )
-Index("access_log_case", access_log.c.case_id)
+Index("audit_log_subject", audit_log.c.subject)
+
+# One row per run submitted to the queue: its key is derived from the run's parameters, so a
+# second process submitting the same run finds the row (or waits on it) and joins the work
+# instead of queueing it again.
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_key", String(64), primary_key=True),
+    Column("parameters", Json, nullable=False),
+    Column("submitted_at", UTCDateTime(), nullable=False),
+    Column("bookings", Integer, nullable=False),
+)
 
 TASK_STATUSES = ("pending", "done", "failed")
 
@@ -141,8 +163,17 @@ Index(
     postgresql_where=text("status = 'pending'"),
 )
 Index("tasks_case", tasks.c.case_id)
+# One booking per case, whoever queues it: a second booking of a case (a duplicate transaction
+# control number, a second process submitting the same run) is refused by the database itself.
+Index(
+    "tasks_one_booking_per_case",
+    tasks.c.case_id,
+    unique=True,
+    sqlite_where=text("step = 'booking'"),
+    postgresql_where=text("step = 'booking'"),
+)
 
-_APPEND_ONLY = ("events", "access_log")
+_APPEND_ONLY = ("events", "audit_log")
 
 _SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table}
@@ -179,6 +210,10 @@ def create_schema(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": PG_LOCK_SCHEMA})
     metadata.create_all(conn, checkfirst=True)
+    # create_all makes the indexes of the tables it creates only: a store made before an index
+    # was added gets it here.
+    for index in tasks.indexes:
+        index.create(conn, checkfirst=True)
     if conn.dialect.name == "postgresql":
         for table in _APPEND_ONLY:
             present = set(
