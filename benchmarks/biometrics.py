@@ -52,7 +52,8 @@ from machine import describe  # noqa: E402  (benchmarks/machine.py)
 from scomm.biometrics import matcher  # noqa: E402
 from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs  # noqa: E402
 from scomm.biometrics.formats import read_iso19794  # noqa: E402
-from scomm.biometrics.gallery import Gallery, prepare_probe, shortlist_size  # noqa: E402
+from scomm.biometrics.gallery import Gallery  # noqa: E402
+from scomm.biometrics.search import prepare_probe, shortlist_size  # noqa: E402
 from scomm.biometrics.template import Template  # noqa: E402
 from scomm.settings import data_dir  # noqa: E402
 

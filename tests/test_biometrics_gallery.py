@@ -10,7 +10,9 @@ import pytest
 from _biometric_templates import impression, random_template
 
 from scomm.biometrics.engine import BiometricEngine
-from scomm.biometrics.gallery import Gallery, search_shards, threshold_for_fpir
+from scomm.biometrics.evaluation import threshold_for_fpir
+from scomm.biometrics.gallery import Gallery
+from scomm.biometrics.shards import search_shards
 from scomm.biometrics.template import Template
 from scomm.errors import GalleryError, InputError
 
@@ -274,12 +276,13 @@ def test_shortlist_settings_bound_how_many_templates_are_fully_compared(
 def test_screen_from_transposed_codes_gives_the_word_by_word_scores(
     gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scomm.biometrics import gallery as module
+    from scomm.biometrics import screen as module
+    from scomm.biometrics.search import prepare_probe, screen_segment
 
     monkeypatch.setattr(module, "INDEX_TAIL_MAX", 4)  # rebuild after a few enrolments
     g = Gallery.open(gallery_dir)  # a memory-mapped base and a journal delta
     g.remove("S004")
-    probes = [module.prepare_probe({p: impression(finger(s, p), s)}) for s, p in ((3, 1), (9, 2))]
+    probes = [prepare_probe({p: impression(finger(s, p), s)}) for s, p in ((3, 1), (9, 2))]
 
     def check() -> None:
         for probe in probes:
@@ -298,7 +301,7 @@ def test_screen_from_transposed_codes_gives_the_word_by_word_scores(
                         searched,
                         word_by_word,
                     )
-                    got = g._screen_segment(s, segment, code, searched)
+                    got = screen_segment(g, s, code, searched)
                     assert np.array_equal(got, word_by_word)
 
     check()

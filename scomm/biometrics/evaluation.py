@@ -18,9 +18,10 @@ then both "FNMR at zero impostor matches", as in FVC2002's own reports for the B
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -261,3 +262,21 @@ def draw_det(evaluation: Evaluation, path: Path) -> None:
         write_atomic(path, fig.savefig)
     finally:
         plt.close(fig)
+
+
+def threshold_for_fpir(target_fpir: float, impostor_scores: Sequence[float] | np.ndarray) -> float:
+    """The lowest decision threshold whose false positive identification rate is <= target.
+
+    ``impostor_scores`` are the top scores of searches whose subject is not enrolled; a search
+    is a false positive when its top score reaches the threshold (``score >= threshold``).
+    """
+    scores = np.sort(np.asarray(impostor_scores, dtype=np.float64))[::-1]
+    if not 0.0 <= target_fpir <= 1.0:
+        raise InputError("target_fpir", f"must be within [0, 1], got {target_fpir}")
+    if scores.size == 0:
+        raise InputError("impostor_scores", "no impostor scores to set a threshold from")
+    allowed = int(math.floor(target_fpir * scores.size + 1e-9))  # false positives allowed
+    if allowed >= scores.size:
+        return float(scores[-1])
+    # Strictly above the (allowed+1)-th highest score: at most ``allowed`` scores reach it.
+    return float(np.nextafter(scores[allowed], np.inf))

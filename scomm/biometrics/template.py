@@ -21,6 +21,9 @@ OTHER = 0
 ENDING = 1
 BIFURCATION = 2
 
+FINGER_POSITIONS = range(1, 11)  # ANSI/NIST-ITL finger positions of a ten-print
+UNKNOWN_FINGER = 0  # a probe finger of unknown position is searched against every position
+
 MINUTIA_DTYPE = np.dtype(
     [("x", "<f4"), ("y", "<f4"), ("theta", "<f4"), ("kind", "u1"), ("quality", "u1")]
 )
