@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/biometrics.py [--gallery-size 1000000] [--probes 280]
         [--gallery DIR] [--skip-extract] [--out benchmarks/results/biometrics.json]
-        [--parts accuracy,one_to_one,synthetic,engine,one_to_n,rank1]
+        [--parts accuracy,one_to_one,synthetic,engine,one_to_n,rank1] [--resume]
 
-Figures (printed, and written to the JSON):
+Figures (printed, and written to the JSON as each part ends, with the command, machine, date
+and settings that measured them; ``--resume`` skips the parts measured already with the same
+settings, so a run stopped part-way goes on where it stopped):
 
 - FVC2002 DB1_B-DB4_B by the FVC protocol: EER per set and on average, with the commercial
   ``.iso`` minutiae and with our own extractor; extraction time per image (median, ms).
@@ -228,6 +230,7 @@ def one_to_n(
         "reopen_s": round(reopen_s, 3),
         "threads": numba.get_num_threads(),
         "peak_memory_mib": round(peak_memory_mib(), 1),
+        "bytes_per_template": gallery.memory_report(),
     }
     print(
         f"1:N, {size:,} templates: search median {result['search_s_median']} s, mean "
@@ -383,6 +386,38 @@ def engine_bookings(subjects: int, bookings: int) -> dict[str, object]:
     return result
 
 
+def _settings(part: str, args: argparse.Namespace) -> dict[str, object]:
+    """What a part's figures depend on besides the code: a part is resumed (skipped) only when
+    its stored figures were measured with the same."""
+    by_part: dict[str, dict[str, object]] = {
+        "accuracy": {"skip_extract": args.skip_extract},
+        "one_to_one": {},
+        "synthetic": {},
+        "engine": {"subjects": args.engine_subjects, "bookings": args.bookings},
+        "one_to_n": {"gallery_size": args.gallery_size, "probes": args.probes},
+        "rank1": {"gallery_size": args.gallery_size},
+    }
+    return {"dataset": str(args.dataset), **by_part[part]}
+
+
+def _slot(results: dict[str, Any], part: str, size: int) -> tuple[dict[str, Any], str]:
+    """Where a part's figures go: (the dict holding them, their key). The 1:N parts keep one
+    entry per gallery size."""
+    if part == "one_to_n":
+        return results.setdefault("one_to_n", {}), str(size)
+    if part == "rank1":
+        return results.setdefault("rank1_analysis", {}), str(size)
+    key = {"synthetic": "synthetic_vs_fvc2002_db4"}.get(part, part)
+    return results, key
+
+
+def _write(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gallery-size", type=int, default=1_000_000)
@@ -396,8 +431,14 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         default=",".join(PARTS),
-        help=f"comma-separated subset of {','.join(PARTS)}; a subset updates those figures in "
-        "--out and keeps the others",
+        help=f"comma-separated subset of {','.join(PARTS)}; each part's figures are written to "
+        "--out as soon as it ends, the other figures there are kept",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the parts whose figures in --out were measured with the same settings "
+        "(a run stopped part-way goes on where it stopped)",
     )
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
@@ -406,40 +447,41 @@ def main() -> None:
     if not (args.dataset / "DB1_B").is_dir():
         raise SystemExit(f"FVC2002 not found under {args.dataset} (set SCOMM_DATA_DIR)")
     fvc = fvc_templates(args.dataset)
-    stamp = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": describe(),
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
+    runners = {
+        "accuracy": lambda: accuracy(args.dataset, args.skip_extract),
+        "one_to_one": lambda: one_to_one_speed(fvc),
+        "synthetic": lambda: synthetic_vs_fvc(fvc),
+        "engine": lambda: engine_bookings(args.engine_subjects, args.bookings),
+        "one_to_n": lambda: one_to_n(fvc, args.gallery_size, args.probes, args.gallery),
+        "rank1": lambda: rank1_analysis(fvc, args.gallery_size, args.gallery),
     }
-    results: dict[str, object] = {}
-    if set(parts) != set(PARTS) and args.out.exists():
-        # A partial run: keep the other figures, and say which run wrote which.
-        results = json.loads(args.out.read_text())
-        updates = results.setdefault("partial_updates", [])
-        if isinstance(updates, list):
-            updates.append({**stamp, "parts": parts})
-    else:
-        results.update(stamp)
-    if "accuracy" in parts:
-        results["accuracy"] = accuracy(args.dataset, args.skip_extract)
-    if "one_to_one" in parts:
-        results["one_to_one"] = one_to_one_speed(fvc)
-    if "synthetic" in parts:
-        results["synthetic_vs_fvc2002_db4"] = synthetic_vs_fvc(fvc)
-    if "engine" in parts:
-        results["engine"] = engine_bookings(args.engine_subjects, args.bookings)
-    if "one_to_n" in parts:
-        results["one_to_n"] = one_to_n(fvc, args.gallery_size, args.probes, args.gallery)
-        results["peak_memory_mib"] = round(peak_memory_mib(), 1)
-    if "rank1" in parts:
-        analyses = results.setdefault("rank1_analysis", {})
-        assert isinstance(analyses, dict)
-        analyses[str(args.gallery_size)] = rank1_analysis(fvc, args.gallery_size, args.gallery)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(args.out)
-    print(f"wrote {args.out}")
+    for part in parts:
+        holder, key = _slot(results, part, args.gallery_size)
+        settings = _settings(part, args)
+        previous = holder.get(key)
+        if (
+            args.resume
+            and isinstance(previous, dict)
+            and previous.get("measured", {}).get("settings") == settings
+        ):
+            print(
+                f"{part}: measured already with these settings ({previous['measured']['date_utc']})"
+            )
+            continue
+        started = time.time()
+        figures = runners[part]()
+        figures["measured"] = {
+            "command": command,
+            "machine": describe(),
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "wall_s": round(time.time() - started, 1),
+            "settings": settings,
+        }
+        holder[key] = figures
+        _write(args.out, results)  # as each part ends: a later part's failure loses nothing
+        print(f"{part}: wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -410,6 +411,55 @@ class Gallery:
         assert self.path is not None
         storage.write_generation(self.path, generation, subjects, columns, self.threshold)
         self.generation = generation
+
+    def memory_report(self) -> dict[str, float]:
+        """Bytes per live template: held in memory (heap arrays, the screens' transposed codes,
+        the subject bookkeeping, estimated from a sample) and memory-mapped from the files
+        (read from the page cache when a search touches them), by what they serve."""
+        templates = max(self.template_count, 1)
+        heap = 0
+        mapped = {"screen_codes": 0, "full_templates": 0, "entries": 0}
+        for segment in self._segments:
+            for name, array in segment.arrays.items():
+                size = int(array.nbytes)
+                if not isinstance(array, np.memmap):
+                    heap += size
+                elif name in ("codes", "code_sizes"):
+                    mapped["screen_codes"] += size
+                elif name in ("x", "y", "theta", "bits", "masks", "offsets"):
+                    mapped["full_templates"] += size
+                else:
+                    mapped["entries"] += size
+        transposed = sum(
+            sum(
+                int(c.nbytes) + int(m.nbytes)
+                for c, m in zip(
+                    screen.index.codes.values(), screen.index.members.values(), strict=True
+                )
+            )
+            for screen in self._screens.values()
+            if screen.index is not None
+        )
+        sample = list(self._entries.items())[:1000]
+        per_subject = (
+            sum(
+                sys.getsizeof(v) + sum(sys.getsizeof(t) for t in v) + 2 * sys.getsizeof(row)
+                for row, v in sample
+            )
+            / len(sample)
+            + 100  # the dict slots and the id string of _rows and _subjects, roughly
+            if sample
+            else 0.0
+        )
+        bookkeeping = per_subject * len(self._rows)
+        resident = heap + transposed + bookkeeping
+        return {
+            "in_memory": round(resident / templates, 1),
+            "in_memory_screen_index": round(transposed / templates, 1),
+            "in_memory_heap_arrays": round(heap / templates, 1),
+            "in_memory_subject_bookkeeping_estimate": round(bookkeeping / templates, 1),
+            **{f"mapped_{k}": round(v / templates, 1) for k, v in mapped.items()},
+        }
 
     # --- search ----------------------------------------------------------------------------------
 
