@@ -479,8 +479,12 @@ def main() -> None:
             "wall_s": round(time.time() - started, 1),
             "settings": settings,
         }
+        # Written as each part ends (a later part's failure loses nothing), into the file as
+        # it is now: another run may have written its own parts meanwhile.
+        results = json.loads(args.out.read_text()) if args.out.exists() else {}
+        holder, key = _slot(results, part, args.gallery_size)
         holder[key] = figures
-        _write(args.out, results)  # as each part ends: a later part's failure loses nothing
+        _write(args.out, results)
         print(f"{part}: wrote {args.out}")
 
 
