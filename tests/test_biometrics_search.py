@@ -93,3 +93,22 @@ def test_cli_inspects_a_search(tmp_path: Path, capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit) as done:  # stages are JSON
         main([*args, "--out", str(tmp_path / "x.png")])
     assert done.value.code == 2
+
+
+def test_quality_weighs_probe_fingers_in_the_fusion(gallery: Gallery) -> None:
+    from dataclasses import replace
+
+    good = impression(finger(3, 1), 3)
+    poor = impression(finger(3, 2), 4)
+    plain = gallery.search({1: good, 2: poor}, 3)[0]
+    assert plain.subject_id == "S003"
+    assert plain.score == pytest.approx(sum(plain.finger_scores.values()) / 2)
+    weighted = gallery.search({1: replace(good, quality=90), 2: replace(poor, quality=10)}, 3)[0]
+    f1, f2 = weighted.finger_scores[1], weighted.finger_scores[2]
+    assert weighted.score == pytest.approx((0.9 * f1 + 0.1 * f2) / 1.0)
+    # An empty impression of quality 0 takes nothing from the mate's score.
+    empty = Template(good.minutiae[:0], good.width, good.height, quality=0)
+    alone = gallery.search({1: good}, 3)[0]
+    with_empty = gallery.search({1: good, 2: empty}, 3)[0]
+    assert with_empty.subject_id == alone.subject_id == "S003"
+    assert with_empty.score == pytest.approx(alone.score)

@@ -265,6 +265,7 @@ class Prepared:
     bits: np.ndarray
     masks: np.ndarray
     minutia_index: np.ndarray  # which minutia of the template each cylinder belongs to
+    quality: int | None = None  # the template's (0-100), None where never assessed
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -496,6 +497,7 @@ def prepare(template: Template) -> Prepared:
         bits=np.ascontiguousarray(bits[index]),
         masks=np.ascontiguousarray(masks[index]),
         minutia_index=index,
+        quality=template.quality,
     )
 
 

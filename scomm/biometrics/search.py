@@ -10,6 +10,13 @@
 4. ``fuse``: each shortlisted subject gets a full comparison of every probe finger with its
    template of the same position; the subject's score is the mean over the probe's fingers (a
    finger the subject lacks counts 0), so ten matching fingers outrank one.
+
+Quality: a probe finger whose template's quality was assessed (0-100, extraction always
+does) counts by it: the fingers screened are those with most cylinders weighted by quality,
+and the fused score is the mean weighted by quality, so a poor impression (few minutiae,
+blurred) neither takes a screening slot from a good one nor drags a mate's score down. A
+finger never assessed (``quality`` None: generated or ISO templates) weighs 1, so for such
+probes the fused score is the plain mean.
 5. ``candidates``: the fused subjects, best first, at or above the threshold if one is given.
 
 Each stage is handed to ``observer(stage, data)`` when one is given (as extraction's stages
@@ -106,14 +113,18 @@ def search_prepared(
     if not gallery._rows:
         return []
     # Stages 2 and 3: screen the probe's best fingers, fully compare their shortlists.
-    order = sorted(probe, key=lambda pos: -len(probe[pos][0]))
+    order = sorted(probe, key=lambda pos: -len(probe[pos][0]) * quality_weight(probe[pos][0]))
     screened = order[: max(1, screen_fingers)]
     if observer is not None:
         observer(
             "probe",
             {
                 "fingers": {
-                    str(pos): {"cylinders": len(p), "index_buckets": int(code_size(c))}
+                    str(pos): {
+                        "cylinders": len(p),
+                        "index_buckets": int(code_size(c)),
+                        "quality": p.quality,
+                    }
                     for pos, (p, c) in probe.items()
                 },
                 "screened": screened,
@@ -143,6 +154,8 @@ def search_prepared(
     keep = max(fuse_subjects, max_candidates)
     ranked = sorted(rows_best, key=lambda r: -rows_best[r])[:keep]
     finalists = [r for r in ranked if rows_best[r] >= fuse_floor]
+    weights = {pos: quality_weight(p) for pos, (p, _c) in probe.items()}
+    total_weight = sum(weights.values())
     candidates = []
     for row in finalists:
         finger_scores: dict[int, float] = {}
@@ -151,7 +164,7 @@ def search_prepared(
                 finger_scores[position] = scores[(row, position)]
                 continue
             finger_scores[position] = _compare_subject(gallery, row, position, prepared)
-        fused = float(sum(finger_scores.values()) / len(probe))
+        fused = fuse(finger_scores, weights, total_weight)
         candidates.append(Candidate(gallery._subjects[row], fused, finger_scores))
     candidates.sort(key=lambda c: (-c.score, c.subject_id))
     if observer is not None:
@@ -172,6 +185,20 @@ def search_prepared(
             {"threshold": threshold, "candidates": [_candidate_json(c) for c in result]},
         )
     return result
+
+
+def quality_weight(p: Prepared) -> float:
+    """How much a probe finger counts in the fusion: its quality as a share (0-1), 1 where
+    it was never assessed."""
+    return 1.0 if p.quality is None else p.quality / 100.0
+
+
+def fuse(scores: Mapping[int, float], weights: Mapping[int, float], total_weight: float) -> float:
+    """The subject's score: its finger scores' mean weighted by the probe fingers' quality
+    (the plain mean when none was assessed); 0 when no finger carries any weight."""
+    if total_weight <= 0.0:
+        return 0.0
+    return float(sum(weights[pos] * s for pos, s in scores.items()) / total_weight)
 
 
 def _candidate_json(c: Candidate) -> dict[str, Any]:
@@ -340,6 +367,7 @@ def verify(gallery: Gallery, probe: PreparedProbe, subject_ids: Sequence[str]) -
     """
     rows = [gallery._row(s) for s in subject_ids]
     total = np.zeros(len(rows), dtype=np.float64)
+    total_weight = sum(quality_weight(p) for p, _c in probe.values())
     for position, (prepared, _code) in probe.items():
         by_segment: dict[int, tuple[list[int], list[int]]] = {}  # entries, their subjects
         for i, row in enumerate(rows):
@@ -354,8 +382,8 @@ def verify(gallery: Gallery, probe: PreparedProbe, subject_ids: Sequence[str]) -
             segment = gallery._segments[s]
             scores = _compare_entries(prepared, segment, np.array(entries, dtype=np.int64))
             np.maximum.at(best, np.array(which, dtype=np.int64), scores)
-        total += best
-    return total / max(len(probe), 1)
+        total += quality_weight(prepared) * best
+    return total / total_weight if total_weight > 0 else np.zeros(len(rows), dtype=np.float64)
 
 
 def _compare_subject(gallery: Gallery, row: int, position: int, prepared: Prepared) -> float:
