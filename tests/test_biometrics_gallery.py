@@ -182,6 +182,8 @@ def test_engine_calibrates_its_threshold_from_impostor_searches() -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_ray_searches_shards_and_merges(tmp_path: Path) -> None:
+    from scomm.biometrics.shards import ShardedGallery, merge
+
     first = Gallery.create(tmp_path / "a")
     enrol_all(first, range(0, 10))
     second = Gallery.create(tmp_path / "b")
@@ -189,6 +191,22 @@ def test_ray_searches_shards_and_merges(tmp_path: Path) -> None:
     found = search_shards([tmp_path / "a", tmp_path / "b"], {1: impression(finger(14, 1), 3)}, 3)
     assert found[0].subject_id == "S014"
     assert found == sorted(found, key=lambda c: -c.score)
+    # Actors kept open: every search is the merge of each shard's own search.
+    third = Gallery.create(tmp_path / "c")
+    enrol_all(third, range(20, 24))
+    paths = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    sharded = ShardedGallery(paths, threads_per_shard=1, num_cpus=2)
+    try:
+        assert sharded.template_count == 2 * 24
+        for s in (3, 12, 22):
+            probe = {1: impression(finger(s, 1), s), 2: impression(finger(s, 2), s)}
+            got = sharded.search(probe, 4)
+            alone = merge([c for p in paths for c in Gallery.open(p).search(probe, 4)], 4)
+            assert got == alone and got[0].subject_id == f"S{s:03d}"
+    finally:
+        sharded.close()
+    with pytest.raises(InputError, match="not a gallery"):
+        ShardedGallery([tmp_path / "a", tmp_path / "nowhere"])
 
 
 def test_bulk_build_stores_what_one_by_one_enrolment_stores(tmp_path: Path) -> None:
