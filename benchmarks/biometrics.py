@@ -2,9 +2,12 @@
 
     .venv/bin/python benchmarks/biometrics.py [--gallery-size 1000000] [--probes 280]
         [--gallery DIR] [--skip-extract] [--out benchmarks/results/biometrics.json]
-        [--parts accuracy,one_to_one,synthetic,engine,one_to_n,rank1]
+        [--parts accuracy,one_to_one,synthetic,engine,one_to_n,rank1,ray] [--resume]
+        [--shard-size 5000] [--shards-dir DIR] [--ray-address HOST:PORT]
 
-Figures (printed, and written to the JSON):
+Figures (printed, and written to the JSON as each part ends, with the command, machine, date
+and settings that measured them; ``--resume`` skips the parts measured already with the same
+settings, so a run stopped part-way goes on where it stopped):
 
 - FVC2002 DB1_B-DB4_B by the FVC protocol: EER per set and on average, with the commercial
   ``.iso`` minutiae and with our own extractor; extraction time per image (median, ms).
@@ -18,6 +21,9 @@ Figures (printed, and written to the JSON):
   searched with shortlists of 2% (the default), 5% and 10% of the gallery; the mate's own
   score (a 1:1 comparison) against the best other candidate's. A mate that is not first with
   the widest shortlist, and scores below a distractor, is lost to the matcher, not the screen.
+- Ray (``ray``): shards of ``--shard-size`` templates, one actor each holding its shard
+  memory-mapped; the search time by shard count (1, 2, 4) and the projection to 100,000,000
+  templates it implies (stated as a projection).
 - Score distributions of generated impressions (``synthetic.template_impression``) against
   FVC2002 DB4_B (the SFinGe set), summary statistics, same FVC protocol.
 
@@ -52,12 +58,13 @@ from machine import describe  # noqa: E402  (benchmarks/machine.py)
 from scomm.biometrics import matcher  # noqa: E402
 from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs  # noqa: E402
 from scomm.biometrics.formats import read_iso19794  # noqa: E402
-from scomm.biometrics.gallery import Gallery, prepare_probe, shortlist_size  # noqa: E402
+from scomm.biometrics.gallery import Gallery  # noqa: E402
+from scomm.biometrics.search import prepare_probe, shortlist_size  # noqa: E402
 from scomm.biometrics.template import Template  # noqa: E402
 from scomm.settings import data_dir  # noqa: E402
 
 SETS = ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
-PARTS = ("accuracy", "one_to_one", "synthetic", "engine", "one_to_n", "rank1")
+PARTS = ("accuracy", "one_to_one", "synthetic", "engine", "one_to_n", "rank1", "ray")
 
 
 def peak_memory_mib() -> float:
@@ -227,6 +234,7 @@ def one_to_n(
         "reopen_s": round(reopen_s, 3),
         "threads": numba.get_num_threads(),
         "peak_memory_mib": round(peak_memory_mib(), 1),
+        "bytes_per_template": gallery.memory_report(),
     }
     print(
         f"1:N, {size:,} templates: search median {result['search_s_median']} s, mean "
@@ -237,6 +245,92 @@ def one_to_n(
     if own_dir:
         shutil.rmtree(path.parent, ignore_errors=True)
     return result
+
+
+def _shard_items(
+    fvc: dict[tuple[str, int, int], Template], shard: int, size: int, workers: int
+) -> Iterator[tuple[str, dict[int, Template]]]:
+    """Shard ``shard`` of ``size`` templates: shard 0 holds the 40 FVC2002 mates, every shard
+    its own generated distractors (seeds never shared between shards)."""
+    mates = [(k, t) for k, t in fvc.items() if k[2] == 1] if shard == 0 else []
+    for (name, finger, _), t in mates:
+        yield f"fvc-{name}-{finger}", {1: t}
+    first = 50_000_000 + shard * size
+    with Pool(workers) as pool:
+        yield from pool.imap(_distractor, range(first, first + size - len(mates)), chunksize=256)
+
+
+SHARD_COUNTS = (1, 2, 4)
+
+
+def ray_shards(
+    fvc: dict[tuple[str, int, int], Template],
+    shard_size: int,
+    gallery_dir: Path | None,
+    address: str | None,
+) -> dict[str, object]:
+    """Search time by shard count: shards of ``shard_size`` templates, one Ray actor each
+    (a local cluster of worker processes, or the cluster at ``address``), every FVC2002
+    probe of a mate (all in shard 0) searched over the first k shards."""
+    from scomm.biometrics.shards import ShardedGallery
+
+    own_dir = gallery_dir is None
+    root = Path(tempfile.mkdtemp(prefix="scomm-shards-")) if own_dir else gallery_dir
+    assert root is not None
+    workers = os.cpu_count() or 1
+    paths = []
+    for shard in range(max(SHARD_COUNTS)):
+        path = root / f"shard-{shard}-of-{shard_size}"
+        if not (path / "manifest.json").exists():
+            Gallery.build(path, _shard_items(fvc, shard, shard_size, workers), workers=workers)
+        paths.append(path)
+    probes = [(k, t) for k, t in fvc.items() if k[2] != 1]
+    table: list[dict[str, float]] = []
+    for count in SHARD_COUNTS:
+        sharded = ShardedGallery(paths[:count], address=address, threads_per_shard=1)
+        try:
+            sharded.search({1: probes[0][1]}, 10)  # every actor builds its screen
+            times, hits = [], 0
+            for (name, finger, _), t in probes:
+                begin = time.perf_counter()
+                found = sharded.search({1: t}, 10)
+                times.append(time.perf_counter() - begin)
+                hits += bool(found) and found[0].subject_id == f"fvc-{name}-{finger}"
+        finally:
+            sharded.close()
+        row = {
+            "shards": count,
+            "templates": count * shard_size,
+            "search_s_median": round(statistics.median(times), 4),
+            "search_s_mean": round(statistics.fmean(times), 4),
+            "rank1_rate": round(hits / len(probes), 4),
+        }
+        table.append(row)
+        print(f"ray, {count} shard(s) of {shard_size:,}: {row}")
+    medians = [float(row["search_s_median"]) for row in table]
+    one = medians[0]
+    overhead = max(0.0, medians[-1] - one)
+    per_template = one / shard_size
+    if own_dir:
+        shutil.rmtree(root, ignore_errors=True)
+    return {
+        "shard_size": shard_size,
+        "address": address or "local cluster (ray.init on this machine)",
+        "threads_per_shard": 1,
+        "probes": len(probes),
+        "by_shard_count": table,
+        "projection_100m": {
+            "assumes": "a search's time is its slowest shard's plus the fan-out measured here "
+            "(the largest shard count's median minus one shard's); a shard's time grows "
+            "linearly with its templates at the one-shard per-template time measured here, "
+            "one core per shard (not measured: a real cluster's network, 100M templates)",
+            "per_template_s_one_core": per_template,
+            "fan_out_overhead_s": round(overhead, 4),
+            "shards_of_1m_templates": 100,
+            "projected_search_s": round(per_template * 1_000_000 + overhead, 3),
+            "note": "a projection, not a measurement",
+        },
+    }
 
 
 SHORTLIST_RATES = (0.02, 0.05, 0.10)
@@ -382,6 +476,41 @@ def engine_bookings(subjects: int, bookings: int) -> dict[str, object]:
     return result
 
 
+def _settings(part: str, args: argparse.Namespace) -> dict[str, object]:
+    """What a part's figures depend on besides the code: a part is resumed (skipped) only when
+    its stored figures were measured with the same."""
+    by_part: dict[str, dict[str, object]] = {
+        "accuracy": {"skip_extract": args.skip_extract},
+        "one_to_one": {},
+        "synthetic": {},
+        "engine": {"subjects": args.engine_subjects, "bookings": args.bookings},
+        "one_to_n": {"gallery_size": args.gallery_size, "probes": args.probes},
+        "rank1": {"gallery_size": args.gallery_size},
+        "ray": {"shard_size": args.shard_size, "address": args.ray_address},
+    }
+    return {"dataset": str(args.dataset), **by_part[part]}
+
+
+def _slot(results: dict[str, Any], part: str, size: int) -> tuple[dict[str, Any], str]:
+    """Where a part's figures go: (the dict holding them, their key). The 1:N parts keep one
+    entry per gallery size."""
+    if part == "one_to_n":
+        return results.setdefault("one_to_n", {}), str(size)
+    if part == "rank1":
+        return results.setdefault("rank1_analysis", {}), str(size)
+    if part == "ray":
+        return results, "ray_shards"
+    key = {"synthetic": "synthetic_vs_fvc2002_db4"}.get(part, part)
+    return results, key
+
+
+def _write(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gallery-size", type=int, default=1_000_000)
@@ -392,11 +521,20 @@ def main() -> None:
     parser.add_argument("--engine-subjects", type=int, default=2000)
     parser.add_argument("--bookings", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/biometrics.json")
+    parser.add_argument("--shard-size", type=int, default=5000, help="ray: templates a shard")
+    parser.add_argument("--shards-dir", type=Path, help="ray: build (or reuse) the shards here")
+    parser.add_argument("--ray-address", help="ray: a running cluster (default: a local one)")
     parser.add_argument(
         "--parts",
         default=",".join(PARTS),
-        help=f"comma-separated subset of {','.join(PARTS)}; a subset updates those figures in "
-        "--out and keeps the others",
+        help=f"comma-separated subset of {','.join(PARTS)}; each part's figures are written to "
+        "--out as soon as it ends, the other figures there are kept",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the parts whose figures in --out were measured with the same settings "
+        "(a run stopped part-way goes on where it stopped)",
     )
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
@@ -405,40 +543,46 @@ def main() -> None:
     if not (args.dataset / "DB1_B").is_dir():
         raise SystemExit(f"FVC2002 not found under {args.dataset} (set SCOMM_DATA_DIR)")
     fvc = fvc_templates(args.dataset)
-    stamp = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": describe(),
-        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}
+    runners = {
+        "accuracy": lambda: accuracy(args.dataset, args.skip_extract),
+        "one_to_one": lambda: one_to_one_speed(fvc),
+        "synthetic": lambda: synthetic_vs_fvc(fvc),
+        "engine": lambda: engine_bookings(args.engine_subjects, args.bookings),
+        "one_to_n": lambda: one_to_n(fvc, args.gallery_size, args.probes, args.gallery),
+        "rank1": lambda: rank1_analysis(fvc, args.gallery_size, args.gallery),
+        "ray": lambda: ray_shards(fvc, args.shard_size, args.shards_dir, args.ray_address),
     }
-    results: dict[str, object] = {}
-    if set(parts) != set(PARTS) and args.out.exists():
-        # A partial run: keep the other figures, and say which run wrote which.
-        results = json.loads(args.out.read_text())
-        updates = results.setdefault("partial_updates", [])
-        if isinstance(updates, list):
-            updates.append({**stamp, "parts": parts})
-    else:
-        results.update(stamp)
-    if "accuracy" in parts:
-        results["accuracy"] = accuracy(args.dataset, args.skip_extract)
-    if "one_to_one" in parts:
-        results["one_to_one"] = one_to_one_speed(fvc)
-    if "synthetic" in parts:
-        results["synthetic_vs_fvc2002_db4"] = synthetic_vs_fvc(fvc)
-    if "engine" in parts:
-        results["engine"] = engine_bookings(args.engine_subjects, args.bookings)
-    if "one_to_n" in parts:
-        results["one_to_n"] = one_to_n(fvc, args.gallery_size, args.probes, args.gallery)
-        results["peak_memory_mib"] = round(peak_memory_mib(), 1)
-    if "rank1" in parts:
-        analyses = results.setdefault("rank1_analysis", {})
-        assert isinstance(analyses, dict)
-        analyses[str(args.gallery_size)] = rank1_analysis(fvc, args.gallery_size, args.gallery)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(args.out)
-    print(f"wrote {args.out}")
+    for part in parts:
+        holder, key = _slot(results, part, args.gallery_size)
+        settings = _settings(part, args)
+        previous = holder.get(key)
+        if (
+            args.resume
+            and isinstance(previous, dict)
+            and previous.get("measured", {}).get("settings") == settings
+        ):
+            print(
+                f"{part}: measured already with these settings ({previous['measured']['date_utc']})"
+            )
+            continue
+        started = time.time()
+        figures = runners[part]()
+        figures["measured"] = {
+            "command": command,
+            "machine": describe(),
+            "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "wall_s": round(time.time() - started, 1),
+            "settings": settings,
+        }
+        # Written as each part ends (a later part's failure loses nothing), into the file as
+        # it is now: another run may have written its own parts meanwhile.
+        results = json.loads(args.out.read_text()) if args.out.exists() else {}
+        holder, key = _slot(results, part, args.gallery_size)
+        holder[key] = figures
+        _write(args.out, results)
+        print(f"{part}: wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -110,3 +110,18 @@ def test_fvc2002_average_eer_with_commercial_minutiae_meets_the_target() -> None
     # A mate scores above the impostors' typical score by a wide margin.
     for s in result.sets:
         assert np.median(s.genuine_scores) > 3 * np.max(s.impostor_scores)
+
+
+def test_det_points_with_zero_rates_sit_at_the_measurable_floor() -> None:
+    from scomm.biometrics.evaluation import det_points
+
+    genuine = [0.2, 0.3, 0.4, 0.5]  # 4 genuine comparisons: FNMR floor 1/4
+    impostor = [0.0, 0.01, 0.05, 0.1, 0.25]  # 5 impostor comparisons: FMR floor 1/5
+    fmr, fnmr = det_points(genuine, impostor)
+    assert fmr.min() == pytest.approx(1 / 5) and fnmr.min() == pytest.approx(1 / 4)
+    # Above the highest impostor score FMR is 0: drawn at 1/5, not below.
+    thresholds = np.unique(genuine + impostor)
+    zero_fmr = thresholds > max(impostor)
+    assert zero_fmr.any() and np.all(fmr[zero_fmr] == pytest.approx(1 / 5))
+    # Measured rates above the floor are kept as they are.
+    assert fmr[0] == pytest.approx(1.0) and fnmr[-1] == pytest.approx(3 / 4)

@@ -236,3 +236,26 @@ def test_float_image_on_a_unit_scale_is_read_like_its_bytes(print_image: np.ndar
     as_bytes = extract(print_image).minutiae
     as_float = extract(print_image.astype(np.float64) / 255.0).minutiae
     assert np.array_equal(as_bytes, as_float)
+
+
+def test_a_print_with_few_minutiae_gives_a_template_of_low_quality(
+    print_image: np.ndarray,
+) -> None:
+    # A 120-pixel corner of the print shows five minutiae or so: once refused as "not a
+    # fingerprint", now a template that says by its quality how little it holds.
+    full = extract(print_image)
+    corner = extract(print_image[100:220, 100:220])
+    assert 0 < len(corner) < 10 < len(full)
+    assert corner.quality is not None and full.quality is not None
+    assert 0 < corner.quality < full.quality // 2
+
+
+def test_template_quality_from_its_minutiae() -> None:
+    from scomm.biometrics.extraction import GOOD_MINUTIAE, template_quality
+
+    assert template_quality(np.zeros(0, np.uint8)) == 0
+    many = np.full(2 * GOOD_MINUTIAE, 80, np.uint8)
+    assert template_quality(many) == 80
+    few = np.full(GOOD_MINUTIAE // 4, 80, np.uint8)
+    assert template_quality(few) == 20
+    assert template_quality(np.array([1], np.uint8)) == 1  # a minutia is never worth 0

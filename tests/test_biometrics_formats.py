@@ -46,7 +46,7 @@ def _angle_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_own_format_round_trip_to_its_quantisation() -> None:
     t = _random_template(1)
     data = to_bytes(t)
-    assert len(data) == 14 + 8 * len(t) + 4  # header, 8 bytes a minutia, checksum
+    assert len(data) == 15 + 8 * len(t) + 4  # header, quality, 8 bytes a minutia, checksum
     back = from_bytes(data)
     assert (back.width, back.height, back.dpi, back.finger) == (500, 600, 500, 3)
     a, b = t.minutiae, back.minutiae
@@ -67,7 +67,7 @@ def test_own_format_empty_template() -> None:
     ("damage", "problem"),
     [
         (lambda d: b"XXXX" + d[4:], "not a scomm template"),
-        (lambda d: d[:4] + b"\x02" + d[5:], "unsupported template version 2"),
+        (lambda d: d[:4] + b"\x03" + d[5:], "unsupported template version 3"),
         (lambda d: d[:-9], "header says"),
         (lambda d: d[:10], "truncated"),
         (lambda d: d[:20] + bytes([d[20] ^ 0xFF]) + d[21:], "checksum"),
@@ -224,3 +224,25 @@ def test_unknown_or_missing_files(tmp_path: Path) -> None:
 def test_fvc_tiff_reads_as_grey(fvc_iso_files: list[Path]) -> None:
     img = read_image(fvc_iso_files[0].with_suffix(".tif"))
     assert img.dtype == np.uint8 and img.ndim == 2 and min(img.shape) >= 256
+
+
+def test_template_quality_is_stored_and_version_1_still_read() -> None:
+    import struct
+    import zlib
+
+    from scomm.biometrics.formats import from_bytes, read_iso19794, to_bytes, write_iso19794
+
+    m = np.zeros(3, MINUTIA_DTYPE)
+    m["x"], m["y"], m["kind"] = [10, 20, 30], [40, 50, 60], ENDING
+    assessed = Template(m, 300, 400, quality=37)
+    assert from_bytes(to_bytes(assessed)).quality == 37
+    assert from_bytes(to_bytes(Template(m, 300, 400))).quality is None
+    assert read_iso19794(write_iso19794(assessed))[0].quality == 37
+    # Version 1 had no quality byte: read as never assessed.
+    v2 = to_bytes(assessed)
+    v1 = v2[:4] + b"\x01" + v2[5:14] + v2[15:-4]
+    v1 += struct.pack(">I", zlib.crc32(v1))
+    old = from_bytes(v1)
+    assert old.quality is None and np.array_equal(old.minutiae, from_bytes(v2).minutiae)
+    with pytest.raises(ValueError):
+        Template(m, 300, 400, quality=101)

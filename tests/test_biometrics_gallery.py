@@ -10,7 +10,9 @@ import pytest
 from _biometric_templates import impression, random_template
 
 from scomm.biometrics.engine import BiometricEngine
-from scomm.biometrics.gallery import Gallery, search_shards, threshold_for_fpir
+from scomm.biometrics.evaluation import threshold_for_fpir
+from scomm.biometrics.gallery import Gallery
+from scomm.biometrics.shards import search_shards
 from scomm.biometrics.template import Template
 from scomm.errors import GalleryError, InputError
 
@@ -180,6 +182,8 @@ def test_engine_calibrates_its_threshold_from_impostor_searches() -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
 def test_ray_searches_shards_and_merges(tmp_path: Path) -> None:
+    from scomm.biometrics.shards import ShardedGallery, merge
+
     first = Gallery.create(tmp_path / "a")
     enrol_all(first, range(0, 10))
     second = Gallery.create(tmp_path / "b")
@@ -187,6 +191,22 @@ def test_ray_searches_shards_and_merges(tmp_path: Path) -> None:
     found = search_shards([tmp_path / "a", tmp_path / "b"], {1: impression(finger(14, 1), 3)}, 3)
     assert found[0].subject_id == "S014"
     assert found == sorted(found, key=lambda c: -c.score)
+    # Actors kept open: every search is the merge of each shard's own search.
+    third = Gallery.create(tmp_path / "c")
+    enrol_all(third, range(20, 24))
+    paths = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    sharded = ShardedGallery(paths, threads_per_shard=1, num_cpus=2)
+    try:
+        assert sharded.template_count == 2 * 24
+        for s in (3, 12, 22):
+            probe = {1: impression(finger(s, 1), s), 2: impression(finger(s, 2), s)}
+            got = sharded.search(probe, 4)
+            alone = merge([c for p in paths for c in Gallery.open(p).search(probe, 4)], 4)
+            assert got == alone and got[0].subject_id == f"S{s:03d}"
+    finally:
+        sharded.close()
+    with pytest.raises(InputError, match="not a gallery"):
+        ShardedGallery([tmp_path / "a", tmp_path / "nowhere"])
 
 
 def test_bulk_build_stores_what_one_by_one_enrolment_stores(tmp_path: Path) -> None:
@@ -274,12 +294,13 @@ def test_shortlist_settings_bound_how_many_templates_are_fully_compared(
 def test_screen_from_transposed_codes_gives_the_word_by_word_scores(
     gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scomm.biometrics import gallery as module
+    from scomm.biometrics import screen as module
+    from scomm.biometrics.search import prepare_probe, screen_segment
 
     monkeypatch.setattr(module, "INDEX_TAIL_MAX", 4)  # rebuild after a few enrolments
     g = Gallery.open(gallery_dir)  # a memory-mapped base and a journal delta
     g.remove("S004")
-    probes = [module.prepare_probe({p: impression(finger(s, p), s)}) for s, p in ((3, 1), (9, 2))]
+    probes = [prepare_probe({p: impression(finger(s, p), s)}) for s, p in ((3, 1), (9, 2))]
 
     def check() -> None:
         for probe in probes:
@@ -298,7 +319,7 @@ def test_screen_from_transposed_codes_gives_the_word_by_word_scores(
                         searched,
                         word_by_word,
                     )
-                    got = g._screen_segment(s, segment, code, searched)
+                    got = screen_segment(g, s, code, searched)
                     assert np.array_equal(got, word_by_word)
 
     check()

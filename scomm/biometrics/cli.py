@@ -189,8 +189,14 @@ def info_command(gallery: Annotated[Path, typer.Argument(help="Gallery directory
 
 @biometrics_app.command("inspect")
 def inspect_command(
-    image: Annotated[Path, typer.Argument(help="Fingerprint image (PNG, TIFF or WSQ).")],
-    out: Annotated[Path, typer.Option(help="Write the picture here (.png).")],
+    image: Annotated[
+        Path | None,
+        typer.Argument(help="Fingerprint image (PNG, TIFF or WSQ); not with --gallery."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the picture (.png), or with --gallery the stages (.json)."),
+    ] = None,
     dpi: Annotated[int, typer.Option(help="The image's resolution, pixels per inch.")] = 500,
     panels: Annotated[
         bool, typer.Option(help="Add the enhanced, binary and skeleton stages beside it.")
@@ -199,8 +205,29 @@ def inspect_command(
         Path | None,
         typer.Option(help="Also draw this template's minutiae (.iso or scomm template)."),
     ] = None,
+    gallery: Annotated[
+        Path | None,
+        typer.Option(help="Inspect a search of this gallery instead of an extraction."),
+    ] = None,
+    finger: Annotated[
+        list[str] | None,
+        typer.Option(help="With --gallery: the probe, POSITION=FILE (0: unknown); repeat."),
+    ] = None,
+    max_candidates: Annotated[int, typer.Option("--max", help="Candidates to list.")] = 10,
 ) -> None:
-    """Draw what the extractor saw: orientation field, foreground outline and minutiae."""
+    """Draw what the extractor saw (orientation field, outline, minutiae), or with --gallery
+    show each stage of a search: probe, screen, match, fuse, candidates."""
+    if gallery is not None:
+        if image is not None:
+            raise InputError("IMAGE", "give either an image or --gallery with --finger, not both")
+        if not finger:
+            raise InputError("--finger", "a search needs at least one POSITION=FILE")
+        _inspect_search(gallery, finger, max_candidates, out)
+        return
+    if image is None:
+        raise InputError("IMAGE", "give an image to inspect, or --gallery DIR --finger POS=FILE")
+    if out is None:
+        raise InputError("--out", "give the picture's path (.png)")
     from scomm.biometrics.images import read_image
     from scomm.biometrics.inspect import draw_stages
 
@@ -214,6 +241,28 @@ def inspect_command(
     drawn = None if reference is None else _read_template_file(reference, extract_images=False)
     template = draw_stages(picture, out, dpi=dpi, reference=drawn, panels=panels, where=str(image))
     Console().print(f"{image}: {len(template)} minutiae; wrote {out}")
+
+
+def _inspect_search(
+    gallery_dir: Path, fingers: list[str], max_candidates: int, out: Path | None
+) -> None:
+    """Run one search with an observer; print each stage, and write them all as JSON."""
+    from scomm.biometrics.gallery import Gallery
+
+    if out is not None and out.suffix.lower() != ".json":
+        raise InputError("--out", f"{out}: a search's stages are JSON, give a path ending .json")
+    g = Gallery.open(gallery_dir)
+    probe = dict(_read_template(spec) for spec in fingers)
+    stages: list[dict[str, object]] = []
+    g.search(probe, max_candidates, observer=lambda name, data: stages.append({name: data}))
+    console = Console()
+    for entry in stages:
+        ((name, data),) = entry.items()
+        console.rule(name)
+        console.print_json(json.dumps(data))
+    if out is not None:
+        _write_json_atomic(out, {"gallery": str(gallery_dir), "stages": stages})
+        console.print(f"wrote {out}")
 
 
 @biometrics_app.command("operating-point")

@@ -10,13 +10,10 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping
 
-import numpy as np
-
-from scomm.biometrics.gallery import Candidate, Gallery, prepare_probe, threshold_for_fpir
-from scomm.biometrics.matcher import Prepared
+from scomm.biometrics.evaluation import threshold_for_fpir
+from scomm.biometrics.gallery import Gallery
+from scomm.biometrics.search import Candidate, PreparedProbe, prepare_probe
 from scomm.biometrics.template import Template
-
-PreparedProbe = dict[int, tuple[Prepared, np.ndarray]]
 
 # Without a threshold set from a target FPIR (see ``calibrate``), a candidate must reach this
 # fused score. On FVC2002 (commercial minutiae, 180 impostor comparisons, `scomm biometrics

@@ -18,9 +18,10 @@ then both "FNMR at zero impostor matches", as in FVC2002's own reports for the B
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -227,27 +228,42 @@ def evaluate(
     return Evaluation(str(dataset), source, [evaluate_set(s, source, progress) for s in sets])
 
 
+def det_points(
+    genuine: Sequence[float] | np.ndarray, impostor: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A DET curve's points (FMR, FNMR), one per distinct score as threshold.
+
+    A rate of zero cannot be drawn on log axes, and with ``n`` comparisons nothing below
+    ``1 / n`` can be measured: such points are drawn at that floor (``1 / impostor
+    comparisons`` for FMR, ``1 / genuine comparisons`` for FNMR), never below it.
+    """
+    g = np.sort(np.asarray(genuine, dtype=np.float64))
+    i = np.sort(np.asarray(impostor, dtype=np.float64))
+    if g.size == 0 or i.size == 0:
+        raise InputError("scores", "need both genuine and impostor scores")
+    thresholds = np.unique(np.concatenate([g, i]))
+    fmr = 1.0 - np.searchsorted(i, thresholds, side="left") / i.size
+    fnmr = np.searchsorted(g, thresholds, side="left") / g.size
+    return np.maximum(fmr, 1.0 / i.size), np.maximum(fnmr, 1.0 / g.size)
+
+
 def draw_det(evaluation: Evaluation, path: Path) -> None:
-    """DET curves (FNMR against FMR, both on log axes) of every set, to a PNG."""
+    """DET curves (FNMR against FMR, both on log axes) of every set, to a PNG; rates of zero
+    at the measurable floor (:func:`det_points`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 5), dpi=120)
+    floors = []
     for s in evaluation.sets:
-        g = np.sort(np.asarray(s.genuine_scores))
-        i = np.sort(np.asarray(s.impostor_scores))
-        thresholds = np.unique(np.concatenate([g, i]))
-        fmr = 1.0 - np.searchsorted(i, thresholds, side="left") / i.size
-        fnmr = np.searchsorted(g, thresholds, side="left") / g.size
-        floor = 0.5 / max(i.size, g.size)  # zero rates drawn at half a sample, not lost
-        ax.plot(
-            np.maximum(fmr, floor),
-            np.maximum(fnmr, floor),
-            drawstyle="steps-post",
-            label=f"{s.name} (EER {100 * s.rates.eer:.2f}%)",
-        )
+        fmr, fnmr = det_points(s.genuine_scores, s.impostor_scores)
+        floors.append((1.0 / len(s.impostor_scores), 1.0 / len(s.genuine_scores)))
+        ax.plot(fmr, fnmr, drawstyle="steps-post", label=f"{s.name} (EER {100 * s.rates.eer:.2f}%)")
+    if floors:
+        ax.set_xlim(left=min(f for f, _ in floors))
+        ax.set_ylim(bottom=min(f for _, f in floors))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("FMR (false match rate)")
@@ -261,3 +277,21 @@ def draw_det(evaluation: Evaluation, path: Path) -> None:
         write_atomic(path, fig.savefig)
     finally:
         plt.close(fig)
+
+
+def threshold_for_fpir(target_fpir: float, impostor_scores: Sequence[float] | np.ndarray) -> float:
+    """The lowest decision threshold whose false positive identification rate is <= target.
+
+    ``impostor_scores`` are the top scores of searches whose subject is not enrolled; a search
+    is a false positive when its top score reaches the threshold (``score >= threshold``).
+    """
+    scores = np.sort(np.asarray(impostor_scores, dtype=np.float64))[::-1]
+    if not 0.0 <= target_fpir <= 1.0:
+        raise InputError("target_fpir", f"must be within [0, 1], got {target_fpir}")
+    if scores.size == 0:
+        raise InputError("impostor_scores", "no impostor scores to set a threshold from")
+    allowed = int(math.floor(target_fpir * scores.size + 1e-9))  # false positives allowed
+    if allowed >= scores.size:
+        return float(scores[-1])
+    # Strictly above the (allowed+1)-th highest score: at most ``allowed`` scores reach it.
+    return float(np.nextafter(scores[allowed], np.inf))

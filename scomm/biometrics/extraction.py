@@ -42,7 +42,9 @@ N_ANGLES = 16  # orientations of the filter bank (11.25 degrees apart)
 PERIODS = np.arange(4, 17)  # ridge periods of the filter bank, pixels (500 ppi: 4..16)
 MIN_SIDE = 64
 MIN_FOREGROUND_PX = 64 * 64
-MIN_MINUTIAE = 6
+# A print with fewer minutiae than this is still a print (a dry or partial impression): its
+# template is kept and its quality scaled down by how many are missing (template_quality).
+GOOD_MINUTIAE = 24
 SHORT_RIDGE_PERIODS = 1.2  # a ridge shorter than this many periods is a dot or a spur
 BROKEN_GAP_PERIODS = 1.6  # facing endings closer than this are one ridge broken
 SEGMENT_COHERENCE = 0.17  # ridge flow; pure noise stays near 0.1 over a 3-block window (0.22
@@ -605,7 +607,9 @@ def extract(
     """Extract the minutiae of one fingerprint image (grey, dark ridges on light, ``dpi`` ppi).
 
     Raises :class:`ImageError` for an image that is too small, blank, noise, or shows too
-    little ridge area or too few minutiae to be a fingerprint.
+    little ridge area to be a fingerprint. A fingerprint always gives a template, with few
+    minutiae or none at worst, and its ``quality`` (:func:`template_quality`) says how far
+    it can be trusted.
     """
 
     def show(name: str, array: np.ndarray) -> None:
@@ -711,11 +715,19 @@ def extract(
     if dpi != 500:
         survivors["x"] /= zoom
         survivors["y"] /= zoom
-    if len(survivors) < MIN_MINUTIAE:
-        raise ImageError(
-            where, f"not a fingerprint: only {len(survivors)} minutiae found in the ridge area"
-        )
-    return Template(survivors, width=w0, height=h0, dpi=dpi, finger=finger)
+    quality = template_quality(survivors["quality"])
+    return Template(survivors, width=w0, height=h0, dpi=dpi, finger=finger, quality=quality)
+
+
+def template_quality(minutia_quality: np.ndarray) -> int:
+    """A template's quality, 0-100, from its minutiae's: their median (ridge-flow coherence and
+    depth inside the print), scaled down when there are fewer than GOOD_MINUTIAE (a
+    comparison then rests on few pairs); 0 for a template without minutiae."""
+    n = int(minutia_quality.shape[0])
+    if n == 0:
+        return 0
+    median = float(np.median(minutia_quality.astype(np.float64)))
+    return int(np.clip(np.rint(median * min(1.0, n / GOOD_MINUTIAE)), 1, 100))
 
 
 def _as_minutiae(

@@ -1,18 +1,21 @@
 """Template files: scomm's own compact format, and ISO/IEC 19794-2:2005 finger minutiae records.
 
-scomm template, version 1 (all integers big-endian)::
+scomm template, version 2 (all integers big-endian)::
 
     offset size  field
     0      4     magic  b"SCMT"
-    4      1     version (1)
+    4      1     version (2)
     5      1     finger position (ANSI/NIST 0-10)
     6      2     image width, pixels
     8      2     image height, pixels
     10     2     resolution, pixels per inch
     12     2     number of minutiae N
-    14     8*N   minutiae: x, y (uint16, 1/8 pixel), theta (uint16, 2*pi/65536 rad),
+    14     1     the template's quality 0-100, 255 where never assessed
+    15     8*N   minutiae: x, y (uint16, 1/8 pixel), theta (uint16, 2*pi/65536 rad),
                  kind (uint8), quality (uint8)
-    14+8N  4     CRC-32 of everything before it
+    15+8N  4     CRC-32 of everything before it
+
+Version 1 (no quality byte: the template's quality is None) is still read.
 
 ISO/IEC 19794-2:2005 record (the "FMR" format a commercial extractor wrote beside each FVC2002
 image)::
@@ -38,8 +41,10 @@ from scomm.biometrics.template import BIFURCATION, MINUTIA_DTYPE, Template
 from scomm.errors import TemplateError
 
 MAGIC = b"SCMT"
-VERSION = 1
+VERSION = 2
 _HEADER = struct.Struct(">4sBBHHHH")
+_QUALITY = struct.Struct(">B")
+_NOT_ASSESSED = 255
 _XY_SCALE = 8.0
 _THETA_SCALE = 65536.0 / (2 * np.pi)
 _PACKED = np.dtype(
@@ -80,8 +85,11 @@ def to_bytes(t: Template) -> bytes:
     )
     packed["kind"] = m["kind"]
     packed["quality"] = m["quality"]
+    quality = _NOT_ASSESSED if t.quality is None else t.quality
     body = (
-        _HEADER.pack(MAGIC, VERSION, t.finger, t.width, t.height, t.dpi, len(m)) + packed.tobytes()
+        _HEADER.pack(MAGIC, VERSION, t.finger, t.width, t.height, t.dpi, len(m))
+        + _QUALITY.pack(quality)
+        + packed.tobytes()
     )
     return body + struct.pack(">I", zlib.crc32(body))
 
@@ -95,11 +103,12 @@ def from_bytes(data: bytes, where: str = "<template>") -> Template:
     magic, version, finger, width, height, dpi, count = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise TemplateError(where, f"not a scomm template (magic {magic!r}, expected {MAGIC!r})")
-    if version != VERSION:
+    if version not in (1, VERSION):
         raise TemplateError(
-            where, f"unsupported template version {version} (this scomm reads {VERSION})"
+            where, f"unsupported template version {version} (this scomm reads 1-{VERSION})"
         )
-    expected = _HEADER.size + count * _PACKED.itemsize + 4
+    start = _HEADER.size + (_QUALITY.size if version >= 2 else 0)
+    expected = start + count * _PACKED.itemsize + 4
     if len(data) != expected:
         raise TemplateError(
             where,
@@ -109,14 +118,20 @@ def from_bytes(data: bytes, where: str = "<template>") -> Template:
     (crc,) = struct.unpack_from(">I", data, expected - 4)
     if crc != zlib.crc32(data[: expected - 4]):
         raise TemplateError(where, "template is corrupt (checksum mismatch)")
-    packed = np.frombuffer(data, _PACKED, count, _HEADER.size)
+    quality: int | None = None
+    if version >= 2:
+        (stored,) = _QUALITY.unpack_from(data, _HEADER.size)
+        if stored != _NOT_ASSESSED and stored > 100:
+            raise TemplateError(where, f"template quality {stored} outside 0-100")
+        quality = None if stored == _NOT_ASSESSED else stored
+    packed = np.frombuffer(data, _PACKED, count, start)
     m = np.zeros(count, MINUTIA_DTYPE)
     m["x"] = packed["x"] / _XY_SCALE
     m["y"] = packed["y"] / _XY_SCALE
     m["theta"] = packed["theta"] / _THETA_SCALE
     m["kind"] = packed["kind"]
     m["quality"] = packed["quality"]
-    return Template(m, width=width, height=height, dpi=dpi, finger=finger)
+    return Template(m, width=width, height=height, dpi=dpi, finger=finger, quality=quality)
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,7 +191,16 @@ def read_iso19794(data: bytes, where: str = "<ISO 19794-2 record>") -> list[Temp
             "capture_equipment": str(equipment & 0x0FFF),
         }
         templates.append(
-            Template(m, width=width, height=height, dpi=dpi, finger=position, meta=meta)
+            Template(
+                m,
+                width=width,
+                height=height,
+                dpi=dpi,
+                finger=position,
+                meta=meta,
+                # ISO's finger quality, 1-100; 0 is what writers put when they assessed none
+                quality=min(int(finger_quality), 100) or None,
+            )
         )
     if pos != len(data):
         raise TemplateError(where, f"{len(data) - pos} unexplained bytes after the last view")
@@ -220,7 +244,7 @@ def write_iso19794(templates: list[Template] | Template) -> bytes:
         out["quality"] = m["quality"]
         view_number = seen.get(t.finger, 0)
         seen[t.finger] = view_number + 1
-        header = _ISO_VIEW.pack(t.finger, (view_number & 0x0F) << 4, 0, len(m))
+        header = _ISO_VIEW.pack(t.finger, (view_number & 0x0F) << 4, t.quality or 0, len(m))
         views.append(header + out.tobytes() + b"\x00\x00")
     body = b"".join(views)
     length = _ISO_HEADER.size + len(body)

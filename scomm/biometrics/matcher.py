@@ -35,6 +35,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from scomm.biometrics.intrinsics import popcount
 from scomm.biometrics.template import Template
 from scomm.errors import TemplateError
 
@@ -116,20 +117,8 @@ _GD_STEPS = 3600
 _GD_TABLE = _direction_table(_GD_STEPS)
 
 
-@intrinsic
-def _ctpop(typingctx, x):
-    """The CPU's population count (llvm.ctpop): numba has no popcount of its own."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
-        return builder.call(fn, args)
-
-    return sig, codegen
-
-
-# Typed alias for callers (mypy cannot see through numba's intrinsic decorator).
-_popcount: Callable[[Any], Any] = _ctpop  # type: ignore[assignment]
+# The name the kernels below use.
+_popcount = popcount
 
 
 def _is_rows(ty: Any) -> bool:
@@ -276,6 +265,7 @@ class Prepared:
     bits: np.ndarray
     masks: np.ndarray
     minutia_index: np.ndarray  # which minutia of the template each cylinder belongs to
+    quality: int | None = None  # the template's (0-100), None where never assessed
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -507,6 +497,7 @@ def prepare(template: Template) -> Prepared:
         bits=np.ascontiguousarray(bits[index]),
         masks=np.ascontiguousarray(masks[index]),
         minutia_index=index,
+        quality=template.quality,
     )
 
 

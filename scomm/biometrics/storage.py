@@ -1,0 +1,524 @@
+"""A gallery on disk: its arrays by generation, its manifest with checksums, its journal.
+
+Storage (a directory)::
+
+    manifest.json           format, versions, generation, counts, decision threshold, and for
+                            every file of the generation its shape, size and checksum; the
+                            manifest's own checksum over the rest
+    gen-<g>/*.npy           the arrays of generation g (memory-mapped on open: fast reopen)
+    gen-<g>/subjects.json   subject ids by row
+    journal-<g>.bin         enrolments and removals since generation g (append-only records,
+                            each with its CRC-32)
+
+Every file of a generation is checked against the manifest when the gallery is opened: the
+``.npy`` header (dtype, shape), the size, and an XXH3-64 checksum of the whole file (about 8
+GB/s on one core, so a gallery of 1,000,000 templates costs a few seconds more to open, and
+a flipped bit in a memory-mapped array is found before anything is searched or enrolled on
+top of it). Any mismatch is a :class:`~scomm.errors.GalleryError` naming the file.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xxhash
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from scomm.biometrics import matcher
+from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
+from scomm.biometrics.screen import CODE_WORDS, INDEX_PARAMETERS, code_size
+from scomm.errors import GalleryError
+from scomm.files import write_bytes_atomic
+
+FORMAT = "scomm-gallery"
+# 2: every file of a generation and the manifest itself carry a checksum.
+FORMAT_VERSION = 2
+
+ARRAYS = (  # name, dtype, trailing shape
+    ("entry_subject", np.int32, ()),
+    ("entry_finger", np.uint8, ()),
+    ("offsets", np.int64, ()),  # entries + 1
+    ("alive", np.bool_, ()),
+    ("codes", np.uint64, (CODE_WORDS,)),
+    ("code_sizes", np.float32, ()),
+    ("x", np.float32, ()),  # per cylinder from here on
+    ("y", np.float32, ()),
+    ("theta", np.float32, ()),
+    ("bits", np.uint64, (CYLINDER_WORDS,)),
+    ("masks", np.uint64, (WORDS_PER_LAYER,)),
+)
+SUBJECTS_FILE = "subjects.json"
+_JOURNAL_MAGIC = b"SGJ1"
+_RECORD_HEAD = struct.Struct(">4scII")  # magic, kind, payload length, CRC-32 of the payload
+_HASH_CHUNK = 16 << 20  # bytes read at a time when checking a file
+
+
+# --- the manifest ------------------------------------------------------------------------------
+
+
+class FileEntry(BaseModel):
+    """What the manifest knows of one file of a generation."""
+
+    model_config = ConfigDict(extra="forbid")
+    shape: list[int] | None = None  # arrays only
+    bytes: int
+    xxh3_64: str
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: str
+    version: int
+    matcher_version: int
+    index: dict[str, int]
+    generation: int
+    subjects: int
+    templates: int
+    cylinders: int
+    threshold: float | None
+    files: dict[str, FileEntry]
+
+
+def _digest(data: bytes) -> str:
+    return xxhash.xxh3_64_hexdigest(data)
+
+
+def file_digest(path: Path) -> str:
+    """XXH3-64 of a whole file, read in chunks (memory stays flat however large the file)."""
+    hasher = xxhash.xxh3_64()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _manifest_bytes(manifest: Manifest) -> bytes:
+    body = manifest.model_dump(mode="json")
+    return json.dumps({**body, "checksum": _digest(_canonical(body))}, indent=1).encode()
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    write_bytes_atomic(directory / "manifest.json", _manifest_bytes(manifest), durable=True)
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """The manifest of the gallery in ``directory``, checked (format, versions, checksum)."""
+    path = directory / "manifest.json"
+    try:
+        raw = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise GalleryError(str(path), "no gallery here (manifest.json missing)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GalleryError(str(path), f"unreadable manifest: {exc}") from None
+    except OSError as exc:
+        raise GalleryError(str(path), f"cannot read: {exc.strerror}") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise GalleryError(str(path), "not a scomm gallery manifest")
+    if raw.get("version") != FORMAT_VERSION:
+        raise GalleryError(
+            str(path),
+            f"gallery format version {raw.get('version')!r}, this scomm reads "
+            f"{FORMAT_VERSION}: rebuild the gallery (re-enrol the subjects)",
+        )
+    checksum = raw.pop("checksum", None)
+    if checksum != _digest(_canonical(raw)):
+        raise GalleryError(str(path), "the manifest fails its checksum (changed or damaged)")
+    try:
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise GalleryError(str(path), f"manifest field {where}: {first['msg']}") from None
+    if manifest.matcher_version != matcher.VERSION:
+        raise GalleryError(
+            str(path),
+            f"built by matcher version {manifest.matcher_version}, this is "
+            f"{matcher.VERSION}: re-enrol the subjects",
+        )
+    if manifest.index != INDEX_PARAMETERS:
+        raise GalleryError(
+            str(path),
+            f"index codes {manifest.index} differ from this version's "
+            f"{INDEX_PARAMETERS}: re-enrol the subjects",
+        )
+    return manifest
+
+
+# --- the arrays of a generation -------------------------------------------------------------------
+
+
+class Columns:
+    """The gallery's arrays for one segment: read-only memory maps or growable buffers."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], growable: bool) -> None:
+        self.arrays = arrays
+        self.growable = growable
+        self.entries = int(arrays["entry_subject"].shape[0])
+        self.cylinders = int(arrays["x"].shape[0])
+
+    @classmethod
+    def empty(cls) -> Columns:
+        arrays = {
+            name: np.zeros((0 if name != "offsets" else 1, *shape), dtype=dtype)
+            for name, dtype, shape in ARRAYS
+        }
+        return cls(arrays, growable=True)
+
+    def view(self, name: str) -> np.ndarray:
+        n = self.entries + (1 if name == "offsets" else 0)
+        if name in ("x", "y", "theta", "bits", "masks"):
+            n = self.cylinders
+        return np.asarray(self.arrays[name][:n])  # plain ndarray (numba takes no memmap)
+
+    def _reserve(self, name: str, needed: int) -> None:
+        array = self.arrays[name]
+        if array.shape[0] >= needed:
+            return
+        grown = np.zeros((max(needed, 2 * array.shape[0], 16), *array.shape[1:]), array.dtype)
+        grown[: array.shape[0]] = array
+        self.arrays[name] = grown
+
+    def append(self, subject_row: int, finger: int, prepared: Prepared, code: np.ndarray) -> int:
+        """Add one template; returns its entry number."""
+        assert self.growable
+        e, c, k = self.entries, self.cylinders, len(prepared)
+        for name in ("entry_subject", "entry_finger", "alive", "codes", "code_sizes"):
+            self._reserve(name, e + 1)
+        self._reserve("offsets", e + 2)
+        for name in ("x", "y", "theta", "bits", "masks"):
+            self._reserve(name, c + k)
+        a = self.arrays
+        a["entry_subject"][e] = subject_row
+        a["entry_finger"][e] = finger
+        a["alive"][e] = True
+        a["codes"][e] = code
+        a["code_sizes"][e] = code_size(code)
+        a["x"][c : c + k] = prepared.x
+        a["y"][c : c + k] = prepared.y
+        a["theta"][c : c + k] = prepared.theta
+        a["bits"][c : c + k] = prepared.bits
+        a["masks"][c : c + k] = prepared.masks
+        a["offsets"][e + 1] = c + k
+        self.entries += 1
+        self.cylinders += k
+        return e
+
+    def prepared(self, entry: int) -> Prepared:
+        s, e = int(self.arrays["offsets"][entry]), int(self.arrays["offsets"][entry + 1])
+        a = self.arrays
+        return Prepared(
+            x=a["x"][s:e],
+            y=a["y"][s:e],
+            theta=a["theta"][s:e],
+            bits=a["bits"][s:e],
+            masks=a["masks"][s:e],
+            minutia_index=np.arange(e - s, dtype=np.int32),
+        )
+
+
+class NpyWriter:
+    """A ``.npy`` file written by appending rows; the header (shape) is filled in at the end."""
+
+    HEADER = 128  # bytes reserved for the magic, version and header dict, padded
+
+    def __init__(self, path: Path, dtype: type, trailing: tuple[int, ...]) -> None:
+        self.path = path
+        self.dtype = np.dtype(dtype)
+        self.trailing = trailing
+        self.rows = 0
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed in close()/abandon()
+        self.handle.write(b"\0" * self.HEADER)
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        self.handle.write(rows.tobytes())
+        self.rows += rows.shape[0]
+
+    def close(self) -> FileEntry:
+        shape = (self.rows, *self.trailing)
+        header = repr({"descr": self.dtype.str, "fortran_order": False, "shape": shape})
+        text = header.encode("latin1")
+        text += b" " * (self.HEADER - 10 - len(text) - 1) + b"\n"
+        self.handle.seek(0)
+        self.handle.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text)
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        return FileEntry(
+            shape=list(shape), bytes=self.path.stat().st_size, xxh3_64=file_digest(self.path)
+        )
+
+    def abandon(self) -> None:
+        self.handle.close()
+
+
+def _npy_header(path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
+    """dtype, shape and data offset of a ``.npy`` file, or a GalleryError saying what is wrong
+    (numpy's own reader raises whatever its parser meets: SyntaxError, KeyError...)."""
+    with open(path, "rb") as handle:
+        head = handle.read(NpyWriter.HEADER * 64)
+    if not head:
+        raise GalleryError(str(path), "empty file (0 bytes): cut short")
+    if head[:6] != b"\x93NUMPY" or len(head) < 10:
+        raise GalleryError(str(path), "not a .npy array (bad magic): damaged")
+    major = head[6]
+    if major == 1:
+        (length,), start = struct.unpack_from("<H", head, 8), 10
+    elif major in (2, 3) and len(head) >= 12:
+        (length,), start = struct.unpack_from("<I", head, 8), 12
+    else:
+        raise GalleryError(str(path), f"unknown .npy version {major}: damaged")
+    text = head[start : start + length]
+    if len(text) != length:
+        raise GalleryError(str(path), "the .npy header is cut short")
+    try:
+        header = ast.literal_eval(text.decode("latin1"))
+        dtype = np.dtype(header["descr"])
+        shape = tuple(int(v) for v in header["shape"])
+        fortran = header["fortran_order"]
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a damaged header
+        raise GalleryError(str(path), f"damaged .npy header: {type(exc).__name__}") from None
+    if fortran is not False:
+        raise GalleryError(str(path), "the .npy header is not C order: damaged")
+    return dtype, shape, start + length
+
+
+def open_array(path: Path, dtype: type, expected: FileEntry | None, verify: bool) -> np.ndarray:
+    """One array of a generation, memory-mapped, after checking it against the manifest."""
+    if expected is None:
+        raise GalleryError(str(path), "not listed in the manifest")
+    try:
+        size = path.stat().st_size
+        found, shape, offset = _npy_header(path)
+    except FileNotFoundError:
+        raise GalleryError(str(path), "missing") from None
+    except OSError as exc:
+        raise GalleryError(str(path), f"cannot read: {exc.strerror}") from None
+    if found != np.dtype(dtype) or list(shape) != expected.shape:
+        raise GalleryError(
+            str(path),
+            f"holds {found} {list(shape)}, the manifest says {np.dtype(dtype)} {expected.shape}",
+        )
+    if size != expected.bytes:
+        what = "cut short" if size < expected.bytes else "longer than written"
+        raise GalleryError(str(path), f"{what}: {size} bytes, the manifest says {expected.bytes}")
+    if verify and file_digest(path) != expected.xxh3_64:
+        raise GalleryError(str(path), "fails its checksum: changed or damaged since written")
+    count = int(np.prod(shape)) if shape else 1
+    if count == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def read_subjects(path: Path, expected: FileEntry | None, verify: bool) -> list[str | None]:
+    if expected is None:
+        raise GalleryError(str(path), "not listed in the manifest")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GalleryError(str(path), f"unreadable: {exc.strerror}") from None
+    if len(data) != expected.bytes or (verify and _digest(data) != expected.xxh3_64):
+        raise GalleryError(str(path), "fails its checksum: changed or damaged since written")
+    try:
+        subjects = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GalleryError(str(path), f"unreadable: {exc}") from None
+    if not isinstance(subjects, list) or not all(s is None or isinstance(s, str) for s in subjects):
+        raise GalleryError(str(path), "not a list of subject ids")
+    return subjects
+
+
+def read_generation(
+    directory: Path, manifest: Manifest, verify: bool = True
+) -> tuple[Columns, list[str | None]]:
+    """The arrays (memory-mapped) and subject ids of the manifest's generation, checked."""
+    gen_dir = directory / f"gen-{manifest.generation}"
+    arrays: dict[str, np.ndarray] = {}
+    for name, dtype, _shape in ARRAYS:
+        arrays[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
+    subjects = read_subjects(gen_dir / SUBJECTS_FILE, manifest.files.get(SUBJECTS_FILE), verify)
+    base = Columns(arrays, growable=False)
+    base.arrays["alive"] = np.array(arrays["alive"])  # removals flip it in memory
+    offsets = arrays["offsets"]
+    rows = arrays["entry_subject"]
+    if (
+        offsets.shape[0] != base.entries + 1
+        or int(offsets[-1]) != base.cylinders
+        or len(subjects) != manifest.subjects
+        or base.entries != manifest.templates
+        or base.cylinders != manifest.cylinders
+        or (base.entries and (int(rows.max()) >= len(subjects) or int(rows.min()) < 0))
+        or (base.entries and np.any(np.diff(offsets) < 0))
+    ):
+        raise GalleryError(str(gen_dir), "arrays inconsistent with each other")
+    return base, subjects
+
+
+def write_generation(
+    directory: Path,
+    generation: int,
+    subjects: list[str],
+    columns: Columns,
+    threshold: float | None,
+) -> None:
+    """Write generation ``generation`` (arrays, subject ids), then switch the manifest to it."""
+    final = directory / f"gen-{generation}"
+    staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".gen-{generation}."))
+    files: dict[str, FileEntry] = {}
+    try:
+        for name, _dtype, _shape in ARRAYS:
+            array = np.ascontiguousarray(columns.view(name))
+            path = staging / f"{name}.npy"
+            np.save(path, array)
+            files[name] = FileEntry(
+                shape=list(array.shape), bytes=path.stat().st_size, xxh3_64=file_digest(path)
+            )
+        files[SUBJECTS_FILE] = write_subjects(staging / SUBJECTS_FILE, subjects)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    manifest = new_manifest(
+        generation, len(subjects), columns.entries, columns.cylinders, files, threshold
+    )
+    write_manifest(directory, manifest)
+
+
+def write_subjects(path: Path, subjects: list[str]) -> FileEntry:
+    data = json.dumps(subjects).encode()
+    path.write_bytes(data)
+    return FileEntry(bytes=len(data), xxh3_64=_digest(data))
+
+
+def new_manifest(
+    generation: int,
+    subjects: int,
+    templates: int,
+    cylinders: int,
+    files: dict[str, FileEntry],
+    threshold: float | None = None,
+) -> Manifest:
+    return Manifest(
+        format=FORMAT,
+        version=FORMAT_VERSION,
+        matcher_version=matcher.VERSION,
+        index=dict(INDEX_PARAMETERS),
+        generation=generation,
+        subjects=subjects,
+        templates=templates,
+        cylinders=cylinders,
+        threshold=threshold,
+        files=files,
+    )
+
+
+# --- the journal -------------------------------------------------------------------------------
+
+
+def append_record(path: Path, kind: bytes, payload: bytes) -> None:
+    """One journal record at the end of ``path``, on disk before this returns; a failed
+    write is cut back so that no half-written record is left behind."""
+    record = _RECORD_HEAD.pack(_JOURNAL_MAGIC, kind, len(payload), zlib.crc32(payload))
+    with open(path, "ab") as handle:
+        start = handle.tell()
+        try:
+            handle.write(record + payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            handle.truncate(start)
+            raise
+
+
+def read_records(path: Path) -> Iterator[tuple[bytes, bytes, int]]:
+    """``(kind, payload, byte offset)`` of every record, each checked (magic, length, CRC)."""
+    data = path.read_bytes()
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < _RECORD_HEAD.size:
+            raise GalleryError(str(path), f"cut short at byte {pos} (partial record header)")
+        magic, kind, length, crc = _RECORD_HEAD.unpack_from(data, pos)
+        payload = data[pos + _RECORD_HEAD.size : pos + _RECORD_HEAD.size + length]
+        if magic != _JOURNAL_MAGIC:
+            raise GalleryError(str(path), f"corrupt record at byte {pos}")
+        if len(payload) != length:
+            raise GalleryError(str(path), f"cut short at byte {pos} (partial record)")
+        if zlib.crc32(payload) != crc:
+            raise GalleryError(str(path), f"record at byte {pos} fails its CRC")
+        yield kind, payload, pos
+        pos += _RECORD_HEAD.size + length
+
+
+def encode_enrolment(subject_id: str, fingers: list[tuple[int, Prepared, np.ndarray]]) -> bytes:
+    sid = subject_id.encode()
+    parts = [struct.pack(">H", len(sid)), sid, struct.pack(">B", len(fingers))]
+    for position, p, code in fingers:
+        parts.append(struct.pack(">BI", position, len(p)))
+        for array in (p.x, p.y, p.theta, p.bits, p.masks, code):
+            parts.append(
+                np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+            )
+    payload = b"".join(parts)
+    return struct.pack(">I", len(payload)) + payload
+
+
+def decode_enrolments(
+    data: bytes, where: str
+) -> list[tuple[str, list[tuple[int, Prepared, np.ndarray]]]]:
+    out = []
+    pos = 0
+    try:
+        while pos < len(data):
+            (length,) = struct.unpack_from(">I", data, pos)
+            pos += 4
+            end = pos + length
+            (n,) = struct.unpack_from(">H", data, pos)
+            subject_id = data[pos + 2 : pos + 2 + n].decode()
+            pos += 2 + n
+            (count,) = struct.unpack_from(">B", data, pos)
+            pos += 1
+            fingers = []
+            for _ in range(count):
+                position, k = struct.unpack_from(">BI", data, pos)
+                pos += 5
+                arrays = []
+                for dtype, shape in (
+                    ("<f4", (k,)),
+                    ("<f4", (k,)),
+                    ("<f4", (k,)),
+                    ("<u8", (k, CYLINDER_WORDS)),
+                    ("<u8", (k, WORDS_PER_LAYER)),
+                    ("<u8", (CODE_WORDS,)),
+                ):
+                    size = int(np.prod(shape)) * 4 if dtype == "<f4" else int(np.prod(shape)) * 8
+                    arrays.append(
+                        np.frombuffer(data, dtype, int(np.prod(shape)), pos).reshape(shape)
+                    )
+                    pos += size
+                x, y, theta, bits, masks, code = (
+                    np.array(a, dtype=a.dtype.newbyteorder("=")) for a in arrays
+                )
+                p = Prepared(x, y, theta, bits, masks, np.arange(k, dtype=np.int32))
+                fingers.append((position, p, code))
+            if pos != end:
+                raise ValueError(f"record length {length} does not match its content")
+            out.append((subject_id, fingers))
+    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        raise GalleryError(where, f"corrupt enrolment record: {exc}") from None
+    return out
