@@ -106,10 +106,14 @@ def baseline_rules() -> Rules:
     return Rules(PolicyTables.load())
 
 
-def rules_for(chosen: Sequence[Scenario]) -> Rules:
-    """The rules of history with each scenario's changes applied in order."""
+def rules_for(
+    chosen: Sequence[Scenario], policy_files: Sequence[JurisdictionPolicy] | None = None
+) -> Rules:
+    """The rules of history with each scenario's changes applied in order. ``policy_files``:
+    the jurisdictions' files to start from (default: the package's), e.g. with a draft file
+    in place of an installed one."""
     periods = list(federal_regimes().periods)
-    files = list(jurisdiction_policies().values())
+    files = list(jurisdiction_policies().values() if policy_files is None else policy_files)
     extra: list[LayerTable] = []
     after_conviction = withhold = False
     for scenario in chosen:
@@ -170,6 +174,11 @@ def _opt_outs_from_first_request(files: Sequence[JurisdictionPolicy]) -> dict[st
         if asked:
             spans[f.fips] = [(min(asked), None, withheld)]
     return spans
+
+
+def every_jail_span(change: EveryJail) -> Span:
+    """The policy layer an ``every_jail`` change adds, as one span from its start."""
+    return _every_jail(change)
 
 
 def _every_jail(change: EveryJail) -> Span:
