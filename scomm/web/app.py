@@ -33,6 +33,8 @@ from scomm.web.whatif import Drafts, Jobs
 
 HERE = Path(__file__).parent
 SESSION_MAX_AGE_S = 8 * 3600
+# An InputError "no such ..." about one of these is a page that does not exist (404).
+_RECORDS = ("county ", "case ", "run ", "policy ", "what-if job ", "draft ")
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,8 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> Response:
-        status = 404 if "no such" in exc.problem else 400
+        missing = "no such" in exc.problem and exc.where.startswith(_RECORDS)
+        status = 404 if missing else 400
         if is_api(request):
             return JSONResponse({"error": str(exc), "where": exc.where}, status_code=status)
         return render(

@@ -217,7 +217,7 @@ def _path_of(fips: str) -> str:
     for entry in root.iterdir():
         if entry.name.split("-")[0] == fips and entry.name.endswith((".yaml", ".yml")):
             return f"scomm/policies/jurisdictions/{entry.name}"
-    raise InputError(f"policy {fips}", "no policy file for this FIPS code")
+    raise InputError(f"policy {fips}", "no such policy file (see /policies)")
 
 
 def policy_file(fips: str) -> dict[str, Any]:
