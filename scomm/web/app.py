@@ -234,6 +234,10 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(people.router)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        return RedirectResponse("/static/favicon.svg", status_code=301)
+
     @app.get("/health", include_in_schema=False)
     def health() -> HTMLResponse:
         return HTMLResponse("ok")

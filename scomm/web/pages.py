@@ -217,20 +217,21 @@ def what_if_page(
     last: str = "2014-09",
     runs: int = 5,
     seed: int = 1,
-    sample: float | None = None,
+    sample: str = "",
     draft: str | None = None,
 ) -> Response:
     """The form; with a place and a reform in the URL, the job (started if new)."""
     names = _reform_text(reform or [], limit_to, limit_from)
+    share = _sample(sample)
     form = {
         "place": place, "reforms": [n.split("@")[0] for n in names.split("+") if n],
         "first": first,
-        "last": last, "runs": runs, "seed": seed, "sample": sample, "draft": draft,
+        "last": last, "runs": runs, "seed": seed, "sample": share, "draft": draft,
     }  # fmt: skip
     known = list(scenarios().values())
     job = None
     if place and (names or draft):
-        question = _question(place, names, first, last, runs, seed, sample, draft).checked()
+        question = _question(place, names, first, last, runs, seed, share, draft).checked()
         canonical = question.query()
         if urlencode(canonical) != request.url.query:
             return RedirectResponse(f"/what-if?{urlencode(canonical)}", status_code=303)
@@ -239,6 +240,16 @@ def what_if_page(
         request, "whatif.html", title="What if", form=form, scenarios=known, job=job,
         defaults=DEFAULT_SAMPLE, share_url=str(request.url),
     )  # fmt: skip
+
+
+def _sample(text: str) -> float | None:
+    """The form's sample: blank for the place's default."""
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError("sample", f"{text!r} is not a number (a share, e.g. 0.25)") from None
 
 
 def _reform_text(names: list[str], limit_to: str, limit_from: str) -> str:
