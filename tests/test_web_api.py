@@ -184,7 +184,7 @@ def test_openapi_documents_every_json_twin(client: TestClient) -> None:
 
 
 def test_what_if_runs_beside_the_baseline(client: TestClient) -> None:
-    q = {"place": HOME, "reform": f"judicial_warrant_everywhere@{HOME}:2014-02-01"}
+    q: dict[str, Any] = {"place": HOME, "reform": f"judicial_warrant_everywhere@{HOME}:2014-02-01"}
     q |= {"first": "2014-01", "last": "2014-06", "runs": 2, "sample": 0.05}
     started = client.get("/api/what-if", params=q).json()
     again = client.get("/api/what-if", params=q).json()
@@ -210,8 +210,14 @@ def test_what_if_form_redirects_to_a_canonical_shareable_url(client: TestClient)
     r = client.get(
         "/what-if",
         params={
-            "place": "tx", "reform": ["serious_crimes_only"], "first": "2014-01",
-            "last": "2014-02", "runs": 1, "sample": "", "limit_to": "", "limit_from": "",
+            "place": "tx",
+            "reform": ["serious_crimes_only"],
+            "first": "2014-01",
+            "last": "2014-02",
+            "runs": 1,
+            "sample": "",
+            "limit_to": "",
+            "limit_from": "",
         },  # fmt: skip  (blank fields as the browser sends them)
         follow_redirects=False,
     )
@@ -275,7 +281,9 @@ def test_a_valid_draft_runs_as_a_what_if_without_being_installed(client: TestCli
 
     token = client.get("/api/session").json()["csrf_token"]
     r = client.post(
-        "/api/policies/check", json={"text": DRAFT.format(fips=HOME)}, headers={"X-CSRF-Token": token}
+        "/api/policies/check",
+        json={"text": DRAFT.format(fips=HOME)},
+        headers={"X-CSRF-Token": token},
     )
     assert r.status_code == 200 and r.json()["ok"]
     key = r.json()["draft"]

@@ -289,7 +289,9 @@ def what_if_job(request: Request, job_id: str) -> Any:
     return ctx(request).jobs.get(job_id).to_json()
 
 
-@router.get("/api/what-if/jobs/{job_id}/figures.csv", tags=["downloads"], summary="A what-if's figures")
+@router.get(
+    "/api/what-if/jobs/{job_id}/figures.csv", tags=["downloads"], summary="A what-if's figures"
+)
 def what_if_csv(request: Request, job_id: str) -> Response:
     job = ctx(request).jobs.get(job_id)
     if job.result is None:
