@@ -15,9 +15,9 @@ from scomm.jurisdictions.counties import load_jurisdictions
 from scomm.policies.load import federal_regimes, jurisdiction_policies, parse_policy
 from scomm.policies.schema import JurisdictionPolicy
 from scomm.simulation.engine import OUTPUTS
+from scomm.simulation.foia import FOIA_SOURCE, foia_detainers_by_month, pa_county_detainers_by_month
 from scomm.simulation.results import HEADLINE, SHARES
 from scomm.vocabulary import term
-from scomm.web.real import FOIA_SOURCE, foia_detainers_by_month, pa_county_detainers_by_month
 from scomm.web.simulate import COUNTY_OUTPUTS, NationalRun, band, estimate
 
 NATION_SERIES = (
