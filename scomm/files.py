@@ -18,6 +18,7 @@ def write_atomic(path: Path, write: Callable[[Path], object], *, durable: bool =
     data reaches the disk (fsync) before the rename, so a power cut leaves the old file or
     the new one, never an empty one.
     """
+    path.parent.mkdir(parents=True, exist_ok=True)  # a default under out/ needs no mkdir first
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)

@@ -118,8 +118,8 @@ def _store_with_run(url: str) -> list[str]:
     return ids
 
 
-def test_runs_are_recorded_and_listed(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/s.sqlite"
+def test_runs_are_recorded_and_listed(store_url: str) -> None:
+    url = store_url
     ids = _store_with_run(url)
     with EventStore.open(url) as store:
         run_id = run_id_of("48453", T0.date(), 1, 7)
@@ -206,7 +206,7 @@ def test_a_place_limited_reform_adds_a_layer_only_there() -> None:
 # --------------------------------------------------------------------------- accounts
 
 
-def test_accounts_hash_with_argon2_and_check_roles(tmp_path: Path) -> None:
+def test_accounts_hash_with_argon2_and_check_roles(store_url: str) -> None:
     from sqlalchemy import select
 
     from scomm.web.accounts import (
@@ -217,8 +217,7 @@ def test_accounts_hash_with_argon2_and_check_roles(tmp_path: Path) -> None:
         web_accounts,
     )
 
-    url = f"sqlite:///{tmp_path}/a.sqlite"
-    with EventStore.open(url) as store:
+    with EventStore.open(store_url) as store:
         add_account(store, "kim", "a long password", "county", "06085")
         with store.connection(write=False) as conn:
             stored = conn.execute(select(web_accounts.c.password_hash)).scalar_one()
