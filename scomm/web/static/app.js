@@ -20,16 +20,21 @@ function drawChart(el) {
   const data = [monthSeconds(spec.months)];
   const series = [{}];
   const bands = [];
+  const unlisted = []; // legend rows of the interval's lower edge: the upper one names the band
   spec.lines.forEach((line, i) => {
     const color = COLORS[i % COLORS.length];
     const at = data.length;
-    data.push(line.mean, line.p5, line.p95);
-    series.push(
-      { label: line.label + " (mean)", stroke: color, width: 2, value: (u, v) => fmt(v) },
-      { label: "5th pct", stroke: color + "55", width: 0.5, value: (u, v) => fmt(v) },
-      { label: "95th pct", stroke: color + "55", width: 0.5, value: (u, v) => fmt(v) }
-    );
-    bands.push({ series: [at + 2, at + 1], fill: color + "33" });
+    data.push(line.mean);
+    series.push({ label: line.label + " (mean)", stroke: color, width: 2, value: (u, v) => fmt(v) });
+    if (spec.bands !== false) {
+      data.push(line.p5, line.p95);
+      series.push(
+        { label: "5th percentile", stroke: color + "55", width: 0.5, value: (u, v) => fmt(v) },
+        { label: "90% interval (to 95th)", stroke: color + "55", width: 0.5, value: (u, v) => fmt(v) }
+      );
+      bands.push({ series: [at + 2, at + 1], fill: color + "33" });
+      unlisted.push(at + 1);
+    }
   });
   if (spec.real) {
     data.push(spec.real.values);
@@ -44,7 +49,9 @@ function drawChart(el) {
     axes: [{}, { values: (u, vals) => vals.map(fmt), size: 70 }],
   };
   el.textContent = "";
-  new uPlot(opts, data, el);
+  const plot = new uPlot(opts, data, el);
+  const rows = plot.root.querySelectorAll(".u-legend .u-series");
+  unlisted.forEach((i) => rows[i] && (rows[i].style.display = "none"));
 }
 
 function pollJob(section) {
