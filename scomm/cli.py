@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "scomm.biometrics.cli",
     "scomm.jurisdictions.cli",
     "scomm.simulation.cli",
+    "scomm.record.cli",
     "scomm.web.cli",
 )
 

@@ -3,8 +3,9 @@ each output name, shared by the CLI tables, the HTML report, the web application
 headers (which carry the label beside the code name, so a spreadsheet reads the same as the
 page).
 
-The code names stay the keys of the JSON files and Parquet columns; only what a person reads
-changes. :func:`term` refuses a name it does not know, so a new output cannot reach a user
+The code names and their order are :mod:`scomm.outputs`' (every runner counts the same
+things under the same keys); this module gives each its words. The code names stay the keys
+of the JSON files and Parquet columns; only what a person reads changes. :func:`term` refuses a name it does not know, so a new output cannot reach a user
 without its words.
 """
 
@@ -152,6 +153,76 @@ SIMULATION = _terms(
         "cap_detainers",
         "Detainers via jail interviews",
         "Detainers from the Criminal Alien Program's interviews, without an IDENT match.",
+    ),
+    (
+        "cap_interviews",
+        "Jail interviews (CAP)",
+        "Foreign-born inmates ICE's Criminal Alien Program interviewed in jail, match or not.",
+    ),
+    (
+        "g287_screenings",
+        "287(g) screenings",
+        "Bookings screened at the jail by local officers deputized under a 287(g) agreement.",
+    ),
+    (
+        "g287_detainers",
+        "Detainers via 287(g)",
+        "Detainers lodged by deputized local officers under a 287(g) agreement.",
+    ),
+    (
+        "notification_requests",
+        "Notification requests",
+        "ICE requests (Form I-247N) to be told when a person will be released, without a hold.",
+    ),
+    (
+        "detainers_after_release",
+        "Detainers after release",
+        "Detainers that reached the jail after the person had already been released.",
+    ),
+    (
+        "release_pickups",
+        "Pickups at release",
+        "People ICE took at the jail door at release, the jail having told it when.",
+    ),
+    (
+        "at_large_arrests",
+        "Arrests after release",
+        "People ICE arrested later, at large, after the jail released them.",
+    ),
+    (
+        "secure_communities_not_activated",
+        "Prints to the FBI only",
+        "Bookings in counties where Secure Communities was not yet active: no IDENT check.",
+    ),
+    (
+        "opted_out_of_results",
+        "Opted out of results",
+        "Bookings whose IDENT answer the jurisdiction declined to receive (prints still sent).",
+    ),
+    (
+        "iafis_matches",
+        "FBI record matches",
+        "Bookings whose prints matched a criminal history in the FBI's IAFIS.",
+    ),
+    (
+        "iar_us_citizen",
+        "ICE answers: US citizen",
+        "Status answers (IARs) from ICE's LESC that said the person is a US citizen.",
+    ),
+    (
+        "holds_ended_by_pickup",
+        "Holds ended by ICE pickup",
+        "Holds that ended with ICE taking the person within the legal limit.",
+    ),
+    (
+        "holds_expired",
+        "Holds that ran out",
+        "Holds that reached their legal limit without ICE coming: the person was released.",
+    ),
+    (
+        "notifications_no_contact",
+        "Holds with no contact to tell",
+        "Holds where the person had named no one to be told.",
     ),
     (
         "removals_non_criminal_share",

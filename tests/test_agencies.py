@@ -5,18 +5,32 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pytest
 
 from scomm.agencies import court, ero, jail, lesc, sib
-from scomm.agencies.base import draw
 from scomm.people import Status
-from scomm.policies.decisions import LayerInForce, RulesInForce, rules_in_force
+from scomm.policies.decisions import LayerInForce, RulesInForce
+from scomm.policies.flow import case_rng
 from scomm.policies.load import federal_regimes
 from scomm.policies.practice import default_practice
 from scomm.policies.schema import DetainerPolicy, Honor
+from scomm.policies.tables import rules_in_force
 
 UTC = dt.UTC
 PRACTICE = default_practice()
+# ICE acts on every match its priorities allow (every act rate 1): a decision without chance.
+ACTING = PRACTICE.model_copy(
+    update={"act_rate": dict.fromkeys(PRACTICE.act_rate, 1.0), "act_scale": {}}
+)
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def practice_with(**rates: Any) -> Any:
+    return PRACTICE.model_copy(update=rates)
 
 
 def booking(**overrides: Any) -> dict[str, Any]:
@@ -49,15 +63,14 @@ def detainer_for(b: dict[str, Any], rules: RulesInForce, at: dt.datetime) -> dic
         "ident_fin": "FIN1",
         "field_office": "LOS",
     }
-    # act_rate is per level; a zero draw means ICE acts wherever its priorities say it may.
     result = ero.decide(
         at,
         b,
         [{"code": "2399", "grade": "misdemeanor", "convicted": True}],
         iar,
         rules,
-        PRACTICE,
-        0.0,
+        ACTING,
+        rng(),
     )
     issued = [e for e in result.events if e.step == "detainer.issued"]
     assert issued, [e.step for e in result.events]
@@ -103,7 +116,7 @@ def test_ero_never_issues_a_detainer_on_a_citizen_iar() -> None:
         "field_office": "LOS",
     }
     result = ero.decide(
-        dt.datetime(2013, 6, 3, tzinfo=UTC), booking(), [], iar, rules, PRACTICE, 0.0
+        dt.datetime(2013, 6, 3, tzinfo=UTC), booking(), [], iar, rules, ACTING, rng()
     )
     assert [e.step for e in result.events] == ["ero.decision"]
     assert result.events[0].payload["action"] == "no_action"
@@ -133,7 +146,7 @@ def test_citizenship_record_stops_the_detainer() -> None:
     b = booking(
         citizenship_evidence=[{"kind": "naturalization_certificate", "number": "N12345678"}]
     )
-    result = jail.receive_detainer(at, b, [], detainer_for(b, rules, at), rules)
+    result = jail.receive_detainer(at, b, [], detainer_for(b, rules, at), rules, PRACTICE, rng())
     assert result.events[0].step == "detainer.stopped"
     assert result.events[0].payload["wrongful_detainer"] is True
     assert "citizenship" in result.events[0].legal_basis
@@ -144,33 +157,35 @@ def test_trust_act_declines_a_traffic_detainer_and_honors_a_robbery_one() -> Non
     at = dt.datetime(2014, 6, 3, 14, tzinfo=UTC)
     rules = rules_in_force("06037", at.date())
     b = booking(booked_at="2014-06-03T10:00:00+00:00")
-    answer = jail.receive_detainer(at, b, [], detainer_for(b, rules, at), rules).events[0]
+    answer = jail.receive_detainer(
+        at, b, [], detainer_for(b, rules, at), rules, PRACTICE, rng()
+    ).events[0]
     assert answer.step == "jail.detainer_answer" and answer.payload["honored"] is False
     assert "7282.5" in answer.legal_basis
     robbery = booking(
         booked_at="2014-06-03T10:00:00+00:00", charges=[{"code": "1299", "grade": "felony"}]
     )
-    answer = jail.receive_detainer(at, robbery, [], detainer_for(robbery, rules, at), rules).events[
-        0
-    ]
+    answer = jail.receive_detainer(
+        at, robbery, [], detainer_for(robbery, rules, at), rules, PRACTICE, rng()
+    ).events[0]
     assert answer.payload["honored"] is True
 
 
-def run_release(
-    b: dict[str, Any], rules: RulesInForce, at: dt.datetime, pickup_draw: float, delay_draw: float
-):
+def run_release(b: dict[str, Any], rules: RulesInForce, at: dt.datetime, practice: Any = PRACTICE):
     # Booked 30 hours before release (the custody the booking states).
     b = {**b, "booked_at": (at - dt.timedelta(hours=30)).isoformat()}
     d = detainer_for(b, rules, at - dt.timedelta(hours=20))
-    answer = jail.receive_detainer(at - dt.timedelta(hours=19), b, [], d, rules).events[0]
+    answer = jail.receive_detainer(
+        at - dt.timedelta(hours=19), b, [], d, rules, practice, rng()
+    ).events[0]
     assert answer.step == "jail.detainer_answer", answer.step
-    return jail.release(at, "bail", b, answer.payload, d, rules, PRACTICE, pickup_draw, delay_draw)
+    return jail.release(at, "bail", b, answer.payload, d, rules, practice, rng(), wanted=True)
 
 
 def test_hold_starts_with_family_notification_and_ends_by_its_limit() -> None:
     at = dt.datetime(2013, 6, 7, 16, tzinfo=UTC)  # a Friday afternoon
     rules = rules_in_force("04013", at.date())
-    result = run_release(booking(), rules, at, pickup_draw=0.99, delay_draw=0.5)  # ICE never comes
+    result = run_release(booking(), rules, at, practice_with(pickup_rate=0.0))  # ICE never comes
     steps = [e.step for e in result.events]
     assert steps == ["hold.started", "contact.notified"]
     assert result.events[1].payload["delivered"] is True
@@ -182,7 +197,7 @@ def test_hold_starts_with_family_notification_and_ends_by_its_limit() -> None:
 def test_pickup_within_the_limit_is_a_transfer() -> None:
     at = dt.datetime(2013, 6, 4, 16, tzinfo=UTC)
     rules = rules_in_force("04013", at.date())
-    result = run_release(booking(), rules, at, pickup_draw=0.0, delay_draw=0.5)
+    result = run_release(booking(), rules, at, practice_with(pickup_rate=1.0))
     assert [s.step for s in result.next] == ["ero.pickup"]
     pickup = result.next[0]
     expires = dt.datetime.fromisoformat(result.events[0].payload["hold_expires_at"])
@@ -201,42 +216,63 @@ def test_no_code_path_holds_past_the_limit() -> None:
 def test_dc_limits_holds_to_24_hours() -> None:
     at = dt.datetime(2013, 6, 4, 16, tzinfo=UTC)
     rules = rules_with(DetainerPolicy(max_hold_hours=24), at.date())
-    result = run_release(booking(), rules, at, pickup_draw=0.99, delay_draw=0.5)
+    result = run_release(booking(), rules, at, practice_with(pickup_rate=0.0))
     assert result.events[0].payload["limit_hours"] == 24
     assert dt.datetime.fromisoformat(
         result.events[0].payload["hold_expires_at"]
     ) == at + dt.timedelta(hours=24)
 
 
-def test_declined_detainer_means_release_and_ice_told() -> None:
+def test_declined_detainer_means_release_and_ice_told_who_may_come_to_the_door() -> None:
     at = dt.datetime(2013, 6, 4, 16, tzinfo=UTC)
     rules = rules_with(DetainerPolicy(honor=Honor.NONE), at.date())
-    result = run_release(booking(), rules, at, pickup_draw=0.0, delay_draw=0.5)
+    always = practice_with(release_pickup_rate={"default": 1.0})
+    result = run_release(booking(), rules, at, always)
+    assert [e.step for e in result.events] == ["released", "ice.notified_of_release"]
+    assert [(s.step, s.at, s.payload["route"]) for s in result.next] == [
+        ("ero.pickup", at, "release")
+    ]
+    transfer = court.transfer(at, booking(), None, None, always, "release")
+    assert [e.step for e in transfer.events] == ["transfer"]
+    assert transfer.events[0].payload["route"] == "release"
+
+
+def test_a_jail_that_tells_ice_nothing_leaves_only_an_arrest_at_large() -> None:
+    at = dt.datetime(2013, 6, 4, 16, tzinfo=UTC)
+    silent = DetainerPolicy(honor=Honor.NONE, notifies_ice_of_release=False)
+    # One silent layer is enough: every layer in force must let the jail tell ICE.
+    rules = RulesInForce(
+        at.date(),
+        rules_with(silent, at.date()).regime_period,
+        (
+            LayerInForce("99", "Test State", DetainerPolicy(), None),
+            LayerInForce("99001", "Test County", silent, None),
+        ),
+    )
+    later = practice_with(
+        release_pickup_rate={"default": 1.0}, at_large_arrest_rate={"default": 1.0}
+    )
+    result = run_release(booking(), rules, at, later)
     assert [e.step for e in result.events] == ["released"]
-    assert result.next == ()
+    assert [s.step for s in result.next] == ["ero.arrest_at_large"]
+    assert result.next[0].at > at
+    never = practice_with(at_large_arrest_rate={"default": 0.0})
+    assert run_release(booking(), rules, at, never).next == ()
 
 
 def test_outcomes_are_classified_by_level_and_seeded() -> None:
     at = dt.datetime(2013, 8, 1, tzinfo=UTC)
     results = {
-        court.proceedings(at, "level_3", PRACTICE, draw(7, f"c{i}", "r"), draw(7, f"c{i}", "k"))
+        court.proceedings(at, "level_3", PRACTICE, case_rng(7, f"c{i}", "court"))
         .events[0]
         .payload["result"]
         for i in range(200)
     }
     assert {"removal", "voluntary_return"} <= results
-    again = (
-        court.proceedings(at, "level_3", PRACTICE, draw(7, "c1", "r"), draw(7, "c1", "k"))
-        .events[0]
-        .payload
-    )
-    assert (
-        again
-        == court.proceedings(at, "level_3", PRACTICE, draw(7, "c1", "r"), draw(7, "c1", "k"))
-        .events[0]
-        .payload
-    )
-    assert again["level"] == "level_3"
+    again = court.proceedings(at, "level_3", PRACTICE, case_rng(7, "c1", "court")).events[0]
+    same = court.proceedings(at, "level_3", PRACTICE, case_rng(7, "c1", "court")).events[0]
+    assert again.payload == same.payload
+    assert again.payload["level"] == "level_3"
 
 
 def test_synthetic_countries_of_birth_are_not_us_states() -> None:

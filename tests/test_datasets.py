@@ -24,7 +24,16 @@ needs_data = pytest.mark.skipif(
 
 def test_registry_shape() -> None:
     keys = [d.key for d in datasets()]
-    assert keys == ["fvc2002", "census_population", "acs_noncitizen", "scomm_rollout", "ice_aor"]
+    assert keys == [
+        "fvc2002",
+        "census_population",
+        "acs_noncitizen",
+        "scomm_rollout",
+        "ice_aor",
+        "ice_detainers_national",
+        "ice_detainers_pennsylvania",
+        "sheriffs_287g",
+    ]
     for d in datasets():
         assert d.origin and d.origin_url.startswith(("http://", "https://"))
         for f in d.files:

@@ -16,10 +16,10 @@ from scomm.policies.decisions import (
     honor_detainer,
     offense_level,
     results_reach_agency,
-    rules_in_force,
 )
 from scomm.policies.load import federal_regimes
 from scomm.policies.schema import DetainerPolicy, Honor, Level
+from scomm.policies.tables import rules_in_force
 
 
 def level_name(charges, convictions, count_charges=False) -> str:

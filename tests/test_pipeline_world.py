@@ -19,7 +19,7 @@ from rich.console import Console
 
 from scomm.errors import InputError
 from scomm.pipeline import saved_world
-from scomm.pipeline.steps import encode_fingers
+from scomm.pipeline.prints import encode_fingers
 from scomm.pipeline.synthetic import CountyFacts, SyntheticRun, build
 from scomm.pipeline.world import DATABASES
 from scomm.settings import data_dir

@@ -107,10 +107,15 @@ def scenario(*names: str) -> Rules:
     return rules_for(parse_names(list(names)))
 
 
-def test_without_secure_communities_only_the_criminal_alien_program_finds_people() -> None:
+def test_without_secure_communities_only_the_jail_screens_find_people() -> None:
     out = month("2013-03", rules=scenario("no_secure_communities"))
     assert out["submissions_to_ident"].sum() == 0 and out["ident_matches"].sum() == 0
-    assert out["detainers_issued"].sum() == out["cap_detainers"].sum() > 0
+    # The other doors: CAP's interviews, and 287(g) officers where an agreement is in force
+    # (Los Angeles County's jail agreement ran to 2015; Maricopa's ended in 2011).
+    screens = out["cap_detainers"] + out["g287_detainers"]
+    assert np.array_equal(out["detainers_issued"], screens)
+    assert out["cap_detainers"].sum() > 0
+    assert out["g287_detainers"][0] > 0 and out["g287_detainers"][1:].sum() == 0
 
 
 def test_serious_crimes_only_removes_the_same_level_1_people_and_fewer_others() -> None:

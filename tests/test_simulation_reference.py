@@ -53,7 +53,12 @@ COMPARED = (
     "removals_level_2",
     "removals_level_3",
     "removals_non_criminal",
+    "cap_interviews",
     "cap_detainers",
+    "g287_detainers",
+    "detainers_after_release",
+    "release_pickups",
+    "at_large_arrests",
 )
 
 
@@ -141,15 +146,18 @@ def test_hold_hours_one_distribution_under_the_trust_act(trust_act_with_safeguar
 
 
 def test_reference_follows_the_rules_not_history() -> None:
-    """With a judicial warrant required everywhere, no jail holds anyone, in either model."""
+    """With a judicial warrant required everywhere, no jail holds anyone, in either model; ICE
+    still takes people at the door (the jails tell it of releases) and at large."""
     from scomm.simulation.reference import simulate_county_engine, simulate_county_reference
     from scomm.simulation.scenarios import parse_names, rules_for
 
-    rules = rules_for(parse_names(["judicial_warrant_everywhere"]))
+    rules = rules_for(parse_names(["judicial_warrant"]))
     for simulate in (simulate_county_engine, simulate_county_reference):
         baseline = simulate(FIPS, "2010-06", "2010-07", 3, assumptions=PRIORS).totals()
         warrant = simulate(FIPS, "2010-06", "2010-07", 3, rules=rules, assumptions=PRIORS).totals()
         assert baseline["holds"] > 100, simulate.__name__
         assert warrant["holds"] == 0 and warrant["hold_hours"] == 0, simulate.__name__
         assert warrant["detainers_declined"] > 100, simulate.__name__
-        assert warrant["transfers"] < 0.5 * baseline["transfers"], simulate.__name__
+        assert warrant["transfers"] == warrant["release_pickups"] > 0, simulate.__name__
+        assert warrant["transfers"] < baseline["transfers"], simulate.__name__
+        assert warrant["at_large_arrests"] > baseline["at_large_arrests"], simulate.__name__

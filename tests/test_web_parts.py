@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from scomm.cli import app as cli_app
 from scomm.errors import InputError
+from scomm.outputs import OUTPUTS, PIPELINE_ONLY
 from scomm.pipeline.case import fold
 from scomm.pipeline.outcomes import OUTCOMES, by_outcome, outcome_of
 from scomm.pipeline.runs import get_run, list_runs, record_run, run_id_of
-from scomm.simulation.engine import OUTPUTS
 from scomm.simulation.results import HEADLINE, SHARES
 from scomm.store.events import EventStore, NewEvent
 from scomm.vocabulary import CASE_OUTCOMES, csv_header, term
@@ -27,7 +27,7 @@ T0 = dt.datetime(2013, 6, 3, 9, tzinfo=UTC)
 # --------------------------------------------------------------------------- vocabulary
 
 
-@pytest.mark.parametrize("name", [*OUTPUTS, *SHARES, *HEADLINE, *OUTCOMES])
+@pytest.mark.parametrize("name", [*OUTPUTS, *PIPELINE_ONLY, *SHARES, *HEADLINE, *OUTCOMES])
 def test_every_output_has_a_label_and_a_one_line_definition(name: str) -> None:
     t = term(name)
     assert t.label and t.label != name and "_" not in t.label
@@ -177,30 +177,54 @@ def test_reforms_parse_and_limit_to_a_place() -> None:
 
     (one,) = parse_reform("judicial_warrant_everywhere@06085:2012-01-01")
     assert (one.scenario.name, one.place, one.start) == (
-        "judicial_warrant_everywhere", "06085", dt.date(2012, 1, 1),
+        "judicial_warrant", "06085", dt.date(2012, 1, 1),
     )  # fmt: skip
-    both = parse_reform("serious_crimes_only+trust_act_everywhere@06:2013-01-01")
-    assert reform_text(both) == "serious_crimes_only+trust_act_everywhere@06:2013-01-01"
-    with pytest.raises(InputError, match="every_jail"):
-        parse_reform("serious_crimes_only@06085:2012-01-01")
-    with pytest.raises(InputError, match="NAME@FIPS"):
-        parse_reform("judicial_warrant_everywhere@6085")
+    both = parse_reform("serious_crimes_only+trust_act@06:2013-01-01")
+    assert reform_text(both) == "serious_crimes_only+trust_act@06:2013-01-01"
+    assert parse_reform("baseline") == [] and reform_text([]) == ""
+    with pytest.raises(InputError, match="FIPS"):
+        parse_reform("judicial_warrant@6085")
     with pytest.raises(InputError, match="no such scenario"):
         parse_reform("moonshot")
+    with pytest.raises(InputError, match="not a file"):
+        parse_reform("/etc/passwd.yaml")
 
 
-def test_a_place_limited_reform_adds_a_layer_only_there() -> None:
-    import numpy as np
-
+def test_a_place_limited_reform_applies_only_there_and_from_its_day() -> None:
     from scomm.web.reforms import parse_reform, rules_for_reforms
 
-    rules = rules_for_reforms(parse_reform("judicial_warrant_everywhere@48453:2012-01-01"))
-    (layer,) = rules.tables.extra
-    days = np.array(["2011-12-31", "2012-01-01", "2012-01-01"], dtype="datetime64[D]")
-    where = np.array(["48453", "48453", "48001"])
-    index = layer.index(where, days)
-    assert index.tolist()[0] == 0 and index[1] > 0 and index[2] == 0
-    assert layer.policies[int(index[1])].judicial_warrant_required
+    rules = rules_for_reforms(parse_reform("judicial_warrant@48453:2012-01-01"))
+
+    def warrant(fips: str, day: dt.date) -> bool:
+        return any(
+            layer.policy.judicial_warrant_required for layer in rules.in_force(fips, day).layers
+        )
+
+    assert warrant("48453", dt.date(2012, 1, 1))
+    assert not warrant("48453", dt.date(2011, 12, 31))
+    assert not warrant("48001", dt.date(2012, 1, 1))
+
+
+def test_a_draft_stands_in_for_the_installed_file_in_its_rules_only() -> None:
+    from scomm.policies.load import jurisdiction_policies
+    from scomm.policies.schema import JurisdictionPolicy
+    from scomm.web.reforms import rules_for_reforms
+
+    draft = JurisdictionPolicy.model_validate(
+        {
+            "fips": "48453", "state": "TX", "name": "Travis (draft)",
+            "periods": [{
+                "from": dt.date(2012, 1, 1), "summary": "s", "reference": "r", "source": "s",
+                "policy": {"honor": "none"},
+            }],
+        }
+    )  # fmt: skip
+    rules = rules_for_reforms([], draft)
+    honors = {
+        layer.policy.honor.value for layer in rules.in_force("48453", dt.date(2013, 1, 1)).layers
+    }
+    assert "none" in honors and rules.scenario == "draft:48453"
+    assert "48453" not in jurisdiction_policies()
 
 
 # --------------------------------------------------------------------------- accounts

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,13 +31,6 @@ class Send:
 class StepResult:
     events: tuple[Emit, ...] = ()
     next: tuple[Send, ...] = ()
-
-
-def draw(seed: int, case_id: str, name: str) -> float:
-    """A uniform draw in [0, 1) fixed by (seed, case, purpose): the same whatever worker or
-    order processes the case, so a run is reproducible."""
-    digest = hashlib.blake2b(f"{seed}:{case_id}:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def iso(moment: dt.datetime) -> str:

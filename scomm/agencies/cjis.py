@@ -6,6 +6,8 @@ import datetime as dt
 from typing import Any
 
 from scomm.agencies.base import Emit, Send, StepResult
+from scomm.policies.flow import delay
+from scomm.policies.practice import StepDelays
 
 
 def answer_search(
@@ -14,9 +16,11 @@ def answer_search(
     score: float | None,
     rap_sheet: list[dict[str, Any]],
     forward_to_ident: bool,
+    delays: StepDelays | None = None,
 ) -> StepResult:
     """Answer the booking agency with the criminal history found (or none) and, in an activated
     jurisdiction, pass the prints on to IDENT."""
+    d = delays
     found = fbi_number is not None
     payload = {
         "match": found,
@@ -27,9 +31,9 @@ def answer_search(
     }
     basis = "28 U.S.C. 534: FBI criminal history records; IAFIS ten-print search"
     following = (
-        Send("ident.search", at + dt.timedelta(minutes=5))
+        Send("ident.search", at + delay(d, "cjis_to_ident"))
         if forward_to_ident
-        else Send("ero.cap_screen", at + dt.timedelta(hours=12))
+        else Send("ero.cap_screen", at + delay(d, "no_match_to_screen"))
     )
     return StepResult(
         events=(Emit("cjis.response", "FBI CJIS", at, payload, basis),), next=(following,)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import numpy as np
+
 from scomm.agencies.base import Emit, Send, StepResult
+from scomm.policies import flow
+from scomm.policies.decisions import LEVEL_INDEX
 from scomm.policies.practice import Practice
+from scomm.policies.schema import Level
 
 
 def transfer(
@@ -15,8 +20,10 @@ def transfer(
     hold_started_at: dt.datetime | None,
     expires_at: dt.datetime | None,
     practice: Practice,
+    route: str = "hold",
 ) -> StepResult:
-    """ICE takes custody at the jail; the hold (if any) ends here."""
+    """ICE takes custody at the jail: at the end of a hold, or at the door on release
+    (``route`` "release": the jail told ICE); the hold (if any) ends here."""
     events = []
     if hold_started_at is not None:
         if expires_at is not None and at > expires_at:
@@ -36,7 +43,7 @@ def transfer(
             "transfer",
             "ICE ERO",
             at,
-            {"from_ori": booking["ori"]},
+            {"from_ori": booking["ori"], "route": route},
             "Transfer to ICE custody: 8 U.S.C. 1226(a) (arrest and detention pending removal proceedings)",
         )
     )
@@ -44,28 +51,36 @@ def transfer(
     return StepResult(tuple(events), (Send("court.proceedings", at + dt.timedelta(days=days)),))
 
 
+def arrest_at_large(at: dt.datetime, practice: Practice) -> StepResult:
+    """ICE arrests, at home or at work, a person it wanted who left the jail with no hold."""
+    return StepResult(
+        (
+            Emit(
+                "ice.arrest_at_large",
+                "ICE ERO",
+                at,
+                {},
+                "Arrest by an immigration officer (8 U.S.C. 1357(a)(2)), after release from jail",
+            ),
+        ),
+        (Send("court.proceedings", at + dt.timedelta(days=practice.proceedings_days_median)),),
+    )
+
+
 def proceedings(
-    at: dt.datetime, level: str, practice: Practice, removal_draw: float, kind_draw: float
+    at: dt.datetime, level: str, practice: Practice, rng: np.random.Generator
 ) -> StepResult:
-    """The outcome of removal proceedings, each removal classified by ICE's level."""
-    if removal_draw < practice.removal_rate[level]:
-        if kind_draw < practice.voluntary_return_share:
-            result, basis = "voluntary_return", "INA 240B: voluntary departure"
-        else:
-            result, basis = (
-                "removal",
-                "INA 240: order of removal by an immigration judge, or reinstatement (INA 241(a)(5))",
-            )
-    elif kind_draw < practice.relief_share:
-        result, basis = (
-            "relief",
-            "Relief from removal granted (e.g. cancellation of removal, INA 240A)",
-        )
-    else:
-        result, basis = (
-            "prosecutorial_discretion",
-            "Case closed in ICE's prosecutorial discretion (Morton memo, June 2011)",
-        )
+    """The outcome of removal proceedings (:func:`scomm.policies.flow.proceedings_outcome`),
+    each removal classified by ICE's level."""
+    code = int(flow.proceedings_outcome(rng, np.array([LEVEL_INDEX[Level(level)]]), practice)[0])
+    result = flow.OUTCOME_NAMES[code]
+    basis = {
+        flow.VOLUNTARY_RETURN: "INA 240B: voluntary departure",
+        flow.REMOVAL: "INA 240: order of removal by an immigration judge, or reinstatement "
+        "(INA 241(a)(5))",
+        flow.RELIEF: "Relief from removal granted (e.g. cancellation of removal, INA 240A)",
+        flow.DISCRETION: "Case closed in ICE's prosecutorial discretion (Morton memo, June 2011)",
+    }[code]
     return StepResult(
         (
             Emit(

@@ -10,13 +10,14 @@ import numpy as np
 from scomm.agencies.base import Emit, Send, StepResult
 from scomm.forms.ice import Detainer, fill_detainer_fields
 from scomm.people import born_in_us
+from scomm.policies import flow
 from scomm.policies.decisions import (
     LEVEL_CODES,
     LEVEL_INDEX,
     Action,
     OffenseRecord,
     RulesInForce,
-    ero_action,
+    agreement_287g,
     offense_level,
 )
 from scomm.policies.practice import Practice
@@ -52,23 +53,40 @@ def decide(
     iar: dict[str, Any],
     rules: RulesInForce,
     practice: Practice,
-    draw: float,
+    rng: np.random.Generator,
 ) -> StepResult:
-    """Detainer, notification request, interview or no action, by the federal rules that day."""
+    """Detainer, notification request, interview or no action on an IDENT match, by the federal
+    rules that day and ICE's discretion (:func:`scomm.policies.flow.ero_decision`)."""
     level = level_of(booking, rap_sheet, rules)
     level_index = np.array([LEVEL_INDEX[Level(level)]], dtype=np.int8)
     action = Action(
         int(
-            ero_action(
+            flow.ero_decision(
+                rng,
                 level_index,
                 rules.regime_arrays(),
                 np.array([iar["us_citizen"]]),
                 practice.act_probability(level, rules.regime.name),
-                draw,
-                practice.interview_detainer_rate,
+                practice,
             )[0]
         )
     )
+    return _act(at, booking, rap_sheet, iar, rules, practice, action, "secure_communities")
+
+
+def _act(
+    at: dt.datetime,
+    booking: dict[str, Any],
+    rap_sheet: list[dict[str, Any]],
+    iar: dict[str, Any],
+    rules: RulesInForce,
+    practice: Practice,
+    action: Action,
+    door: str,
+) -> StepResult:
+    """ERO's decision, and the form it sends the jail."""
+    level = level_of(booking, rap_sheet, rules)
+    delays = practice.step_delays_minutes
     regime = rules.regime
     basis = f"{regime.name}: {rules.regime_period.reference}"
     decision = {
@@ -76,6 +94,7 @@ def decide(
         "level": level,
         "conviction_level": conviction_level(booking, rap_sheet),
         "determination": iar["determination"],
+        "door": door,
     }
     if iar["us_citizen"]:
         basis = "IAR determines a US citizen: ICE has no removal authority (8 U.S.C. 1357)"
@@ -101,17 +120,19 @@ def decide(
                 "detainer.issued",
                 f"ICE ERO {iar['field_office']}",
                 at,
-                detainer.to_json(),
+                {**detainer.to_json(), "door": door},
                 f"8 CFR 287.7: DHS Form {form}, signed by an immigration officer, not a judge",
             )
         )
-        return StepResult(tuple(events), (Send("jail.detainer", at + dt.timedelta(minutes=30)),))
+        return StepResult(
+            tuple(events), (Send("jail.detainer", at + flow.delay(delays, "ero_to_jail")),)
+        )
     if action == Action.INTERVIEW:
         events.append(
             Emit(
                 "ero.interview",
                 f"ICE ERO {iar['field_office']}",
-                at + dt.timedelta(hours=4),
+                at + flow.delay(delays, "ero_interview"),
                 {"level": level},
                 f"{regime.name}: level {level} is interviewed rather than held",
             )
@@ -119,44 +140,83 @@ def decide(
     return StepResult(tuple(events), release_when_due(booking))
 
 
-def cap_screen(
+def jail_screen(
     at: dt.datetime,
     booking: dict[str, Any],
+    rap_sheet: list[dict[str, Any]],
     rules: RulesInForce,
     practice: Practice,
-    interview_draw: float,
-    detainer_draw: float,
+    rng: np.random.Generator,
 ) -> StepResult:
-    """The Criminal Alien Program: ICE agents interview foreign-born inmates with or without an
-    IDENT match. A non-citizen found at interview may get a detainer."""
+    """The jail's other doors for an inmate IDENT did not match: where a 287(g) jail-model
+    agreement is in force, deputized officers screen the foreign-born; elsewhere Criminal Alien
+    Program agents interview some. A non-citizen found removable may get a detainer
+    (:func:`scomm.policies.flow.jail_screens`)."""
     foreign_born = not born_in_us(booking["place_of_birth"])
-    if not (
-        rules.regime.criminal_alien_program
-        and foreign_born
-        and interview_draw < practice.cap_interview_rate
-    ):
-        return StepResult((), release_when_due(booking))
     says_citizen = booking.get("interview_status", "unknown") in ("us_citizen", "unknown")
-    actor = "ICE ERO (Criminal Alien Program)"
-    events = [
-        Emit(
-            "ero.cap_interview",
-            actor,
-            at,
-            {"foreign_born": True, "found_removable": not says_citizen},
-            "Criminal Alien Program: ICE interview of a foreign-born inmate (INA 287(a))",
+    layers = rules.policy_arrays()
+    regime = rules.regime_arrays()
+    screens = flow.jail_screens(
+        rng,
+        np.array([foreign_born]),
+        np.array([not says_citizen]),
+        agreement_287g(layers),
+        regime.criminal_alien_program,
+        practice,
+    )
+    if screens.g287_screened[0]:
+        actor, door, step = "287(g) officer (deputized jail staff)", "287g", "g287.screening"
+        basis = (
+            "INA 287(g) (8 U.S.C. 1357(g)): a deputized jail officer screens a foreign-born inmate"
         )
-    ]
-    if says_citizen or detainer_draw >= practice.cap_detainer_rate:
+        found = bool(screens.g287_found[0])
+    elif screens.cap_interviewed[0]:
+        actor, door, step = "ICE ERO (Criminal Alien Program)", "cap", "ero.cap_interview"
+        basis = "Criminal Alien Program: ICE interview of a foreign-born inmate (INA 287(a))"
+        found = bool(screens.cap_found[0])
+    else:
+        return StepResult((), release_when_due(booking))
+    events = [Emit(step, actor, at, {"foreign_born": True, "found_removable": found}, basis)]
+    if not found:
         return StepResult(tuple(events), release_when_due(booking))
     iar = {
         "us_citizen": False,
         "determination": booking.get("interview_status"),
-        "ident_fin": "CAP-INTERVIEW",
+        "ident_fin": "CAP-INTERVIEW" if door == "cap" else "287G-SCREENING",
         "field_office": booking.get("field_office", "unknown"),
     }
-    issued = decide(at, booking, [], iar, rules, practice, 0.0)
+    level = level_of(booking, rap_sheet, rules)
+    level_index = np.array([LEVEL_INDEX[Level(level)]], dtype=np.int8)
+    action = Action(int(flow.screen_action(level_index, regime, practice)[0]))
+    issued = _act(at, booking, rap_sheet, iar, rules, practice, action, door)
     return StepResult(tuple(events) + issued.events, issued.next)
+
+
+def after_release(
+    released_at: dt.datetime,
+    booking: dict[str, Any],
+    rules: RulesInForce,
+    practice: Practice,
+    rng: np.random.Generator,
+    notified: bool,
+) -> StepResult:
+    """ICE's routes to a person it wanted who walked out with no hold: at the door, where the
+    jail told it of the release; otherwise, perhaps, an arrest at large later
+    (:func:`scomm.policies.flow.after_release`)."""
+    after = flow.after_release(
+        rng,
+        np.array([True]),
+        np.array([notified]),
+        practice.under(practice.release_pickup_rate, rules.regime.name),
+        practice.under(practice.at_large_arrest_rate, rules.regime.name),
+        practice,
+    )
+    if after.release_pickup[0]:
+        return StepResult((), (Send("ero.pickup", released_at, {"route": "release"}),))
+    if after.at_large[0]:
+        days = float(after.at_large_delay_days[0])
+        return StepResult((), (Send("ero.arrest_at_large", released_at + dt.timedelta(days=days)),))
+    return StepResult()
 
 
 def release_when_due(booking: dict[str, Any]) -> tuple[Send, ...]:

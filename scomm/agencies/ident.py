@@ -8,6 +8,8 @@ from typing import Any
 from scomm.agencies.base import Emit, Send, StepResult, iso
 from scomm.forms.ice import IAQ
 from scomm.offenses import offense
+from scomm.policies.flow import delay
+from scomm.policies.practice import StepDelays
 
 
 def most_serious_charge(charges: list[dict[str, Any]]) -> str:
@@ -24,7 +26,9 @@ def answer_search(
     fin: str | None,
     score: float | None,
     encounters: list[dict[str, Any]],
+    delays: StepDelays | None = None,
 ) -> StepResult:
+    d = delays
     if fin is None:
         return StepResult(
             events=(
@@ -36,7 +40,7 @@ def answer_search(
                     "8 U.S.C. 1722 interoperable data system: no IDENT record matched",
                 ),
             ),
-            next=(Send("ero.cap_screen", at + dt.timedelta(hours=12)),),
+            next=(Send("ero.cap_screen", at + delay(d, "no_match_to_screen")),),
         )
     iaq = IAQ(
         ori=booking["ori"],
@@ -77,5 +81,5 @@ def answer_search(
                 "Immigration Alien Query to ICE LESC over Nlets on an IDENT match",
             ),
         ),
-        next=(Send("lesc.respond", at + dt.timedelta(hours=1), {"fin": fin}),),
+        next=(Send("lesc.respond", at + delay(d, "ident_to_lesc"), {"fin": fin}),),
     )

@@ -4,15 +4,15 @@ family, releases."""
 from __future__ import annotations
 
 import datetime as dt
-import math
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
+from scomm.agencies import ero
 from scomm.agencies.base import Emit, Send, StepResult, iso
 from scomm.agencies.ero import offense_record, release_when_due
 from scomm.people import born_in_us
+from scomm.policies import flow
 from scomm.policies.decisions import RulesInForce, hold_limit_hours, honor_detainer
 from scomm.policies.hold_clock import hold_expires_at
 from scomm.policies.practice import Practice
@@ -38,6 +38,8 @@ def receive_detainer(
     rap_sheet: list[dict[str, Any]],
     detainer: dict[str, Any],
     rules: RulesInForce,
+    practice: Practice,
+    rng: np.random.Generator,
 ) -> StepResult:
     """The jail's answer to a detainer under its policy layers in force that day."""
     actor = f"Jail {booking['ori']}"
@@ -61,6 +63,9 @@ def receive_detainer(
             release,
         )
     if release and release[0].at <= at:
+        # Released before the request arrived: nothing to hold, nobody told ICE; ICE may find
+        # the person later.
+        after = ero.after_release(release[0].at, booking, rules, practice, rng, notified=False)
         return StepResult(
             (
                 Emit(
@@ -70,8 +75,9 @@ def receive_detainer(
                     {"released_at": iso(release[0].at)},
                     "The detainer arrived after the person was released; nothing to hold",
                 ),
+                *after.events,
             ),
-            (),
+            after.next,
         )
     layers = rules.policy_arrays()
     honored = bool(
@@ -97,10 +103,16 @@ def release(
     detainer: dict[str, Any] | None,
     rules: RulesInForce,
     practice: Practice,
-    pickup_draw: float,
-    delay_draw: float,
+    rng: np.random.Generator,
+    wanted: bool,
 ) -> StepResult:
-    """The moment the person would otherwise walk out: release, or the start of a hold."""
+    """The moment the person would otherwise walk out: release, or the start of a hold.
+
+    ``wanted``: ICE asked for the person (a detainer or notification request the jail
+    received, not one stopped on a citizenship record). Released with no hold, such a person
+    may still be taken: at the door, where the jail tells ICE of the release (every policy
+    layer in force must let it), or later at large.
+    """
     actor = f"Jail {booking['ori']}"
     base = {"reason": reason}
     holds = bool(answer and answer["honored"] and detainer and _requests_hold(detainer))
@@ -108,22 +120,21 @@ def release(
         events = [
             Emit("released", actor, at, base, f"Custody ends: {reason.replace('_', ' ')}"),
         ]
-        notifies = any(layer.policy.notifies_ice_of_release for layer in rules.layers)
-        if (
-            detainer
-            and notifies
-            and (answer is None or answer["honored"] or not _requests_hold(detainer))
-        ):
+        if not (wanted and detainer):
+            return StepResult(tuple(events), ())
+        notifies = bool(flow.jail_notifies_ice(rules.policy_arrays(), 1)[0])
+        if notifies:
             events.append(
                 Emit(
                     "ice.notified_of_release",
                     actor,
                     at,
                     {"form": detainer["form"]},
-                    "Request for notification of release honored",
+                    "The jail tells ICE of the release (its policy layers in force allow it)",
                 )
             )
-        return StepResult(tuple(events), ())
+        after = ero.after_release(at, booking, rules, practice, rng, notifies)
+        return StepResult(tuple(events) + after.events, after.next)
 
     assert answer is not None and detainer is not None
     limit = answer["hold_limit_hours"]
@@ -159,14 +170,12 @@ def release(
             else "Safeguard: no designated contact on record; the attempt is logged",
         ),
     ]
-    pickup_at = None
-    if pickup_draw < practice.pickup_rate:
-        z = NormalDist().inv_cdf(min(max(delay_draw, 1e-9), 1 - 1e-9))
-        delay_hours = practice.pickup_delay_median_hours * math.exp(practice.pickup_delay_sigma * z)
-        pickup_at = at + dt.timedelta(hours=delay_hours)
+    comes, delay_hours = flow.ice_pickup(rng, 1, practice)
+    pickup_at = at + dt.timedelta(hours=float(delay_hours[0])) if comes[0] else None
     if pickup_at is not None and pickup_at <= expires:
         return StepResult(
-            tuple(events), (Send("ero.pickup", pickup_at, {"hold_expires_at": iso(expires)}),)
+            tuple(events),
+            (Send("ero.pickup", pickup_at, {"hold_expires_at": iso(expires), "route": "hold"}),),
         )
     return StepResult(
         tuple(events), (Send("hold.expire", expires, {"hold_expires_at": iso(expires)}),)
@@ -178,10 +187,17 @@ def _requests_hold(detainer: dict[str, Any]) -> bool:
 
 
 def end_hold_at_expiry(
-    at: dt.datetime, booking: dict[str, Any], hold_started_at: dt.datetime
+    at: dt.datetime,
+    booking: dict[str, Any],
+    hold_started_at: dt.datetime,
+    rules: RulesInForce,
+    practice: Practice,
+    rng: np.random.Generator,
 ) -> StepResult:
+    """The hold ran out with no pickup: the person walks out, and ICE may find them later."""
     actor = f"Jail {booking['ori']}"
     hours = (at - hold_started_at).total_seconds() / 3600
+    after = ero.after_release(at, booking, rules, practice, rng, notified=False)
     return StepResult(
         (
             Emit(
@@ -194,15 +210,10 @@ def end_hold_at_expiry(
             Emit(
                 "released", actor, at, {"reason": "hold_expired"}, "Release at the end of the hold"
             ),
+            *after.events,
         ),
-        (),
+        after.next,
     )
 
 
-def check_within_limit(at: dt.datetime, expires_at: dt.datetime) -> None:
-    """No code path may hold anyone past the limit: a pickup after expiry is a bug."""
-    if at > expires_at:
-        raise AssertionError(f"hold would run to {at}, past its legal limit {expires_at}")
-
-
-__all__ = ["receive_detainer", "release", "end_hold_at_expiry", "check_within_limit", "np"]
+__all__ = ["receive_detainer", "release", "end_hold_at_expiry"]

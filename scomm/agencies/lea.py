@@ -7,9 +7,13 @@ from typing import Any
 
 from scomm.agencies.base import Emit, Send, StepResult, iso
 from scomm.offenses import offense
+from scomm.policies.flow import delay
+from scomm.policies.practice import StepDelays
 
 
-def book(booking: dict[str, Any], booked_at: dt.datetime) -> StepResult:
+def book(
+    booking: dict[str, Any], booked_at: dt.datetime, delays: StepDelays | None = None
+) -> StepResult:
     """Record the booking and send the prints on to the State Identification Bureau.
 
     ``booking`` carries the Type-1/Type-2 content of the transaction (ORI, TCN, name, DOB, sex,
@@ -37,5 +41,5 @@ def book(booking: dict[str, Any], booked_at: dt.datetime) -> StepResult:
                 "as an ANSI/NIST-ITL transaction to the State Identification Bureau",
             ),
         ),
-        next=(Send("sib.route", booked_at + dt.timedelta(minutes=5)),),
+        next=(Send("sib.route", booked_at + delay(delays, "booking_to_sib")),),
     )

@@ -7,6 +7,8 @@ import datetime as dt
 from scomm.agencies.base import Emit, Send, StepResult, iso
 from scomm.forms.ice import IAR, Determination
 from scomm.people import Status
+from scomm.policies.flow import delay
+from scomm.policies.practice import StepDelays
 
 
 def respond(
@@ -15,6 +17,7 @@ def respond(
     status_on_record: Status,
     field_office: str,
     results_reach_agency: bool,
+    delays: StepDelays | None = None,
 ) -> StepResult:
     """The IAR: LESC's status determination from the records it has (which may be stale)."""
     iar = IAR(
@@ -37,5 +40,5 @@ def respond(
         basis += "; the agency opted out of results, so the IAR goes to ICE only"
     return StepResult(
         events=(Emit("lesc.iar", "ICE LESC", at, payload, basis),),
-        next=(Send("ero.decide", at + dt.timedelta(hours=2)),),
+        next=(Send("ero.decide", at + delay(delays, "lesc_to_ero")),),
     )

@@ -8,21 +8,39 @@ import datetime as dt
 import numpy as np
 
 from scomm.agencies.base import Emit, Send, StepResult
+from scomm.policies import flow
 from scomm.policies.decisions import RulesInForce, receives_results, results_reach_agency
+from scomm.policies.practice import StepDelays
 
 
 def route(
-    ori: str, at: dt.datetime, activation_date: dt.date | None, rules: RulesInForce
+    ori: str,
+    at: dt.datetime,
+    activation_date: dt.date | None,
+    rules: RulesInForce,
+    delays: StepDelays | None = None,
+    convicted: bool = False,
 ) -> StepResult:
-    """Route to CJIS; decide whether IDENT sees the prints and whether results come back."""
+    """Route to CJIS; decide whether IDENT sees the prints and whether results come back.
+    ``convicted``: the custody ends in a sentence (what a reform checking prints only after
+    conviction reads)."""
     regime = rules.regime_arrays()
-    activated = (
+    active = (
         activation_date is not None
         and activation_date <= at.date()
         and bool(regime.secure_communities[0])
     )
-    reach = bool(results_reach_agency(receives_results(rules.policy_arrays()), regime)[0])
-    if not activated:
+    layers = rules.policy_arrays()
+    forwarded = bool(flow.prints_checked(np.array([active]), layers, np.array([convicted]))[0])
+    reach = bool(results_reach_agency(receives_results(layers), regime)[0])
+    if active and not forwarded:
+        status = "withheld"
+        basis = (
+            "Secure Communities activated, but the rules in force keep these prints from IDENT "
+            "(an opt-out honored, or prints checked only after conviction): "
+            + "; ".join(layer.basis for layer in rules.layers)
+        )
+    elif not active:
         status = "not_activated"
         basis = (
             "Secure Communities not yet activated in this jurisdiction "
@@ -55,5 +73,11 @@ def route(
                 basis,
             ),
         ),
-        next=(Send("cjis.search", at + dt.timedelta(minutes=10), {"forward_to_ident": activated}),),
+        next=(
+            Send(
+                "cjis.search",
+                at + flow.delay(delays, "sib_to_cjis"),
+                {"forward_to_ident": forwarded},
+            ),
+        ),
     )

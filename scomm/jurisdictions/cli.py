@@ -128,6 +128,54 @@ def register(app: typer.Typer) -> None:
         if any(r.outcome.startswith(("failed", "no direct")) for r in results):
             raise typer.Exit(1)
 
+    @data.command("agreements")
+    def data_agreements(
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+        every: Annotated[
+            bool, typer.Option("--all", help="every agreement, not only those not placed as given")
+        ] = False,
+    ) -> None:
+        """The 287(g) file read: how each agreement was placed on a county, which could not be
+        (listed, never guessed), which were corrected by name, which are not county jails."""
+        from scomm.jurisdictions.agreements import Placement, load_agreements
+
+        table = load_agreements()
+        shown = [a for a in table.agreements if every or a.placement is not Placement.FIPS]
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "source": table.source,
+                        "counts": {
+                            p.value: sum(1 for a in table.agreements if a.placement is p)
+                            for p in Placement
+                        },
+                        "agreements": [_agreement_row_json(a) for a in shown],
+                    },
+                    indent=1,
+                )
+            )
+            return
+        console = Console()
+        grid = Table(title=f"287(g) agreements ({len(shown)} of {len(table.agreements)} rows)")
+        for column in ("row", "state", "agency", "years", "model", "FIPS file -> placed", "how"):
+            grid.add_column(column)
+        for a in shown:
+            grid.add_row(
+                str(a.row),
+                a.state,
+                a.agency,
+                _years_text(a.years),
+                a.model.value,
+                f"{a.fips_in_file or '-'} -> {a.fips or '-'}",
+                a.placement.value + (f": {a.problem}" if a.problem else ""),
+            )
+        console.print(grid)
+        for p in Placement:
+            n = sum(1 for a in table.agreements if a.placement is p)
+            console.print(f"{n:4d} {p.value}", highlight=False)
+        console.print(f"[dim]source: {table.source}[/]", highlight=False)
+
     @app.command("jurisdictions")
     def jurisdictions_list(
         state: Annotated[str | None, typer.Option("--state", help="postal code, e.g. OR")] = None,
@@ -167,6 +215,7 @@ def register(app: typer.Typer) -> None:
         day = _day(on)
         county = load_jurisdictions().get(fips)
         out = _rules_json(county.fips, day)
+        out["agreement_287g"] = _agreement_json(county.fips, day)
         out["county"] = _county_json(county)
         out["county"]["secure_communities_active"] = county.activated_by(day)
         if as_json:
@@ -208,6 +257,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"  [dim]source: {p['source']}[/]", highlight=False)
             for item in p["unknown"]:
                 console.print(f"  [yellow]unknown:[/] {item}", highlight=False)
+        _print_agreement(console, out["agreement_287g"])
 
     @maps.command("policy")
     def map_policy(
@@ -316,3 +366,68 @@ def _rules_json(fips: str, day: dt.date) -> dict[str, Any]:
         county = load_jurisdictions().get(fips)
         out["category"] = policy_category(fips, day, county.activated_by(day))
     return out
+
+
+def _years_text(years: tuple[int, ...]) -> str:
+    if not years:
+        return "-"
+    runs: list[list[int]] = []
+    for y in years:
+        if runs and runs[-1][-1] == y - 1:
+            runs[-1].append(y)
+        else:
+            runs.append([y])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def _agreement_row_json(a: Any) -> dict[str, Any]:
+    return {
+        "row": a.row,
+        "agency": a.agency,
+        "state": a.state,
+        "ori": a.ori,
+        "years": list(a.years),
+        "periods": [[s.isoformat(), e.isoformat()] for s, e in a.periods],
+        "model": a.model.value,
+        "kind": a.kind.value,
+        "fips_in_file": a.fips_in_file,
+        "fips": a.fips,
+        "placement": a.placement.value,
+        "problem": a.problem,
+        "ended_section": a.ended_section,
+        "notes": a.notes,
+    }
+
+
+def _agreement_json(fips: str, day: dt.date) -> dict[str, Any]:
+    """The county's 287(g) agreements and whether a jail-model one is in force on ``day``."""
+    from scomm.errors import DataError
+    from scomm.jurisdictions.agreements import SOURCE, load_agreements
+
+    try:
+        table = load_agreements()
+    except DataError as exc:
+        return {"available": False, "problem": str(exc), "source": SOURCE}
+    return {
+        "available": True,
+        "jail_model_in_force": table.in_force(fips, day),
+        "agreements": [_agreement_row_json(a) for a in table.agreements_of(fips)],
+        "source": table.source,
+    }
+
+
+def _print_agreement(console: Console, info: dict[str, Any]) -> None:
+    console.print("\n[bold]287(g)[/]", highlight=False)
+    if not info["available"]:
+        console.print(f"  [yellow]not known:[/] {info['problem']}", highlight=False)
+        return
+    if not info["agreements"]:
+        console.print("  no agreement on record for this county (2005-2019)")
+    for a in info["agreements"]:
+        years = _years_text(tuple(a["years"]))
+        console.print(f"  {a['agency']}: {a['model']}, years {years}", highlight=False)
+        if a["notes"]:
+            console.print(f"  [dim]notes: {a['notes']}[/]", highlight=False)
+    state = "in force" if info["jail_model_in_force"] else "not in force"
+    console.print(f"  jail-model agreement {state} that day", highlight=False)
+    console.print(f"  [dim]source: {info['source']}[/]", highlight=False)

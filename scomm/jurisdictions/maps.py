@@ -409,7 +409,7 @@ def policy_category(fips: str, day: dt.date, activated: bool) -> str:
     the federal regime in force: honors all, conditional, declines, opted out, not activated."""
     if not activated:
         return NOT_ACTIVATED
-    from scomm.policies.decisions import rules_in_force
+    from scomm.policies.tables import rules_in_force
 
     rules = rules_in_force(fips, day)
     policies = [layer.policy for layer in rules.layers]

@@ -31,6 +31,8 @@ class CaseState:
     answer: dict[str, Any] | None = None
     wrongful_detainer: bool = False
     cap_interview: bool = False
+    g287_screening: bool = False
+    interviewed: bool = False  # ERO interviewed a matched person
     hold_started_at: dt.datetime | None = None
     hold_expires_at: dt.datetime | None = None
     hold_ended_at: dt.datetime | None = None
@@ -38,6 +40,8 @@ class CaseState:
     notifications: list[dict[str, Any]] = field(default_factory=list)
     released_at: dt.datetime | None = None
     transferred_at: dt.datetime | None = None
+    transfer_route: str | None = None  # "hold" (pickup during a hold) or "release" (at the door)
+    arrested_at_large_at: dt.datetime | None = None
     outcome: dict[str, Any] | None = None
     last_at: dt.datetime | None = None
     steps: list[str] = field(default_factory=list)
@@ -74,6 +78,10 @@ class CaseState:
                 self.decision = p
             case "ero.cap_interview":
                 self.cap_interview = True
+            case "g287.screening":
+                self.g287_screening = True
+            case "ero.interview":
+                self.interviewed = True
             case "detainer.issued":
                 self.detainer = p
             case "detainer.stopped":
@@ -96,6 +104,9 @@ class CaseState:
                 self.released_at = at
             case "transfer":
                 self.transferred_at = at
+                self.transfer_route = p.get("route", "hold")
+            case "ice.arrest_at_large":
+                self.arrested_at_large_at = at
             case "outcome":
                 self.outcome = p
         return self

@@ -71,6 +71,14 @@ def register(app: typer.Typer) -> None:
                 "or reuse the one already there",
             ),
         ] = None,
+        scenario: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--scenario",
+                help="run under a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, "
+                "or join with +); see `scomm scenarios`",
+            ),
+        ] = None,
     ) -> None:
         """Synthetic bookings in one county, pushed through the whole pipeline."""
         from scomm.pipeline.runner import run_county
@@ -89,6 +97,7 @@ def register(app: typer.Typer) -> None:
             population=population,
             console=console,
             world_dir=world,
+            scenario=scenario or [],
         )
         console.print(summary_table(figures))
         console.print(outcome_examples(figures["cases"], figures["run_id"]))
@@ -298,18 +307,14 @@ def outcome_examples(cases: dict[str, str], run_id: str, per_outcome: int = 3) -
 
 
 def summary_table(figures: dict[str, Any]) -> Table:
-    from scomm.pipeline.summary import LABELS
+    from scomm.outputs import LABELS, PIPELINE_ONLY
 
     table = Table(title=figures.get("title", "Run summary"))
     table.add_column("figure")
     table.add_column("count", justify="right")
-    for key, label in LABELS.items():
-        table.add_row(
-            label,
-            f"{figures['counts'][key]:,}"
-            if isinstance(figures["counts"][key], int)
-            else str(figures["counts"][key]),
-        )
+    for key, label in {**LABELS, **PIPELINE_ONLY}.items():
+        value = figures["counts"].get(key, 0)
+        table.add_row(label, f"{value:,}" if isinstance(value, int) else f"{value:,.1f}")
     return table
 
 

@@ -157,12 +157,16 @@ def run_county(
     population: int | None,
     console: Console,
     world_dir: Path | None = None,
+    scenario: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``scomm run``: a synthetic county's bookings through the whole pipeline. With
     ``world_dir``, the world built is saved there, or, if one is there already (built with the
-    same county, seed, gallery size, start, days and population), it is used instead."""
+    same county, seed, gallery size, start, days and population), it is used instead.
+    ``scenario``: overlays the run's rules are under (``scomm.policies.overlays``), as
+    ``scomm simulate --scenario`` takes them."""
     from scomm.pipeline import saved_world
     from scomm.pipeline.synthetic import CountyFacts, build, county_facts
+    from scomm.policies.overlays import rules_for_spec
 
     try:
         facts = county_facts(county_fips, start.year)
@@ -174,6 +178,7 @@ def run_county(
         ) from None
     if population is not None:
         facts = CountyFacts(**{**facts.__dict__, "population": population})
+    rules = rules_for_spec(list(scenario))
     built_with = saved_world.BuiltWith(
         county=facts.fips,
         seed=seed,
@@ -227,6 +232,7 @@ def run_county(
                 # Run on the world as saved: what a later run or `scomm book` will search.
                 world = saved_world.load_world(world_dir, people=False).world
                 console.print(f"world saved in {world_dir}", highlight=False)
+        world.rules = rules
         store = EventStore.open(url)
         try:
             submit(store, messages)
@@ -248,7 +254,9 @@ def run_county(
             store.close()
     counts = summarize(states)
     return {
-        "title": f"{facts.name}, {facts.state} ({facts.fips}): {days} days from {start}, seed {seed}",
+        "title": f"{facts.name}, {facts.state} ({facts.fips}): {days} days from {start}, seed {seed}"
+        + ("" if rules.scenario == "baseline" else f", scenario {rules.scenario}"),
+        "scenario": rules.scenario,
         "county": facts.__dict__ | {"activation_date": str(facts.activation_date)},
         "start": start.isoformat(),
         "days": days,
@@ -336,7 +344,7 @@ def book_files(
     ``world_dir`` (``scomm run --world``); without one they are empty and nothing matches."""
     from scomm.biometrics.extraction import extract
     from scomm.forms.nist import read_transaction_file
-    from scomm.pipeline.steps import encode_fingers
+    from scomm.pipeline.prints import encode_fingers
 
     if not (county.isdigit() and len(county) == 5):
         raise InputError("--county", f"{county!r} is not a 5-digit county FIPS code")

@@ -19,13 +19,22 @@ from scomm.pipeline.world import World
 from scomm.population import (
     SyntheticBooking,
     admissions_per_capita,
-    draw_booking,
-    draw_person,
+    booking_of,
+    draw_cohort,
     noncitizen_share,
+    offense_codes,
+    status_table,
 )
 
 if TYPE_CHECKING:
+    from scomm.simulation.assumptions import Assumptions
+
+if TYPE_CHECKING:
     from scomm.biometrics.engine import BiometricEngine
+
+# The stream of a run's seed that draws what no rule reads (names, dates, document numbers,
+# fingerprint seeds), apart from the people's stream, which is the engine's sampler's.
+DETAILS_STREAM = 0xD37A115
 
 FINGERS = tuple(range(1, 11))
 
@@ -86,7 +95,7 @@ class SyntheticRun:
 
     def booking_messages(self) -> Iterator[tuple[str, dt.datetime, dict[str, Any]]]:
         """(case id, time, payload) of each booking, in booking order."""
-        from scomm.pipeline.steps import encode_fingers
+        from scomm.pipeline.prints import encode_fingers
 
         for i, (b, fingers) in enumerate(zip(self.bookings, self.booking_fingers, strict=True)):
             case_id = f"{self.county.fips}-{b.booked_at:%Y%m%d}-{i:06d}"
@@ -149,23 +158,42 @@ def build(
     gallery_size: int = 10_000,
     fingers_searched: tuple[int, ...] = (2, 7),
     progress: Callable[[str, int, int], None] | None = None,
+    assumptions: Assumptions | None = None,
 ) -> SyntheticRun:
-    """Draw the county's bookings over ``days`` from ``start`` and fill the databases."""
+    """Draw the county's bookings over ``days`` from ``start`` and fill the databases.
+
+    The people are rows of :func:`scomm.population.draw_cohort`, the sampler the national
+    simulation draws from, with the same ``assumptions`` (the package's calibration by
+    default)."""
+    from scomm.simulation.assumptions import load_assumptions
+
+    assumptions = assumptions or load_assumptions()
     rng = np.random.default_rng(seed)
     rate = admissions_per_capita(start.year) * county.population / 365.0
     counts = rng.poisson(rate, size=days)
+    total_booked = int(counts.sum())
+    cohort = draw_cohort(
+        rng,
+        np.zeros(total_booked, dtype=np.int64),
+        status_table(np.array([county.noncitizen_share]), dict(assumptions.population["status"])),
+        offense_codes(),
+        assumptions.population,
+        assumptions.practice.stale_citizen_record_rate,
+    )
+    details = np.random.default_rng(np.random.SeedSequence([seed, DETAILS_STREAM]))
     people: list[Person] = []
     bookings: list[SyntheticBooking] = []
     for day, n in enumerate(counts):
         date = start + dt.timedelta(days=day)
         for _ in range(int(n)):
-            person = draw_person(
-                rng, f"{seed}-{len(people):07d}", date, county.noncitizen_share, county.state
-            )
-            minute = int(rng.integers(0, 24 * 60))
+            i = len(bookings)
+            minute = int(details.integers(0, 24 * 60))
             when = dt.datetime.combine(date, dt.time(), dt.UTC) + dt.timedelta(minutes=minute)
-            people.append(person)
-            bookings.append(draw_booking(rng, person, when))
+            b = booking_of(
+                cohort, i, details, f"{seed}-{i:07d}", when, county.state, assumptions.population
+            )
+            people.append(b.person)
+            bookings.append(b)
 
     world = county_world(county, seed, fingers_searched)
     booking_fingers: list[dict[int, Template]] = []

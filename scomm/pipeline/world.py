@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scomm.people import Status
-from scomm.policies.practice import Practice, default_practice
+from scomm.policies.overlays import Rules, baseline_rules
+from scomm.policies.practice import Practice
 
 if TYPE_CHECKING:
     from scomm.biometrics.engine import BiometricEngine, PreparedProbe
@@ -37,6 +38,12 @@ def _no_activation(_: str) -> dt.date | None:
     return None
 
 
+def _assumed_practice() -> Practice:
+    from scomm.simulation.assumptions import load_assumptions
+
+    return load_assumptions().practice
+
+
 @dataclass
 class World:
     iafis: BiometricEngine
@@ -46,7 +53,10 @@ class World:
     status_records: dict[str, Status] = field(default_factory=dict)
     activation_date: Callable[[str], dt.date | None] = _no_activation
     field_office_of: Callable[[str], str] = lambda fips: "unknown"
-    practice: Practice = field(default_factory=default_practice)
+    # The same assumptions the national simulation reads (the package's calibration over the
+    # priors), and the rules in force: history, or an overlay's (``scomm run --scenario``).
+    practice: Practice = field(default_factory=lambda: _assumed_practice())
+    rules: Rules = field(default_factory=baseline_rules)
     seed: int = 0
     fingers_searched: tuple[int, ...] = (2, 7)
     _probes: OrderedDict[ProbeKey, PreparedProbe] = field(
@@ -95,7 +105,7 @@ class World:
                 self._probes.move_to_end(key)
                 return probe
         from scomm.biometrics.gallery import prepare_probe
-        from scomm.pipeline.steps import decode_fingers
+        from scomm.pipeline.prints import decode_fingers
 
         probe = prepare_probe(decode_fingers(dict(key), where))
         with self._lock:

@@ -16,17 +16,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import IntEnum
-from functools import cache
 
 import numpy as np
 
 from scomm.offenses import CATEGORIES, offense_table
-from scomm.policies.load import federal_regimes, jurisdiction_policies
 from scomm.policies.schema import (
     DetainerPolicy,
     FederalRegime,
     Honor,
-    JurisdictionPolicy,
     Level,
     PolicyPeriod,
     RegimePeriod,
@@ -236,6 +233,9 @@ class PolicyArrays:
     max_hold_hours: np.ndarray
     receives_results: np.ndarray
     notifies_ice_of_release: np.ndarray
+    withholds_prints: np.ndarray
+    prints_after_conviction_only: np.ndarray
+    agreement_287g: np.ndarray
 
     @classmethod
     def of(cls, policies: list[DetainerPolicy]) -> PolicyArrays:
@@ -254,6 +254,11 @@ class PolicyArrays:
             max_hold_hours=np.array([p.max_hold_hours for p in policies], dtype=np.float64),
             receives_results=np.array([p.receives_results for p in policies]),
             notifies_ice_of_release=np.array([p.notifies_ice_of_release for p in policies]),
+            withholds_prints=np.array([p.withholds_prints for p in policies]),
+            prints_after_conviction_only=np.array(
+                [p.prints_checked == "after_conviction" for p in policies]
+            ),
+            agreement_287g=np.array([p.agreement_287g for p in policies]),
         )
 
     def take(self, index: np.ndarray) -> PolicyArrays:
@@ -308,8 +313,16 @@ def receives_results(layers: list[PolicyArrays]) -> np.ndarray:
     return out
 
 
+def agreement_287g(layers: list[PolicyArrays]) -> np.ndarray:
+    """Whether a 287(g) jail-model agreement is in force: any layer that has one."""
+    out = np.zeros(layers[0].honor.shape, dtype=bool) if layers else np.zeros(1, dtype=bool)
+    for p in layers:
+        out |= p.agreement_287g
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
-# Rules in force on a date: the lookups the pipeline makes for one case.
+# Rules in force on a date, as one case reads them (resolved by scomm.policies.tables).
 
 DEFAULT_POLICY = DetainerPolicy()
 
@@ -345,27 +358,3 @@ class RulesInForce:
 
     def policy_arrays(self) -> list[PolicyArrays]:
         return [PolicyArrays.of([layer.policy]) for layer in self.layers]
-
-
-def _layer(
-    policy_file: JurisdictionPolicy | None, fips: str, name: str, day: dt.date
-) -> LayerInForce:
-    period = policy_file.in_force(day) if policy_file else None
-    if period is None:
-        return LayerInForce(fips, policy_file.name if policy_file else name, DEFAULT_POLICY, None)
-    return LayerInForce(fips, policy_file.name if policy_file else name, period.policy, period)
-
-
-@cache
-def rules_in_force(county_fips: str, day: dt.date) -> RulesInForce:
-    """The federal regime and the state and county policy layers in force for a county's jail."""
-    regime = federal_regimes().in_force(day)
-    if regime is None:
-        raise ValueError(f"no federal regime covers {day}: Secure Communities began 2008-10-27")
-    files = jurisdiction_policies()
-    state_fips = county_fips[:2]
-    layers = (
-        _layer(files.get(state_fips), state_fips, f"state {state_fips}", day),
-        _layer(files.get(county_fips), county_fips, f"county {county_fips}", day),
-    )
-    return RulesInForce(day=day, regime_period=regime, layers=layers)

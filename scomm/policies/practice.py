@@ -7,11 +7,28 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scomm.errors import PolicyError
 
 Rate = float
+# A rate dated by federal regime: the regime's name -> rate, ``default`` for the others.
+ByRegime = dict[str, Rate]
+
+
+class StepDelays(BaseModel):
+    """Minutes from one agency's step to the next, as the pipeline sends its messages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    booking_to_sib: float = Field(ge=0)
+    sib_to_cjis: float = Field(ge=0)
+    cjis_to_ident: float = Field(ge=0)
+    ident_to_lesc: float = Field(ge=0)
+    lesc_to_ero: float = Field(ge=0)
+    ero_to_jail: float = Field(ge=0)
+    no_match_to_screen: float = Field(ge=0)
+    ero_interview: float = Field(ge=0)
 
 
 class Practice(BaseModel):
@@ -28,14 +45,42 @@ class Practice(BaseModel):
     cap_detainer_rate: float = Field(ge=0, le=1)
     # Share of ICE interviews of matched non-criminals that end in a detainer.
     interview_detainer_rate: float = Field(default=0.0, ge=0, le=1)
+    # Detainers lodged in state and federal prisons per month nationally, by federal regime:
+    # a door the county model does not draw booking by booking (practice.yaml).
+    prison_detainers_per_month: dict[str, float] = Field(default_factory=dict)
+    prison_custody_share: float = Field(default=0.9, ge=0, le=1)
     removal_rate: dict[str, Rate]
     voluntary_return_share: float = Field(ge=0, le=1)
     relief_share: float = Field(ge=0, le=1)
     proceedings_days_median: float = Field(gt=0)
+    step_delays_minutes: StepDelays
+    release_pickup_rate: ByRegime
+    at_large_arrest_rate: ByRegime
+    at_large_arrest_delay_days_median: float = Field(gt=0)
+    at_large_arrest_delay_sigma: float = Field(ge=0)
+    g287_screen_rate: float = Field(ge=0, le=1)
+    g287_detainer_rate: float = Field(ge=0, le=1)
+    # Where each rate comes from, or that it is an assumption calibration fits.
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("release_pickup_rate", "at_large_arrest_rate")
+    @classmethod
+    def _dated_rate(cls, value: ByRegime) -> ByRegime:
+        if "default" not in value:
+            raise ValueError("a rate dated by regime needs a 'default' entry")
+        bad = {k: v for k, v in value.items() if not 0 <= v <= 1}
+        if bad:
+            raise ValueError(f"rates must be in [0, 1]: {bad}")
+        return value
 
     def act_probability(self, level: str, regime: str) -> float:
         """The share of matches at ``level`` ICE acts on under the regime named ``regime``."""
         return min(1.0, self.act_rate[level] * self.act_scale.get(regime, 1.0))
+
+    def under(self, rate: ByRegime, regime: str) -> float:
+        """A regime-dated rate (``release_pickup_rate``, ``at_large_arrest_rate``) under
+        the regime named ``regime``."""
+        return rate.get(regime, rate["default"])
 
 
 def load_practice(path: Path | None = None) -> Practice:

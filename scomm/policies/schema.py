@@ -58,6 +58,14 @@ class DetainerPolicy(_Strict):
     # the agency. Whether ICE lets a jurisdiction do so is the federal regime's call.
     receives_results: bool = True
     notifies_ice_of_release: bool = True
+    # Where the prints go: a jurisdiction whose opt-out is honored keeps them from IDENT
+    # (``withholds_prints``); a reform may check them only once a court has convicted.
+    withholds_prints: bool = False
+    prints_checked: Literal["at_booking", "after_conviction"] = "at_booking"
+    # A 287(g) jail-model agreement in force: deputized officers screen foreign-born inmates.
+    # Unlike the conditions above, any layer having one puts it in force (it is the sheriff's
+    # agreement with ICE, not a limit on the jail).
+    agreement_287g: bool = False
 
     @field_validator("serious_offense_categories")
     @classmethod

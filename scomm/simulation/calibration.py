@@ -45,7 +45,26 @@ FREE: dict[str, tuple[float, float]] = {
     "practice.interview_detainer_rate": (0.0, 1.0),
     "practice.pickup_rate": (0.1, 1.0),
     "practice.stale_citizen_record_rate": (0.0005, 0.5),
+    # ICE's practice as dated parameters, one per federal regime of the span (practice.yaml):
+    # where one national set cannot follow ICE's record, the practice moves, not the others.
+    "practice.cap_interview_rate": (0.01, 1.0),
+    "practice.act_scale.mandatory_2011": (0.2, 1.5),
+    "practice.act_scale.detainer_guidance_2012": (0.1, 1.5),
+    "practice.prison_detainers_per_month.threat_levels_2008": (0.0, 20000.0),
+    "practice.prison_detainers_per_month.mandatory_2011": (0.0, 20000.0),
+    "practice.prison_detainers_per_month.detainer_guidance_2012": (0.0, 20000.0),
 }
+
+# ICE's record (scomm.record.series) in the fit: each comparison's rows count together as
+# this many of the seeds' figures (its residuals are its gaps scaled by sqrt(weight / rows)).
+RECORD_WEIGHTS: dict[str, float] = {
+    "national_by_month": 3.0,
+    "declined_by_year": 1.0,
+    "booked_share_by_year": 1.0,
+    "pennsylvania_by_month": 1.0,
+}
+RECORD_SPAN = ("2008-10", "2014-09")  # the national monthly series fitted
+GAP_CLIP = 3.0  # a residual's bound: a series far off must not drown the rest
 
 
 class Measure(BaseModel):
@@ -140,6 +159,8 @@ class Fit:
     converged: bool
     message: str
     command: str | None = None  # how the fit was asked for, when not from the defaults
+    # ICE's record at the fitted values: per comparison, rms gap and share within tolerance.
+    record: dict[str, dict[str, float | None]] | None = None
 
     @property
     def rms_gap(self) -> float:
@@ -167,6 +188,7 @@ class Fit:
                 "converged": self.converged,
                 "message": self.message,
             },
+            "record": self.record or {},
             "targets": [
                 {
                     "name": r.target.name,
@@ -206,9 +228,66 @@ def _run(setup: _Setup, values: Mapping[str, float]) -> ScenarioRuns:
     )
 
 
+def record_residuals(runs: ScenarioRuns, assumptions: Assumptions) -> np.ndarray:
+    """The gaps to ICE's record (:data:`RECORD_WEIGHTS`), weighted; empty without the data.
+
+    Pennsylvania's county-month counts enter summed by year: a sample's few detainers per
+    county and month would only add the dice's noise."""
+    from scomm.errors import DataError
+    from scomm.record.series import ModelSeries, compare, gaps_by_year
+
+    try:
+        comparisons = compare(ModelSeries.from_runs(runs, assumptions.practice))
+    except DataError:
+        return np.zeros(0)
+    out: list[float] = []
+    for c in comparisons:
+        weight = RECORD_WEIGHTS.get(c.key)
+        if weight is None:
+            continue
+        if c.key == "national_by_month":
+            gaps = [r.gap for r in c.rows if RECORD_SPAN[0] <= r.period <= RECORD_SPAN[1]]
+        elif c.key == "pennsylvania_by_month":
+            gaps = [g.gap for g in gaps_by_year(c) if g.periods == 12]
+        else:
+            gaps = [r.gap for r in c.rows]
+        gaps = [g for g in gaps if np.isfinite(g)]
+        if gaps:
+            scale = np.sqrt(weight / len(gaps))
+            out.extend(scale * float(np.clip(g, -GAP_CLIP, GAP_CLIP)) for g in gaps)
+    return np.array(out)
+
+
+def record_quality(
+    runs: ScenarioRuns, assumptions: Assumptions
+) -> dict[str, dict[str, float | None]]:
+    """Per comparison with ICE's record: its rms gap and the share of periods within its
+    tolerance (None where it has none)."""
+    from scomm.errors import DataError
+    from scomm.record.series import ModelSeries, compare
+
+    try:
+        comparisons = compare(ModelSeries.from_runs(runs, assumptions.practice))
+    except DataError:
+        return {}
+    out: dict[str, dict[str, float | None]] = {}
+    for c in comparisons:
+        gaps = np.array([r.gap for r in c.rows], dtype=float)
+        gaps = gaps[np.isfinite(gaps)]
+        within = c.within_share
+        out[c.key] = {
+            "rms_gap": round(float(np.sqrt(np.mean(gaps**2))), 4) if gaps.size else None,
+            "share_within_tolerance": None if np.isnan(within) else round(within, 4),
+            "fitted": float(c.key in RECORD_WEIGHTS),
+        }
+    return out
+
+
 def _residuals(setup: _Setup, values: Mapping[str, float]) -> np.ndarray:
+    assumptions = Assumptions.priors().with_values({**setup.start, **values})
     runs = _run(setup, values)
-    return np.array([t.residual(t.measure.of(runs)) for t in targets()[0]])
+    seeds = np.array([t.residual(t.measure.of(runs)) for t in targets()[0]])
+    return np.concatenate([seeds, record_residuals(runs, assumptions)])
 
 
 def calibrate(
@@ -274,8 +353,13 @@ def calibrate(
             max_nfev=max_evaluations,
             x_scale=high - low,
         )
-    rows = evaluate(_run(setup, values(solution.x)))
+    final = _run(setup, values(solution.x))
+    rows = evaluate(final)
+    record = record_quality(
+        final, Assumptions.priors().with_values({**setup.start, **values(solution.x)})
+    )
     return Fit(
+        record=record,
         values={**setup.start, **values(solution.x)},
         rows=rows,
         evaluations=count,

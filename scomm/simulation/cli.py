@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--scenario",
-                help="a what-if (repeat, or join with +, to compose); see `scomm scenarios`",
+                help="a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, or join "
+                "with + to compose); see `scomm scenarios`",
             ),
         ] = None,
         json_path: Annotated[
@@ -59,6 +60,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
 
         from scomm.errors import InputError
+        from scomm.policies.overlays import spec_of
         from scomm.simulation.assumptions import load_assumptions
         from scomm.simulation.engine import Options
         from scomm.simulation.national import Plan, months, simulate_plan
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
         months(first, last)
         if runs < 1:
             raise InputError("--runs", f"at least one run, not {runs}")
-        names = ["+".join(s.name for s in parse_names([item])) for item in scenario or []]
+        names = [spec_of(parse_names([item])) for item in scenario or []]
         chosen = [BASELINE] + [n for n in names if n != BASELINE]
         plan = Plan(
             first,
@@ -136,18 +138,26 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--start", help="start from this fit's values (default: the priors)"),
         ] = None,
+        free: Annotated[
+            list[str] | None,
+            typer.Option("--free", help="fit only these assumptions (repeat; default: all)"),
+        ] = None,
     ) -> None:
         """Fit the unknown rates to the published figures; save them with the fit's quality."""
         from scomm.errors import InputError
         from scomm.simulation.assumptions import load_assumptions
+        from scomm.simulation.calibration import FREE, table_rows, write_fit
         from scomm.simulation.calibration import calibrate as fit_rates
-        from scomm.simulation.calibration import table_rows, write_fit
         from scomm.simulation.national import months
         from scomm.simulation.rates import measured_rates
 
         months(first, last)
         if not 0 < sample <= 1:
             raise InputError("--sample", f"must be in (0, 1], not {sample}")
+        unknown = [n for n in free or [] if n not in FREE]
+        if unknown:
+            raise InputError("--free", f"not a fitted assumption: {unknown}; known: {list(FREE)}")
+        chosen = {n: FREE[n] for n in free} if free else FREE
         console = Console()
         with console.status("fitting") as status:
             fit = fit_rates(
@@ -158,6 +168,7 @@ def register(app: typer.Typer) -> None:
                 start=load_assumptions(start) if start else None,
                 rates=measured_rates(),
                 max_evaluations=max_evaluations,
+                free=chosen,
                 workers=workers,
                 progress=lambda i, rms: status.update(f"evaluation {i}: rms gap {rms:.3f}"),
             )
@@ -165,7 +176,9 @@ def register(app: typer.Typer) -> None:
             fit,
             command=(
                 f"scomm calibrate --seed {seed} --sample {sample} --from {first} --to {last} "
-                f"--max-evaluations {max_evaluations}" + (f" --start {start}" if start else "")
+                f"--max-evaluations {max_evaluations}"
+                + (f" --start {start}" if start else "")
+                + "".join(f" --free {n}" for n in free or [])
             ),
         )
         table = Table(title=f"Calibration: rms relative gap {fit.rms_gap:.1%}")
@@ -180,19 +193,45 @@ def register(app: typer.Typer) -> None:
         for name, value in fit.values.items():
             fitted.add_row(name, f"{value:.4g}")
         console.print(fitted)
+        if fit.record:
+            record = Table(title="ICE's detainer record at the fitted values")
+            for column in ("series", "rms gap", "within tolerance", ""):
+                record.add_column(column, justify="left" if column == "series" else "right")
+            for key, q in fit.record.items():
+                rms, within = q["rms_gap"], q["share_within_tolerance"]
+                record.add_row(
+                    key,
+                    "-" if rms is None else f"{rms:.1%}",
+                    "-" if within is None else f"{within:.0%}",
+                    "fitted" if q["fitted"] else "check",
+                )
+            console.print(record)
         write_fit(fit, out)
         console.print(f"{fit.evaluations} evaluations, {fit.seconds:.0f} s: {fit.message}")
         console.print(f"written to {out}")
 
     @app.command("scenarios")
     def scenarios() -> None:
-        """The named what-ifs `scomm simulate --scenario` takes."""
-        from scomm.simulation.scenarios import scenarios as known
+        """The what-ifs (overlays) `scomm simulate --scenario` and `scomm run --scenario` take."""
+        from rich.markup import escape
 
-        table = Table(title="Scenarios (compose with +)")
+        from scomm.policies.overlays import scenarios as known
+
+        table = Table(
+            title=escape(
+                "Scenarios: NAME[@PLACE][:DATE], PLACE a 2-digit state or 5-digit county "
+                "FIPS, DATE YYYY-MM-DD (both optional), or a YAML file; compose with +"
+            )
+        )
         table.add_column("name")
         table.add_column("what changes")
         table.add_column("source")
         for s in known().values():
-            table.add_row(s.name, f"{s.title}: {' '.join(s.description.split())}", s.source)
+            name = s.name + (f" (also {', '.join(s.aliases)})" if s.aliases else "")
+            table.add_row(name, f"{s.title}: {' '.join(s.description.split())}", s.source)
         Console().print(table)
+        Console().print(
+            "Example: scomm run --county 06085 --scenario judicial_warrant@06085:2012-01-01",
+            highlight=False,
+            markup=False,
+        )

@@ -1,10 +1,13 @@
 """The national simulation's engine: a month of bookings in every county through the same
-decision functions as the live pipeline, as arrays.
+decision functions and the same flow as the live pipeline, as arrays.
 
-Each booking meets, in order: Secure Communities activation on its day (rollout), the IDENT
-search (the biometric engine's measured miss and false-match rates), LESC's status answer
-(stale citizen records), ICE ERO's priorities and discretion, the Criminal Alien Program, the
-jail's policy layers, the hold clock, pickup, transfer and removal proceedings.
+Each booking meets, in order (each piece from :mod:`scomm.policies.flow`): Secure Communities
+activation on its day, the IDENT search (the biometric engine's measured miss and false-match
+rates), LESC's status answer (stale citizen records), ICE ERO's priorities and discretion, the
+jail's screens where IDENT did not match (287(g) officers, the Criminal Alien Program), the time
+ICE's request takes to reach the jail, the jail's policy layers, the hold clock and ICE's
+pickup, ICE's other routes (at release when the jail tells it, at large later), transfer and
+removal proceedings.
 """
 
 from __future__ import annotations
@@ -13,53 +16,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scomm.people import Status
+from scomm.outputs import OUTPUTS
+from scomm.policies import flow
 from scomm.policies.decisions import (
-    LEVEL_CODES,
     Action,
-    ero_action,
+    PolicyArrays,
+    RegimeArrays,
+    agreement_287g,
     hold_limit_hours,
     honor_detainer,
     offense_level,
-    receives_results,
 )
 from scomm.policies.hold_clock import hold_expiry
+from scomm.policies.overlays import Rules
+from scomm.population import Cohort, OffenseCodes, draw_cohort
 from scomm.simulation.assumptions import Assumptions
-from scomm.simulation.cohort import STATUS_INDEX, OffenseCodes, draw_cohort
-from scomm.simulation.scenarios import Rules
 
-# Hours from booking to ERO's decision (SIB, CJIS, IDENT, LESC, ERO as the pipeline times them).
-DECISION_DELAY_HOURS = 3.5
 # What a day in jail costs the county (population.yaml, with its source).
 BED_DAY_COST = "population.jail.bed_day_cost_usd"
 
-OUTPUTS = (
-    "bookings",
-    "submissions_to_ident",
-    "ident_matches",
-    "iaqs",
-    "interviews",
-    "detainers_issued",
-    "detainers_honored",
-    "detainers_declined",
-    "detainers_stopped",
-    "holds",
-    "hold_hours",
-    "hold_bed_days",
-    "hold_cost_usd",
-    "over_holds",
-    "contacts_notified",
-    "us_citizens_detainers",
-    "us_citizens_held",
-    "us_citizens_transferred",
-    "transfers",
-    "removals",
-    "removals_level_1",
-    "removals_level_2",
-    "removals_level_3",
-    "removals_non_criminal",
-    "cap_detainers",
-)
+__all__ = ["OUTPUTS", "BED_DAY_COST", "BiometricRates", "Counties", "Options", "month_outputs"]
 
 
 @dataclass(frozen=True)
@@ -155,66 +131,83 @@ def month_outputs(
 
     # The rules in force depend on (county, day) only: look them up once on that grid.
     days = first + np.arange(days_in_month)
-    regime_index = tables.regimes.index_from_start(days)[day_of_month]
-    regime = tables.regimes.arrays.take(regime_index)
+    regime_row = tables.regime_grid(counties.fips, days)[county, day_of_month]
+    regime = tables.regime_arrays.take(regime_row)
     layers = [
         layer.arrays.take(grid[county, day_of_month])
         for layer, grid in zip(
             tables.all_layers(), tables.layer_grids(counties.fips, days), strict=True
         )
     ]
-    activation = counties.activation[county]
-    day = first + day_of_month
-    active = ~np.isnat(activation) & (activation <= day) & regime.secure_communities
-    if rules.prints_after_conviction_only:
-        active &= c.convicted
-    if rules.opt_out_withholds_prints:
-        active &= receives_results(layers)
+    outcome = cases_outcome(
+        rng, c, booked, counties, regime_row, regime, layers, rules, rates, assumptions, options
+    )
+    columns = {name: outcome[name] for name in OUTPUTS}
+    matrix = np.empty((n, len(OUTPUTS)))
+    for k, name in enumerate(OUTPUTS):
+        matrix[:, k] = columns[name]
+    booked_in = np.flatnonzero(per_county)
+    starts = np.concatenate(([0], np.cumsum(per_county)[:-1]))[booked_in]
+    sums[booked_in] = np.add.reduceat(matrix, starts, axis=0) / options.sample
+    return sums
 
-    # IDENT: the enrolled are found unless the engine misses; others may be falsely matched.
-    u = rng.random(n)
-    true_match = active & c.in_ident & (u >= rates.miss_rate)
-    false_match = active & ~c.in_ident & (u < rates.false_match_rate)
-    match = true_match | false_match
-    # LESC: a citizen's own current record says citizen; a stale record or someone else's
-    # record (a false match) says otherwise.
-    iar_citizen = match & c.citizen & ~c.stale_record & ~false_match
+
+def cases_outcome(
+    rng: np.random.Generator,
+    c: Cohort,
+    booked: np.ndarray,
+    counties: Counties,
+    regime_row: np.ndarray,
+    regime: RegimeArrays,
+    layers: list[PolicyArrays],
+    rules: Rules,
+    rates: BiometricRates,
+    assumptions: Assumptions,
+    options: Options,
+) -> dict[str, np.ndarray]:
+    """Every booking's story as masks and amounts, one array per output (:data:`OUTPUTS`)."""
+    practice = assumptions.practice
+    tables = rules.tables
+    n = len(c)
+    day = booked.astype("datetime64[D]")
+    activation = counties.activation[c.county]
+    active = ~np.isnat(activation) & (activation <= day) & regime.secure_communities
+    submitted = flow.prints_checked(active, layers, c.convicted)
+    match, false_match = flow.ident_search(
+        rng, submitted, c.in_ident, rates.miss_rate, rates.false_match_rate
+    )
+    iar_citizen = flow.lesc_says_citizen(match, c.citizen, c.stale_record, false_match)
 
     level = offense_level(c.record, regime.count_charges)
-    act_table = np.array(
-        [
-            [practice.act_probability(lvl.value, name) for lvl in LEVEL_CODES]
-            for name in tables.regimes.names
-        ]
-    )
-    act_rate = act_table[regime_index, level]
-    ero = ero_action(
-        level, regime, iar_citizen, act_rate, rng.random(n), practice.interview_detainer_rate
-    )
+    act_rate = flow.act_rates(practice, tables.regime_names)[regime_row, level]
+    ero = flow.ero_decision(rng, level, regime, iar_citizen, act_rate, practice)
     action = np.where(match, ero, Action.NO_ACTION)
-    # The Criminal Alien Program: foreign-born inmates with no match may be interviewed; one
-    # found removable is decided like a match (the pipeline's ero.cap_screen).
-    foreign_born = c.status != STATUS_INDEX[Status.US_BORN]
-    cap_interview = (
-        ~match
-        & foreign_born
-        & regime.criminal_alien_program
-        & (rng.random(n) < practice.cap_interview_rate)
+    # The jail's other doors, for the foreign-born IDENT did not match: 287(g) officers where
+    # an agreement is in force, Criminal Alien Program agents elsewhere.
+    screens = flow.jail_screens(
+        rng,
+        ~match & c.foreign_born,
+        ~c.citizen,
+        agreement_287g(layers),
+        regime.criminal_alien_program,
+        practice,
     )
-    cap_found = cap_interview & ~c.citizen & (rng.random(n) < practice.cap_detainer_rate)
-    cap_action = ero_action(
-        level, regime, np.zeros(n, dtype=bool), act_rate, 0.0, practice.interview_detainer_rate
-    )
-    cap = cap_found & (cap_action == Action.DETAINER)
-    detainer = (action == Action.DETAINER) | cap
+    screen_action = flow.screen_action(level, regime, practice)
+    found = screens.g287_found | screens.cap_found
+    g287 = screens.g287_found & (screen_action == Action.DETAINER)
+    cap = screens.cap_found & (screen_action == Action.DETAINER)
+    detainer = (action == Action.DETAINER) | g287 | cap
     notification = (action == Action.NOTIFICATION_REQUEST) | (
-        cap_found & (cap_action == Action.NOTIFICATION_REQUEST)
+        found & (screen_action == Action.NOTIFICATION_REQUEST)
     )
-    interviews = (action == Action.INTERVIEW) | cap_interview
+    request = detainer | notification
+    interviews = (action == Action.INTERVIEW) | screens.cap_interviewed
 
-    stopped = detainer & options.safeguards & c.citizenship_record
-    arrives_in_time = c.custody_hours > DECISION_DELAY_HOURS
-    answered = detainer & ~stopped & arrives_in_time
+    stopped = flow.citizenship_stop(request, c.citizenship_record, options.safeguards)
+    arrival = flow.request_arrival_minutes(practice.step_delays_minutes, match, submitted)
+    in_time = flow.arrives_in_time(c.custody_hours, arrival)
+    late = request & ~stopped & ~in_time
+    answered = detainer & ~stopped & in_time
     honored = answered & honor_detainer(layers, c.record, False, False)
     declined = answered & ~honored
 
@@ -222,17 +215,14 @@ def month_outputs(
     # held alone (the draws stay one per booking, so the numbers do not depend on who is held).
     release = booked + (c.custody_hours * 60).astype("timedelta64[m]")
     limit = hold_limit_hours(layers, regime)
-    picks_up = rng.random(n) < practice.pickup_rate
-    delay = practice.pickup_delay_median_hours * np.exp(
-        practice.pickup_delay_sigma * rng.standard_normal(n)
-    )
+    comes, delay = flow.ice_pickup(rng, n, practice)
     held = np.flatnonzero(honored)
     held_release = release[held]
     expiry = hold_expiry(
         held_release, limit[held], regime.hold_excludes_weekends_and_holidays[held]
     )
     pickup = held_release + (delay[held] * 60).astype("timedelta64[m]")
-    picked_held = picks_up[held] & (pickup <= expiry)
+    picked_held = comes[held] & (pickup <= expiry)
     hold_end = np.where(picked_held, pickup, expiry)
     picked = np.zeros(n, dtype=bool)
     picked[held] = picked_held
@@ -241,27 +231,45 @@ def month_outputs(
     over = np.zeros(n, dtype=bool)
     over[held] = hold_end > expiry  # zero by construction; counted to prove it
 
-    # Notification requests (PEP): ICE may take custody at the door, with no hold.
-    transfer = picked | (notification & picks_up & arrives_in_time)
-    removal_rate = np.array([practice.removal_rate[lvl.value] for lvl in LEVEL_CODES])[level]
-    removed = transfer & (rng.random(n) < removal_rate)
-    # Removals are counted by convictions ("non-criminal": none), whatever the regime read;
-    # a sentence served for this arrest is a conviction of its charges (ero.conviction_level).
+    # ICE's other routes to a person it wanted who left with no hold: told of the release by a
+    # jail that notifies (a declined detainer, a notification request in time), ICE may be at
+    # the door; otherwise (or if not) it may arrest the person later, at large.
+    notified = (declined | (notification & ~stopped & in_time)) & flow.jail_notifies_ice(layers, n)
+    wanted = declined | late | (notification & ~stopped & in_time) | (honored & ~picked)
+    names = tables.regime_names
+    after = flow.after_release(
+        rng,
+        wanted,
+        notified,
+        flow.regime_rates(practice.release_pickup_rate, names)[regime_row],
+        flow.regime_rates(practice.at_large_arrest_rate, names)[regime_row],
+        practice,
+    )
+    transfer = picked | after.release_pickup
+    custody = transfer | after.at_large
+    # Removals are counted, and their rate read, by convictions ("non-criminal": none), as ICE
+    # reports them; a sentence served for this arrest is a conviction of its charges.
     reported_level = offense_level(c.record, c.convicted)
+    outcome = flow.proceedings_outcome(rng, reported_level, practice)
+    removed = custody & flow.removed(outcome)
 
     hold_days = hold_hours / 24.0
-    # Every output, one column each in OUTPUTS' order, summed per county in one reduction
-    # (the bookings are grouped by county: np.repeat above).
-    columns = {
+    return {
         "bookings": np.ones(n),
-        "submissions_to_ident": active,
+        "submissions_to_ident": submitted,
         "ident_matches": match,
         "iaqs": match,
         "interviews": interviews,
+        "cap_interviews": screens.cap_interviewed,
+        "g287_screenings": screens.g287_screened,
         "detainers_issued": detainer,
+        "cap_detainers": cap,
+        "g287_detainers": g287,
+        "notification_requests": notification,
+        "detainers_stopped": stopped,
+        "detainers_after_release": late,
         "detainers_honored": honored,
         "detainers_declined": declined,
-        "detainers_stopped": stopped,
         "holds": honored,
         "hold_hours": hold_hours,  # zero for everyone not held
         "hold_bed_days": hold_days,
@@ -272,17 +280,11 @@ def month_outputs(
         "us_citizens_held": honored & c.citizen,
         "us_citizens_transferred": transfer & c.citizen,
         "transfers": transfer,
+        "release_pickups": after.release_pickup,
+        "at_large_arrests": after.at_large,
         "removals": removed,
-        **{
-            f"removals_{lvl.value}": removed & (reported_level == i)
-            for i, lvl in enumerate(LEVEL_CODES)
-        },
-        "cap_detainers": cap,
+        "removals_level_1": removed & (reported_level == 0),
+        "removals_level_2": removed & (reported_level == 1),
+        "removals_level_3": removed & (reported_level == 2),
+        "removals_non_criminal": removed & (reported_level == 3),
     }
-    matrix = np.empty((n, len(OUTPUTS)))
-    for k, name in enumerate(OUTPUTS):
-        matrix[:, k] = columns[name]
-    booked_in = np.flatnonzero(per_county)
-    starts = np.concatenate(([0], np.cumsum(per_county)[:-1]))[booked_in]
-    sums[booked_in] = np.add.reduceat(matrix, starts, axis=0) / options.sample
-    return sums

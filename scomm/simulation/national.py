@@ -30,6 +30,9 @@ from scomm.simulation.rates import measured_rates
 from scomm.simulation.scenarios import Rules, parse_names, rules_for
 
 GROUPS = 16  # county groups per run: fixed, so that results do not depend on the cores used
+# States whose counties are kept month by month for every run: Pennsylvania's detainers are on
+# record facility by facility (scomm.record), so its county-month figures get a 90% interval.
+WATCHED_STATES = ("42",)
 FIRST_MONTH = "2008-10"  # Secure Communities began on 27 October 2008
 
 
@@ -180,6 +183,12 @@ class ScenarioRuns:
     by_month: np.ndarray  # [run, month, output]
     by_county: np.ndarray  # [run, county, output], summed over the months
     detail: np.ndarray  # [month, county, output] of run 0
+    # The counties of WATCHED_STATES, by month, for every run: [run, month, watched, output].
+    watched: np.ndarray | None = None
+
+    @property
+    def watched_index(self) -> np.ndarray:
+        return np.flatnonzero(np.isin(self.fips.astype("U2"), WATCHED_STATES))
 
     @property
     def runs(self) -> int:
@@ -216,6 +225,22 @@ class ScenarioRuns:
             .group_by("scenario", "state_fips", "month")
             .agg(pl.col(name).sum() for name in OUTPUTS)
             .sort("state_fips", "month")
+        )
+
+    def watched_monthly(self) -> pl.DataFrame:
+        """The watched counties by month, for every run."""
+        if self.watched is None:
+            raise ValueError("this run kept no watched counties")
+        runs, n_months, n_watched, _ = self.watched.shape
+        fips = self.fips[self.watched_index]
+        return pl.DataFrame(
+            {
+                "scenario": [self.scenario] * (runs * n_months * n_watched),
+                "run": np.repeat(np.arange(runs), n_months * n_watched),
+                "month": np.tile(np.repeat(self.month_starts(), n_watched), runs),
+                "fips": np.tile(fips, runs * n_months),
+                **{name: self.watched[..., k].ravel() for k, name in enumerate(OUTPUTS)},
+            }
         )
 
     def monthly(self) -> pl.DataFrame:
@@ -284,6 +309,10 @@ def simulate_plan(
     tasks = list(plan.tasks())
     fips, _, _, _ = county_table()
     span = [str(m) for m in months(plan.first, plan.last)]
+    watched = np.flatnonzero(np.isin(fips.astype("U2"), WATCHED_STATES))
+    # Position of each county among the watched (-1: not watched).
+    watched_at = np.full(fips.shape[0], -1)
+    watched_at[watched] = np.arange(watched.shape[0])
     results = {
         "+".join(s): ScenarioRuns(
             "+".join(s),
@@ -292,6 +321,7 @@ def simulate_plan(
             np.zeros((plan.runs, len(span), len(OUTPUTS))),
             np.zeros((plan.runs, fips.shape[0], len(OUTPUTS))),
             np.zeros((len(span), fips.shape[0], len(OUTPUTS))),
+            np.zeros((plan.runs, len(span), watched.shape[0], len(OUTPUTS))),
         )
         for s in plan.scenarios
     }
@@ -305,6 +335,9 @@ def simulate_plan(
         r.by_county[task.run, task.counties] = out.sum(axis=0)
         if task.run == 0:
             r.detail[:, task.counties] = out
+        if r.watched is not None:
+            mine = watched_at[task.counties] >= 0
+            r.watched[task.run][:, watched_at[task.counties[mine]]] = out[:, mine]
         if progress:
             progress(len(parts), len(tasks))
     for (name, run, _), part in sorted(parts.items()):

@@ -8,14 +8,16 @@ process that walks through the flow in time, with its own draws from its own gen
 
     booking (Poisson arrivals) -> prints to IDENT after the county's activation (the biometric
     engine's miss and false-match rates) -> LESC's status answer -> ICE ERO's decision
-    (priorities, discretion) or a Criminal Alien Program interview -> the detainer reaches the
-    jail DECISION_DELAY_HOURS after booking, if the person is still there -> the jail's answer
-    under its policy layers -> at release, the hold: ICE's pickup races the hold clock ->
-    transfer -> removal proceedings.
+    (priorities, discretion), or with no match a 287(g) or Criminal Alien Program screen ->
+    ICE's request reaches the jail after the pipeline's step delays along the case's route, if
+    the person is still there -> the jail's answer under its policy layers -> at release, the
+    hold: ICE's pickup races the hold clock; with no hold, ICE at the door if the jail tells it,
+    or an arrest at large later -> removal proceedings.
 
 Every rule is the shared one (:mod:`scomm.policies.decisions` on one-element arrays,
-:func:`scomm.policies.hold_clock.hold_expires_at`), and the people are drawn by the engine's own
-:func:`scomm.simulation.cohort.draw_cohort`: what the reference re-does is the *flow* (which step
+:func:`scomm.policies.hold_clock.hold_expires_at`), every chance and delay the shared one
+(:mod:`scomm.policies.flow`, batches of one), and the people are drawn by the one sampler
+(:func:`scomm.population.draw_cohort`): what the reference re-does is the *order* (which step
 follows which, what races what), the part that the engine compresses into array algebra. The
 two are then compared in distribution (tests/test_simulation_reference.py), never draw by draw.
 
@@ -35,34 +37,27 @@ import numpy as np
 import simpy
 
 from scomm.errors import InputError
+from scomm.outputs import OUTPUTS
 from scomm.people import Status
+from scomm.policies import flow
 from scomm.policies.decisions import (
     LEVEL_CODES,
     Action,
     OffenseRecord,
     PolicyArrays,
     RegimeArrays,
-    ero_action,
+    agreement_287g,
     hold_limit_hours,
     honor_detainer,
     offense_level,
-    receives_results,
 )
 from scomm.policies.hold_clock import hold_expires_at
-from scomm.population import admissions_per_capita
+from scomm.policies.overlays import Rules, baseline_rules
+from scomm.population import STATUS_INDEX, Cohort, OffenseCodes, admissions_per_capita, draw_cohort
 from scomm.simulation.assumptions import Assumptions, load_assumptions
-from scomm.simulation.cohort import STATUS_INDEX, Cohort, OffenseCodes, draw_cohort
-from scomm.simulation.engine import (
-    BED_DAY_COST,
-    DECISION_DELAY_HOURS,
-    OUTPUTS,
-    BiometricRates,
-    Counties,
-    Options,
-)
+from scomm.simulation.engine import BED_DAY_COST, BiometricRates, Counties, Options
 from scomm.simulation.national import counties_in, county_table, months, run_months
 from scomm.simulation.rates import measured_rates
-from scomm.simulation.scenarios import Rules, baseline_rules
 
 MINUTES_PER_YEAR = 365 * 1440
 # The reference draws from its own stream of the seed, so that the engine and the reference run
@@ -105,11 +100,6 @@ def _codes() -> OffenseCodes:
     return OffenseCodes.from_table()
 
 
-@cache
-def _baseline() -> Rules:
-    return baseline_rules()
-
-
 def _county(fips: str, year: int, assumptions: Assumptions) -> Counties:
     return counties_in(year, assumptions, np.array([county_index(fips)]))
 
@@ -138,7 +128,7 @@ def simulate_county_engine(
     the engine otherwise only reports summed. Given one event, a Poisson stream's event is
     distributed as any of its events, so those hours are a fair sample of the engine's holds.
     """
-    rules = rules or _baseline()
+    rules = rules or baseline_rules()
     assumptions = assumptions or load_assumptions()
     options = options or Options()
     span = months(first, last)
@@ -224,7 +214,7 @@ class _World:
     people_drawn: int = 0
     _counties: dict[int, Counties] = field(default_factory=dict)
     _queue: dict[int, Iterator[_Person]] = field(default_factory=dict)
-    _rules_on: dict[np.datetime64, tuple[RegimeArrays, str, list[PolicyArrays]]] = field(
+    _rules_on: dict[np.datetime64, tuple[RegimeArrays, int, list[PolicyArrays]]] = field(
         default_factory=dict
     )
 
@@ -252,15 +242,16 @@ class _World:
             )
             self._queue[year] = _people(cohort)
 
-    def rules_on(self, day: np.datetime64) -> tuple[RegimeArrays, str, list[PolicyArrays]]:
-        """The federal regime (and its name) and the jail's policy layers in force on a day."""
+    def rules_on(self, day: np.datetime64) -> tuple[RegimeArrays, int, list[PolicyArrays]]:
+        """The federal regime (and its row) and the jail's policy layers in force on a day."""
         if day not in self._rules_on:
             tables = self.rules.tables
+            fips = np.array([self.fips])
             days = np.array([day], dtype="datetime64[D]")
-            index = tables.regimes.index_from_start(days)
-            regime = tables.regimes.arrays.take(index)
-            layers = tables.layers(np.array([self.fips]), days)
-            self._rules_on[day] = (regime, tables.regimes.names[int(index[0])], layers)
+            row = tables.regime_grid(fips, days)[0]
+            regime = tables.regime_arrays.take(row)
+            layers = tables.layers(fips, days)
+            self._rules_on[day] = (regime, int(row[0]), layers)
         return self._rules_on[day]
 
     def count(self, month: int, name: str, value: float = 1.0) -> None:
@@ -294,27 +285,8 @@ def _arrivals(world: _World) -> Generator[simpy.Event, Any, None]:
             env.process(_booking(world, m, year, world.next_person(year)))
 
 
-def _ero(
-    person: _Person,
-    regime: RegimeArrays,
-    regime_name: str,
-    world: _World,
-    iar_citizen: bool,
-    draw: float,
-) -> tuple[Action, int]:
-    """ICE ERO's action on the case, and the level it read (index into LEVEL_CODES)."""
-    practice = world.assumptions.practice
-    level = offense_level(person.record, regime.count_charges)
-    act_rate = np.array([practice.act_probability(LEVEL_CODES[int(level[0])].value, regime_name)])
-    action = ero_action(
-        level,
-        regime,
-        np.array([iar_citizen]),
-        act_rate,
-        np.array([draw]),
-        practice.interview_detainer_rate,
-    )
-    return Action(int(action[0])), int(level[0])
+def _one(value: bool | float) -> np.ndarray:
+    return np.array([value])
 
 
 def _booking(
@@ -323,136 +295,177 @@ def _booking(
     """One booking, from the desk to the jail's door (and on to ICE's custody)."""
     env, rng = world.env, world.rng
     practice = world.assumptions.practice
+    names = world.rules.tables.regime_names
     booked = world.minute(env.now)
     day = booked.astype("datetime64[D]")
-    regime, regime_name, layers = world.rules_on(day)
+    regime, row, layers = world.rules_on(day)
     world.count(m, "bookings")
 
     # Fingerprints: to IDENT only once the county is activated and the rules let them through.
     activation = world.county(year).activation[0]
-    active = (
-        not np.isnat(activation)
-        and activation <= day
-        and bool(regime.secure_communities[0])
-        and not (world.rules.prints_after_conviction_only and not person.convicted)
-        and not (world.rules.opt_out_withholds_prints and not receives_results(layers)[0])
+    active = not np.isnat(activation) and activation <= day and bool(regime.secure_communities[0])
+    submitted = flow.prints_checked(_one(active), layers, _one(person.convicted))
+    match_a, false_a = flow.ident_search(
+        rng, submitted, _one(person.in_ident), world.rates.miss_rate, world.rates.false_match_rate
     )
-    match = false_match = False
-    if active:
+    match = bool(match_a[0])
+    if submitted[0]:
         world.count(m, "submissions_to_ident")
-        if person.in_ident:
-            match = rng.random() >= world.rates.miss_rate
-        else:
-            false_match = match = rng.random() < world.rates.false_match_rate
 
+    level = offense_level(person.record, regime.count_charges)
     action = Action.NO_ACTION
-    level = -1  # ICE's level, read only once ICE looks at the case
-    cap = cap_interview = False
+    door = ""  # which door a detainer came through: "match", "cap" or "287g"
     if match:
         world.count(m, "ident_matches")
         world.count(m, "iaqs")
-        # LESC: a citizen's own current record says citizen; a stale record or someone else's
-        # record (a false match) says otherwise.
-        iar_citizen = person.citizen and not person.stale_record and not false_match
-        action, level = _ero(person, regime, regime_name, world, iar_citizen, rng.random())
-    elif (
-        person.status != US_BORN
-        and bool(regime.criminal_alien_program[0])
-        and rng.random() < practice.cap_interview_rate
-    ):
-        # The Criminal Alien Program's interview: no match, but born abroad.
-        cap_interview = True
-        if not person.citizen and rng.random() < practice.cap_detainer_rate:
-            # A removable person found in interview is decided like a match, with no status
-            # answer and ICE always acting (it chose to interview).
-            action, level = _ero(person, regime, regime_name, world, False, 0.0)
-            cap = action == Action.DETAINER
-    if action == Action.INTERVIEW or cap_interview:
+        iar_citizen = flow.lesc_says_citizen(
+            match_a, _one(person.citizen), _one(person.stale_record), false_a
+        )
+        act_rate = flow.act_rates(practice, names)[row, level]
+        action = Action(
+            int(flow.ero_decision(rng, level, regime, iar_citizen, act_rate, practice)[0])
+        )
+        door = "match"
+    elif person.status != US_BORN:
+        # The jail's other doors: 287(g) officers where an agreement is in force, else CAP.
+        screens = flow.jail_screens(
+            rng,
+            _one(True),
+            _one(not person.citizen),
+            agreement_287g(layers),
+            regime.criminal_alien_program,
+            practice,
+        )
+        if screens.cap_interviewed[0]:
+            world.count(m, "cap_interviews")
+        if screens.g287_screened[0]:
+            world.count(m, "g287_screenings")
+        if screens.g287_found[0] or screens.cap_found[0]:
+            action = Action(int(flow.screen_action(level, regime, practice)[0]))
+            door = "287g" if screens.g287_found[0] else "cap"
+        if screens.cap_interviewed[0]:
+            world.count(m, "interviews")
+    if action == Action.INTERVIEW:
         world.count(m, "interviews")
     detainer = action == Action.DETAINER
     notification = action == Action.NOTIFICATION_REQUEST
-    if cap:
-        world.count(m, "cap_detainers")
     if detainer:
         world.count(m, "detainers_issued")
+        if door in ("cap", "287g"):
+            world.count(m, f"{'cap' if door == 'cap' else 'g287'}_detainers")
         if person.citizen:
             world.count(m, "us_citizens_detainers")
+    if notification:
+        world.count(m, "notification_requests")
     if not (detainer or notification):
         return
 
-    # The jail's release is set by the case (bail, charges dropped, sentence served); what ERO
-    # decided reaches the jail DECISION_DELAY_HOURS after booking. The two race.
+    # The jail's release is set by the case (bail, charges dropped, sentence served); ICE's
+    # request reaches the jail after the step delays of the case's route. The two race.
+    arrival = flow.request_arrival_minutes(practice.step_delays_minutes, match_a, submitted)[0]
     release_timer = env.timeout(person.custody_hours * 60)
-    decision_timer = env.timeout(DECISION_DELAY_HOURS * 60)
-    fired = yield decision_timer | release_timer
+    request_timer = env.timeout(arrival)
+    if world.options.safeguards and person.citizenship_record:
+        world.count(m, "detainers_stopped")
+        return
+    fired = yield request_timer | release_timer
     if release_timer in fired:
-        return  # released before ICE's request reached the jail
+        # Released before ICE's request reached the jail: ICE may find the person later.
+        world.count(m, "detainers_after_release")
+        yield from _after_release(world, m, person, row, wanted=True, notified=False)
+        return
     honored = False
     if detainer:
-        if world.options.safeguards and person.citizenship_record:
-            world.count(m, "detainers_stopped")
-            return
         # The jail answers under the layers in force on the booking day (as the engine reads
         # them: one day's rules per booking).
         honored = bool(honor_detainer(layers, person.record, False, False)[0])
         world.count(m, "detainers_honored" if honored else "detainers_declined")
-        if not honored:
-            return
 
     yield release_timer
+    notifies = bool(flow.jail_notifies_ice(layers, 1)[0])
+    if not honored:
+        yield from _after_release(world, m, person, row, wanted=True, notified=notifies)
+        return
     # The jail's log, to the minute: the hold clock starts at the logged release.
     released = booked + np.timedelta64(int(person.custody_hours * 60), "m")
     hold_start = env.now
-    ice_comes = rng.random() < practice.pickup_rate
-    delay_hours = practice.pickup_delay_median_hours * np.exp(
-        practice.pickup_delay_sigma * rng.standard_normal()
+    comes, delay_hours = flow.ice_pickup(rng, 1, practice)
+    world.count(m, "holds")
+    if person.citizen:
+        world.count(m, "us_citizens_held")
+    if world.options.safeguards and person.has_contact:
+        world.count(m, "contacts_notified")
+    limit = float(hold_limit_hours(layers, regime)[0])
+    released_at = released.astype(dt.datetime).replace(tzinfo=dt.UTC)
+    expires_at = hold_expires_at(
+        released_at, limit, bool(regime.hold_excludes_weekends_and_holidays[0])
     )
-    transferred = False
-    if notification:
-        # A notification request: ICE is told the release time and may take custody at the door.
-        transferred = ice_comes
-    else:
-        world.count(m, "holds")
-        if person.citizen:
-            world.count(m, "us_citizens_held")
-        if world.options.safeguards and person.has_contact:
-            world.count(m, "contacts_notified")
-        limit = float(hold_limit_hours(layers, regime)[0])
-        released_at = released.astype(dt.datetime).replace(tzinfo=dt.UTC)
-        expires_at = hold_expires_at(
-            released_at, limit, bool(regime.hold_excludes_weekends_and_holidays[0])
-        )
-        clock_minutes = int((expires_at - released_at).total_seconds() // 60)
-        # The jail logs ICE's arrival to the minute; the hold ends when ICE comes or the clock
-        # runs out, whichever is first (ICE arriving at the last minute still takes custody).
-        clock = env.timeout(clock_minutes)
-        pickup = env.timeout(int(delay_hours * 60)) if ice_comes else env.event()
-        ended = yield pickup | clock
-        transferred = pickup in ended
-        # Both timers run whole minutes from the release (rounded off the float clock).
-        held_minutes = round(env.now - hold_start)
-        held_hours = held_minutes / 60.0
-        # The clock is a timer, so a hold cannot outlast it: counted to show it.
-        if held_minutes > clock_minutes:
-            world.count(m, "over_holds")
-        world.hold_hours.append(held_hours)
-        world.count(m, "hold_hours", held_hours)
-        world.count(m, "hold_bed_days", held_hours / 24.0)
-        world.count(m, "hold_cost_usd", held_hours / 24.0 * world.assumptions.get(BED_DAY_COST))
+    clock_minutes = int((expires_at - released_at).total_seconds() // 60)
+    # The jail logs ICE's arrival to the minute; the hold ends when ICE comes or the clock
+    # runs out, whichever is first (ICE arriving at the last minute still takes custody).
+    clock = env.timeout(clock_minutes)
+    pickup = env.timeout(int(delay_hours[0] * 60)) if comes[0] else env.event()
+    ended = yield pickup | clock
+    transferred = pickup in ended
+    # Both timers run whole minutes from the release (rounded off the float clock).
+    held_minutes = round(env.now - hold_start)
+    held_hours = held_minutes / 60.0
+    # The clock is a timer, so a hold cannot outlast it: counted to show it.
+    if held_minutes > clock_minutes:
+        world.count(m, "over_holds")
+    world.hold_hours.append(held_hours)
+    world.count(m, "hold_hours", held_hours)
+    world.count(m, "hold_bed_days", held_hours / 24.0)
+    world.count(m, "hold_cost_usd", held_hours / 24.0 * world.assumptions.get(BED_DAY_COST))
     if not transferred:
+        # The hold ran out: released, and ICE may find the person later.
+        yield from _after_release(world, m, person, row, wanted=True, notified=False)
         return
+    _transferred(world, m, person)
+    _proceedings(world, m, person)
 
+
+def _after_release(
+    world: _World, m: int, person: _Person, row: int, *, wanted: bool, notified: bool
+) -> Generator[simpy.Event, Any, None]:
+    """ICE's routes to a person it wanted who walked out with no hold: at the door if the
+    jail told it of the release, else perhaps an arrest at large, later."""
+    practice = world.assumptions.practice
+    names = world.rules.tables.regime_names
+    after = flow.after_release(
+        world.rng,
+        _one(wanted),
+        _one(notified),
+        flow.regime_rates(practice.release_pickup_rate, names)[row],
+        flow.regime_rates(practice.at_large_arrest_rate, names)[row],
+        practice,
+    )
+    if after.release_pickup[0]:
+        world.count(m, "release_pickups")
+        _transferred(world, m, person)
+    elif after.at_large[0]:
+        yield world.env.timeout(float(after.at_large_delay_days[0]) * 1440)
+        world.count(m, "at_large_arrests")
+    else:
+        return
+    _proceedings(world, m, person)
+
+
+def _transferred(world: _World, m: int, person: _Person) -> None:
     world.count(m, "transfers")
     if person.citizen:
         world.count(m, "us_citizens_transferred")
-    # Removal proceedings: the practice's rate for the level ICE read. The outcome is counted
-    # in the booking's month, as the engine counts it.
-    if rng.random() < practice.removal_rate[LEVEL_CODES[level].value]:
+
+
+def _proceedings(world: _World, m: int, person: _Person) -> None:
+    """Removal proceedings, at the practice's rate for the level ICE reports (by convictions;
+    a sentence served for this arrest is a conviction of its charges). The outcome is counted
+    in the booking's month, as the engine counts it."""
+    reported = offense_level(person.record, person.convicted)
+    outcome = flow.proceedings_outcome(world.rng, reported, world.assumptions.practice)
+    if flow.removed(outcome)[0]:
         world.count(m, "removals")
-        # Counted by convictions, as ICE reports them; a sentence served for this arrest is a
-        # conviction of its charges (ero.conviction_level).
-        reported = LEVEL_CODES[int(offense_level(person.record, person.convicted)[0])]
-        world.count(m, f"removals_{reported.value}")
+        world.count(m, f"removals_{LEVEL_CODES[int(reported[0])].value}")
 
 
 def simulate_county_reference(
@@ -477,7 +490,7 @@ def simulate_county_reference(
         fips=fips,
         start=start,
         span=span,
-        rules=rules or _baseline(),
+        rules=rules or baseline_rules(),
         assumptions=assumptions or load_assumptions(),
         rates=rates or measured_rates(),
         options=options or Options(),

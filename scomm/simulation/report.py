@@ -106,33 +106,6 @@ def comparison_chart(outcome: Outcome) -> str | None:
     return _svg(fig)
 
 
-def detainers_chart(outcome: Outcome) -> str | None:
-    """The model's detainers by month beside ICE's own records (FOIA), where the data
-    directory has them."""
-    from scomm.simulation.foia import FOIA_SOURCE, foia_detainers_by_month
-
-    real = foia_detainers_by_month()
-    if real is None:
-        return None
-    runs = outcome.baseline or next(iter(outcome.scenarios.values()))
-    months = runs.month_starts().astype(dt.date)
-    series = runs.by_month[:, :, OUTPUTS.index("detainers_issued")]
-    fig, ax = plt.subplots(figsize=(10, 3.6))
-    ax.plot(months, series.mean(axis=0), color="#2166ac", label="model: detainers issued (mean)")
-    if runs.runs > 1:
-        low, high = np.percentile(series, (5, 95), axis=0)
-        ax.fill_between(months, low, high, color="#2166ac", alpha=0.25, label="90% interval")
-    known = [(d, real[str(m)]) for d, m in zip(months, runs.months, strict=True) if str(m) in real]
-    if known:
-        ax.plot(*zip(*known, strict=True), color="#111111", ls="--", label="ICE records (FOIA)")
-    ax.set_ylabel("detainers per month")
-    ax.set_title("Detainers: the model beside ICE's own records")
-    ax.legend(loc="upper left", frameon=False, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.text(0, -0.18, f"Real series: {FOIA_SOURCE}.", transform=ax.transAxes, fontsize=7)
-    return _svg(fig)
-
-
 def definitions_table() -> str:
     """What each headline figure counts, in the words the web app and the CLI use."""
     from scomm.simulation.results import HEADLINE
@@ -204,7 +177,6 @@ def write_report(outcome: Outcome, directory: Path) -> Path:
         if name != BASELINE:
             header.append("vs baseline")
     comparison = comparison_chart(outcome)
-    real = detainers_chart(outcome)
     base = outcome.baseline
     calibration = ""
     if base is not None:
@@ -212,6 +184,11 @@ def write_report(outcome: Outcome, directory: Path) -> Path:
             ["figure", "published", "model (first run)", "gap", ""],
             table_rows(evaluate(base)),
         )
+    record_html = ""
+    if base is not None:
+        from scomm.record.report import record_section
+
+        record_html = record_section(base, directory, plan.assumptions.practice)
     interval = (
         "Each figure is the mean over the runs with its 90% interval (5th to 95th percentile)."
         if plan.runs > 1
@@ -230,13 +207,13 @@ rate {rates.false_match_rate:.3g} ({html.escape(rates.source)}). {interval}</p>
 <h2>Headline figures</h2>
 {_table(header, headline_rows(outcome))}
 <details><summary>What each figure counts</summary>{definitions_table()}</details>
-{"<h2>The real record beside the model</h2><figure>" + real + "</figure>" if real else ""}
 <h2>Removals by level over time</h2>
 <figure>{removals_chart(outcome)}</figure>
 <h2>The policy wave</h2>
 {maps_html}
 {"<h2>Scenario comparison</h2><figure>" + comparison + "</figure>" if comparison else ""}
 {calibration}
+{record_html}
 <p class="note">Assumptions: {html.escape(_assumptions_note(outcome))}</p>
 </body></html>
 """

@@ -147,13 +147,19 @@ class Outcome:
 
     def write_parquet(self, directory: Path) -> list[Path]:
         """County by month (first run of each scenario), state by month, nation by month (all
-        runs); read back with ``polars.read_parquet``."""
+        runs), the watched counties by month (all runs); read back with
+        ``polars.read_parquet``."""
         directory.mkdir(parents=True, exist_ok=True)
         frames: dict[str, pl.DataFrame] = {
             "county_month.parquet": pl.concat([r.frame() for r in self.scenarios.values()]),
             "state_month.parquet": pl.concat([r.by_state() for r in self.scenarios.values()]),
             "national_month.parquet": pl.concat([r.monthly() for r in self.scenarios.values()]),
         }
+        if all(r.watched is not None for r in self.scenarios.values()):
+            # The watched counties (Pennsylvania's) by month for every run: scomm validate.
+            frames["watched_month.parquet"] = pl.concat(
+                [r.watched_monthly() for r in self.scenarios.values()]
+            )
         written = []
         for name, frame in frames.items():
             write_atomic(directory / name, frame.write_parquet)

@@ -253,16 +253,12 @@ def _sample(text: str) -> float | None:
 
 
 def _reform_text(names: list[str], limit_to: str, limit_from: str) -> str:
-    """Checked scenario names, each limited to a place from a date when the form asks."""
+    """The checked scenarios, each limited to a place from a date when the form asks."""
     parts = [n for item in names for n in item.split("+") if n and n != "baseline"]
-    if limit_to.strip() and limit_from.strip():
-        parts = [
-            f"{n}@{limit_to.strip()}:{limit_from.strip()}"
-            if "@" not in n and scenarios()[n].changes.every_jail is not None
-            else n
-            for n in parts
-            if n in scenarios() or "@" in n
-        ]
+    place, day = limit_to.strip(), limit_from.strip()
+    if place or day:
+        suffix = (f"@{place}" if place else "") + (f":{day}" if day else "")
+        parts = [n if ("@" in n or ":" in n) else n + suffix for n in parts]
     return "+".join(parts)
 
 

@@ -1,107 +1,46 @@
-"""Reforms as the web application takes them: scenario names, composable, each optionally
-limited to a place from a date (``judicial_warrant_everywhere@06085:2012-01-01``), and a draft
-policy file standing in for an installed one.
-
-A small adapter over :mod:`scomm.simulation.scenarios`: when the "one flow" overlays
-(``scomm.policies.overlays``) land, :func:`parse_reform` and :func:`rules_for_reforms` are the
-two places to point at them.
-"""
+"""Reforms as the web application takes them: overlays (:mod:`scomm.policies.overlays`:
+scenario names composed with ``+``, each optionally in a place from a date,
+``judicial_warrant_everywhere@06085:2012-01-01``), and a draft policy file standing in for an
+installed one without being installed."""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 
-from scomm.errors import InputError
 from scomm.policies.load import jurisdiction_policies
+from scomm.policies.overlays import SEPARATOR, Overlay, Rules, apply, parse_overlays, spec_of
 from scomm.policies.schema import JurisdictionPolicy
-from scomm.policies.tables import LayerTable
-from scomm.simulation.scenarios import (
-    SEPARATOR,
-    Rules,
-    Scenario,
-    every_jail_span,
-    parse_names,
-    rules_for,
-)
 
-_REFORM = re.compile(
-    r"^(?P<name>[a-z0-9_]+)(?:@(?P<place>\d{2}|\d{5}):(?P<day>\d{4}-\d{2}-\d{2}))?$"
-)
+__all__ = ["Overlay", "parse_reform", "reform_text", "rules_for_reforms"]
 
 
-@dataclass(frozen=True)
-class Reform:
-    scenario: Scenario
-    place: str | None = None  # state (2 digits) or county (5 digits) FIPS
-    start: dt.date | None = None
+def parse_reform(text: str) -> list[Overlay]:
+    """``NAME[@PLACE][:DATE]``, several joined with ``+``; ``baseline`` adds nothing. Overlay
+    files are not taken from a web form (they would name files on the server)."""
+    items = [part.strip() for part in text.split(SEPARATOR) if part.strip()]
+    for item in items:
+        what = item.split("@")[0].split(":")[0]
+        if what.endswith((".yaml", ".yml")) or "/" in what:
+            from scomm.errors import InputError
 
-    @property
-    def text(self) -> str:
-        if self.place is None or self.start is None:
-            return self.scenario.name
-        return f"{self.scenario.name}@{self.place}:{self.start.isoformat()}"
-
-
-def parse_reform(text: str) -> list[Reform]:
-    """``NAME``, ``NAME@PLACE:YYYY-MM-DD``, or several joined with ``+``."""
-    out = []
-    for item in text.split(SEPARATOR):
-        item = item.strip()
-        if not item:
-            continue
-        m = _REFORM.match(item)
-        if m is None:
-            raise InputError(
-                f"reform {item!r}", "write NAME or NAME@FIPS:YYYY-MM-DD (e.g. a@06085:2012-01-01)"
-            )
-        (scenario,) = parse_names([m["name"]])
-        if m["place"] is None:
-            out.append(Reform(scenario))
-            continue
-        try:
-            start = dt.date.fromisoformat(m["day"])
-        except ValueError:
-            raise InputError(f"reform {item!r}", f"{m['day']} is not a date") from None
-        if scenario.changes.every_jail is None or any(
-            v is not None
-            for k, v in scenario.changes.model_dump().items()
-            if k not in ("every_jail",)
-        ):
-            raise InputError(
-                f"reform {item!r}",
-                "only a scenario that adds a jail policy (every_jail) can be limited to a "
-                "place and date",
-            )
-        out.append(Reform(scenario, m["place"], start))
-    return out
+            raise InputError(f"reform {item!r}", "a scenario name, not a file (use /policies)")
+    return parse_overlays(items) if items else []
 
 
-def reform_text(reforms: Sequence[Reform]) -> str:
-    return SEPARATOR.join(r.text for r in reforms)
+def reform_text(reforms: Sequence[Overlay]) -> str:
+    """The canonical spec, which parses back to the same overlays ("" for none)."""
+    return spec_of(reforms) if reforms else ""
 
 
-def rules_for_reforms(reforms: Sequence[Reform], draft: JurisdictionPolicy | None = None) -> Rules:
-    """The rules with each reform applied in order; ``draft`` replaces the installed file of
-    its jurisdiction (or adds one) without installing it."""
-    files: list[JurisdictionPolicy] | None = None
-    if draft is not None:
-        installed = dict(jurisdiction_policies())
-        installed[draft.fips] = draft
-        files = list(installed.values())
-    everywhere = [r.scenario for r in reforms if r.place is None]
-    rules = rules_for(everywhere, policy_files=files)
-    extra = list(rules.tables.extra)
-    for r in reforms:
-        if r.place is None:
-            continue
-        change = r.scenario.changes.every_jail
-        assert change is not None  # parse_reform refused others
-        span = every_jail_span(change.model_copy(update={"start": r.start}))
-        extra.append(LayerTable.of_spans({r.place: [span]}))
-    name = reform_text(reforms) or "baseline"
-    if draft is not None:
-        name += f"{SEPARATOR}draft:{draft.fips}" if reforms else f"draft:{draft.fips}"
-    return replace(rules, tables=replace(rules.tables, extra=tuple(extra)), scenario=name)
+def rules_for_reforms(reforms: Sequence[Overlay], draft: JurisdictionPolicy | None = None) -> Rules:
+    """The rules under the overlays; ``draft`` replaces its jurisdiction's installed file (or
+    adds one) for this run only."""
+    if draft is None:
+        return apply(reforms)
+    installed = dict(jurisdiction_policies())
+    installed[draft.fips] = draft
+    rules = apply(reforms, policy_files=list(installed.values()))
+    name = (
+        f"{reform_text(reforms)}{SEPARATOR}draft:{draft.fips}" if reforms else f"draft:{draft.fips}"
+    )
+    return Rules(rules.tables, name)

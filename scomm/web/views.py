@@ -15,9 +15,9 @@ from scomm.jurisdictions.counties import load_jurisdictions
 from scomm.policies.load import federal_regimes, jurisdiction_policies, parse_policy
 from scomm.policies.schema import JurisdictionPolicy
 from scomm.simulation.engine import OUTPUTS
-from scomm.simulation.foia import FOIA_SOURCE, foia_detainers_by_month, pa_county_detainers_by_month
 from scomm.simulation.results import HEADLINE, SHARES
 from scomm.vocabulary import term
+from scomm.web import record
 from scomm.web.simulate import COUNTY_OUTPUTS, NationalRun, band, estimate
 
 NATION_SERIES = (
@@ -71,7 +71,7 @@ def _nation(run: NationalRun) -> dict[str, Any]:
     series = {
         name: words(name) | band(run.national[:, :, OUTPUTS.index(name)]) for name in NATION_SERIES
     }
-    real = _real_series(run.months, foia_detainers_by_month())
+    real = _real_series(run.months, record.national())
     return {
         "place": "United States",
         "settings": run.settings.__dict__ | {"command": run.settings.command()},
@@ -81,7 +81,7 @@ def _nation(run: NationalRun) -> dict[str, Any]:
         "series": series,
         "real": None
         if real is None
-        else words("foia_detainers") | {"source": FOIA_SOURCE, "values": real},
+        else words("foia_detainers") | {"source": record.NATIONAL_SOURCE, "values": real},
     }
 
 
@@ -128,7 +128,7 @@ def _county(run: NationalRun, fips: str) -> dict[str, Any]:
     data = run.county_series(fips)  # [run, month, COUNTY_OUTPUTS]
     by_run = _totals({name: data[:, :, k].sum(axis=1) for k, name in enumerate(COUNTY_OUTPUTS)})
     latest = max(c.population)
-    real = pa_county_detainers_by_month(c.name) if c.state == "PA" else None
+    real = record.county_by_month(fips)
     return {
         "fips": fips,
         "name": c.name,
@@ -153,8 +153,7 @@ def _county(run: NationalRun, fips: str) -> dict[str, Any]:
         if real is None
         else words("foia_detainers")
         | {
-            "source": "the same FOIA records, Pennsylvania facilities whose name starts with "
-            "the county's (eads/geocode-pa-detainers)",
+            "source": record.PENNSYLVANIA_SOURCE + ", the county's own jails and lockups",
             "values": _real_series(run.months, real),
         },
     }

@@ -1,0 +1,296 @@
+"""The flow's timing and chance: written once, read by every runner.
+
+:mod:`scomm.policies.decisions` holds the rules (what the law and the policies say);
+this module holds what happens around them and when: how long ICE's answer takes to reach the
+jail, whether IDENT finds the person, what LESC's records say, whether ICE acts, who CAP agents
+and 287(g) officers screen, whether and when ICE comes for the person (during a hold, at the
+door on a notification, or later at large) and how proceedings end. Each piece is a function
+over arrays of cases drawing from a seeded :class:`numpy.random.Generator`: the live pipeline
+calls it with a batch of one (:func:`case_rng` gives each case and step its own generator), the
+national engine with a month of bookings, the SimPy reference one case at a time.
+
+Every rate comes from :class:`~scomm.policies.practice.Practice` (``practice.yaml``, or a
+calibration's values over it); every delay from its ``step_delays_minutes``, the same delays
+the pipeline's agencies send their messages with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scomm.policies.decisions import (
+    LEVEL_CODES,
+    Action,
+    PolicyArrays,
+    RegimeArrays,
+    ero_action,
+)
+from scomm.policies.practice import ByRegime, Practice, StepDelays, default_practice
+
+Array = np.ndarray
+
+
+def case_rng(seed: int, case_id: str, purpose: str) -> np.random.Generator:
+    """The generator of one case's draws for one purpose: fixed by (seed, case, purpose), so a
+    pipeline run is the same whatever worker or order processes its cases."""
+    digest = hashlib.blake2b(f"{seed}:{case_id}:{purpose}".encode(), digest_size=16).digest()
+    return np.random.default_rng(int.from_bytes(digest, "big"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Time: when ICE's request reaches the jail
+
+
+def delay(delays: StepDelays | None, step: str) -> dt.timedelta:
+    """One step's delay (a field of ``step_delays_minutes``; None: practice.yaml's) as the
+    pipeline sends it."""
+    d = delays if delays is not None else default_practice().step_delays_minutes
+    return dt.timedelta(minutes=float(getattr(d, step)))
+
+
+def request_arrival_minutes(delays: StepDelays, matched: Array, submitted: Array) -> Array:
+    """Minutes from booking until ICE's detainer or notification reaches the jail, along the
+    case's route: an IDENT match goes SIB, CJIS, IDENT, LESC, ERO; no match (or prints never
+    sent to IDENT) waits for the jail screen (CAP or 287(g)) instead."""
+    d = delays
+    to_cjis = d.booking_to_sib + d.sib_to_cjis
+    by_match = to_cjis + d.cjis_to_ident + d.ident_to_lesc + d.lesc_to_ero + d.ero_to_jail
+    by_screen = (
+        to_cjis
+        + np.where(np.asarray(submitted, dtype=bool), d.cjis_to_ident, 0.0)
+        + d.no_match_to_screen
+        + d.ero_to_jail
+    )
+    return np.where(np.asarray(matched, dtype=bool), by_match, by_screen)
+
+
+def arrives_in_time(custody_hours: Array, arrival_minutes: Array) -> Array:
+    """Whether the request reaches the jail before the person walks out."""
+    return np.asarray(custody_hours) * 60.0 > np.asarray(arrival_minutes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chance: the draws of the flow
+
+
+def prints_checked(active: Array, layers: Sequence[PolicyArrays], convicted: Array) -> Array:
+    """Whether a booking's prints reach IDENT: the county is active and no policy layer in force
+    withholds them (an opt-out honored, or prints checked only after conviction)."""
+    out = np.asarray(active, dtype=bool).copy()
+    for p in layers:
+        out &= ~p.withholds_prints
+        out &= ~p.prints_after_conviction_only | np.asarray(convicted, dtype=bool)
+    return out
+
+
+def ident_search(
+    rng: np.random.Generator,
+    submitted: Array,
+    in_ident: Array,
+    miss_rate: float,
+    false_match_rate: float,
+) -> tuple[Array, Array]:
+    """IDENT's answer (match, false match): the enrolled are found unless the engine misses;
+    others may be matched to someone else's record. One draw per case."""
+    u = rng.random(np.shape(submitted))
+    true_match = submitted & in_ident & (u >= miss_rate)
+    false_match = submitted & ~in_ident & (u < false_match_rate)
+    return true_match | false_match, false_match
+
+
+def lesc_says_citizen(
+    match: Array, citizen: Array, stale_record: Array, false_match: Array
+) -> Array:
+    """LESC's IAR: a citizen's own current record says citizen; a stale record, or someone
+    else's record (a false match), says otherwise."""
+    return match & citizen & ~stale_record & ~false_match
+
+
+def act_rates(practice: Practice, regime_names: Sequence[str]) -> Array:
+    """[regime, level]: the share of matches ICE acts on, per regime row and level."""
+    return np.array(
+        [
+            [practice.act_probability(lvl.value, name) for lvl in LEVEL_CODES]
+            for name in regime_names
+        ]
+    ).reshape(len(regime_names), len(LEVEL_CODES))
+
+
+def ero_decision(
+    rng: np.random.Generator,
+    level: Array,
+    regime: RegimeArrays,
+    iar_citizen: Array,
+    act_rate: Array | float,
+    practice: Practice,
+) -> Array:
+    """ICE ERO's action on a matched case (an :class:`Action` code); one draw per case."""
+    draw = rng.random(np.shape(level))
+    return ero_action(level, regime, iar_citizen, act_rate, draw, practice.interview_detainer_rate)
+
+
+def screen_action(level: Array, regime: RegimeArrays, practice: Practice) -> Array:
+    """ICE's action on a person a jail screen found removable: decided like a match, with no
+    status answer and ICE acting (it chose to look)."""
+    return ero_action(
+        level,
+        regime,
+        np.zeros(np.shape(level), dtype=bool),
+        1.0,
+        0.0,
+        practice.interview_detainer_rate,
+    )
+
+
+@dataclass(frozen=True)
+class Screens:
+    """Who the jail screens found, among bookings with no IDENT match."""
+
+    g287_screened: Array  # a deputized officer screened the person (287(g) jail model)
+    g287_found: Array  # ... and found them removable
+    cap_interviewed: Array  # a Criminal Alien Program agent interviewed the person
+    cap_found: Array
+
+
+def jail_screens(
+    rng: np.random.Generator,
+    eligible: Array,
+    noncitizen: Array,
+    agreement_287g: Array,
+    criminal_alien_program: Array,
+    practice: Practice,
+) -> Screens:
+    """The jail's other doors, for foreign-born inmates IDENT did not match (``eligible``):
+    where a 287(g) agreement is in force its officers screen them; elsewhere CAP agents
+    interview some. Two draws per case (screened, found removable)."""
+    shape = np.shape(eligible)
+    screen_draw, found_draw = rng.random(shape), rng.random(shape)
+    g287 = np.asarray(agreement_287g, dtype=bool)
+    g287_screened = eligible & g287 & (screen_draw < practice.g287_screen_rate)
+    cap_interviewed = (
+        eligible
+        & ~g287
+        & np.asarray(criminal_alien_program, dtype=bool)
+        & (screen_draw < practice.cap_interview_rate)
+    )
+    return Screens(
+        g287_screened=g287_screened,
+        g287_found=g287_screened & noncitizen & (found_draw < practice.g287_detainer_rate),
+        cap_interviewed=cap_interviewed,
+        cap_found=cap_interviewed & noncitizen & (found_draw < practice.cap_detainer_rate),
+    )
+
+
+def citizenship_stop(detainer: Array, citizenship_record: Array, safeguards: bool) -> Array:
+    """Detainers the jail stops on a record of US citizenship (where the safeguard applies)."""
+    return np.asarray(detainer, dtype=bool) & bool(safeguards) & citizenship_record
+
+
+def jail_notifies_ice(layers: Sequence[PolicyArrays], n: int) -> Array:
+    """Whether the jail tells ICE of a release: every policy layer in force must allow it, as
+    every layer must allow a hold."""
+    out = np.ones(n, dtype=bool)
+    for p in layers:
+        out &= p.notifies_ice_of_release
+    return out
+
+
+def ice_pickup(rng: np.random.Generator, n: int, practice: Practice) -> tuple[Array, Array]:
+    """Whether ICE comes for a held person, and how many hours after the hold starts
+    (lognormal). Two draws per case."""
+    comes = rng.random(n) < practice.pickup_rate
+    hours = practice.pickup_delay_median_hours * np.exp(
+        practice.pickup_delay_sigma * rng.standard_normal(n)
+    )
+    return comes, hours
+
+
+def regime_rates(rate: ByRegime, regime_names: Sequence[str]) -> Array:
+    """A regime-dated rate, per regime row."""
+    return np.array([rate.get(name, rate["default"]) for name in regime_names], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class AfterRelease:
+    """ICE's routes to a person it wanted who left the jail without a hold."""
+
+    release_pickup: Array  # ICE took custody at the door, told of the release
+    at_large: Array  # ICE arrested the person later
+    at_large_delay_days: Array
+
+
+def after_release(
+    rng: np.random.Generator,
+    wanted: Array,
+    notified: Array,
+    release_pickup_rate: Array | float,
+    at_large_rate: Array | float,
+    practice: Practice,
+) -> AfterRelease:
+    """For people ICE wanted and the jail released with no hold (a detainer declined or late,
+    a notification request): a pickup at the door where the jail told ICE, else perhaps an
+    arrest at large. Three draws per case."""
+    shape = np.shape(wanted)
+    door, later, z = rng.random(shape), rng.random(shape), rng.standard_normal(shape)
+    picked = wanted & notified & (door < release_pickup_rate)
+    at_large = wanted & ~picked & (later < at_large_rate)
+    days = practice.at_large_arrest_delay_days_median * np.exp(
+        practice.at_large_arrest_delay_sigma * z
+    )
+    return AfterRelease(picked, at_large, days)
+
+
+# Outcomes of removal proceedings, as codes.
+REMOVAL, VOLUNTARY_RETURN, RELIEF, DISCRETION = 0, 1, 2, 3
+OUTCOME_NAMES = ("removal", "voluntary_return", "relief", "prosecutorial_discretion")
+
+
+def proceedings_outcome(rng: np.random.Generator, level: Array, practice: Practice) -> Array:
+    """How removal proceedings end for people in ICE custody (codes :data:`OUTCOME_NAMES`):
+    removed (or returned) at the practice's rate for ICE's level; otherwise relief or
+    discretion. Two draws per case."""
+    shape = np.shape(level)
+    removal_draw, kind_draw = rng.random(shape), rng.random(shape)
+    rate = np.array([practice.removal_rate[lvl.value] for lvl in LEVEL_CODES])[
+        np.asarray(level, dtype=np.intp)
+    ]
+    removed = removal_draw < rate
+    return np.where(
+        removed,
+        np.where(kind_draw < practice.voluntary_return_share, VOLUNTARY_RETURN, REMOVAL),
+        np.where(kind_draw < practice.relief_share, RELIEF, DISCRETION),
+    ).astype(np.int8)
+
+
+def removed(outcome: Array) -> Array:
+    return np.asarray(outcome) <= VOLUNTARY_RETURN
+
+
+__all__ = [
+    "Action",
+    "AfterRelease",
+    "Screens",
+    "act_rates",
+    "after_release",
+    "arrives_in_time",
+    "case_rng",
+    "citizenship_stop",
+    "delay",
+    "ero_decision",
+    "ice_pickup",
+    "ident_search",
+    "jail_notifies_ice",
+    "jail_screens",
+    "lesc_says_citizen",
+    "prints_checked",
+    "proceedings_outcome",
+    "regime_rates",
+    "removed",
+    "request_arrival_minutes",
+    "screen_action",
+]
