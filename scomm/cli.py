@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "scomm.simulation.cli",
     "scomm.record.cli",
     "scomm.store.cli",
+    "scomm.web.cli",
 )
 
 for _name in _COMMAND_MODULES:

@@ -135,7 +135,13 @@ def test_cli_runs_scenarios_and_writes_json_parquet_and_report(tmp_path: Path) -
     assert "<svg" in page and "Removals by level" in page and "no_2014_wave" in page
     # No CDN, no remote asset: every src and href is local.
     assert not any(f'{attr}="http' in page for attr in ("src", "href", "xlink:href"))
-    assert (tmp_path / "report" / "policy_in_force.svg").stat().st_size > 10_000
+    # Compact maps: PNG, not a multi-megabyte SVG of every county.
+    for name in ("policy_in_force.png", "declined_share.png"):
+        size = (tmp_path / "report" / name).stat().st_size
+        assert 10_000 < size < 600_000, (name, size)
+    # Every headline figure by its label, with its definition; the real series beside.
+    assert "Share of removals: no conviction or minor" in page
+    assert "Removals with no conviction or misdemeanors only" in page
     from scomm.record.detainers import BY_MONTH_CSV
     from scomm.settings import data_dir
 

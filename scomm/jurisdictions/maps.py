@@ -472,3 +472,35 @@ def rollout_map(day: dt.date, data_dir: Path | None = None) -> CountyMap:
         note="activation year; source: Secure Communities rollout panel (White 2016, via Vargas "
         "Nunez et al. 2026); shapes: Census 2016 (plotly-geo)",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Shares declined: bins that show the data (no detainers and none declined kept apart from
+# the counties that declined some, so that a wave of refusals stands out)
+
+DECLINE_COLORS: dict[str, str] = {
+    "no detainers": "#EEEEEE",
+    "none declined": "#E9B99B",
+    "some declined (under half)": "#9ECAE1",
+    "half or more declined": "#4292C6",
+    "all declined": "#08519C",
+}
+
+
+def declined_category(issued: float, declined: float) -> str:
+    if issued <= 0:
+        return "no detainers"
+    if declined <= 0:
+        return "none declined"
+    if declined >= issued:
+        return "all declined"
+    return "half or more declined" if declined / issued >= 0.5 else "some declined (under half)"
+
+
+def declined_map(
+    issued: Mapping[str, float], declined: Mapping[str, float], title: str, note: str = ""
+) -> CountyMap:
+    """Counties by the share of detainers their jail declined (:data:`DECLINE_COLORS`);
+    grey: no detainer in the period; white: a county with no figure at all."""
+    values = {f: declined_category(issued[f], declined.get(f, 0.0)) for f in issued}
+    return county_map(values, title, palette=DECLINE_COLORS, order=list(DECLINE_COLORS), note=note)

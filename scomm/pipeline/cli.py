@@ -108,9 +108,50 @@ def register(app: typer.Typer) -> None:
             scenario=scenario or [],
         )
         console.print(summary_table(figures))
+        console.print(outcome_examples(figures["cases"], figures["run_id"]))
         if json_path:
             _write_json(json_path, figures)
-            console.print(f"figures written to {json_path}")
+            console.print(f"figures and every case id with its outcome written to {json_path}")
+
+    @app.command("cases")
+    def cases(
+        run_id: Annotated[str, typer.Option("--run", help="run id, as `scomm run` printed it")],
+        outcome: Annotated[
+            str | None,
+            typer.Option("--outcome", help="only cases of this outcome (e.g. detainer_honored)"),
+        ] = None,
+        db: DbOption = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+        reader: Annotated[
+            str, typer.Option("--reader", help="who reads the records (logged)")
+        ] = "cli",
+    ) -> None:
+        """A run's cases with their outcome (each case read is logged under --reader)."""
+        from scomm.pipeline.outcomes import OUTCOMES, outcome_of
+        from scomm.pipeline.runner import case_states
+        from scomm.pipeline.runs import get_run
+        from scomm.store import EventStore
+        from scomm.vocabulary import label
+
+        if outcome is not None and outcome not in OUTCOMES:
+            raise InputError("--outcome", f"{outcome!r}: use one of {', '.join(OUTCOMES)}")
+        with EventStore.open(db or database_url()) as store:
+            run = get_run(store, run_id)
+            states = case_states(store, run.case_ids, reader, "case list")
+        rows = [
+            {"case_id": s.case_id, "outcome": outcome_of(s)}
+            for s in states
+            if outcome is None or outcome_of(s) == outcome
+        ]
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(title=f"Run {run_id}: {len(rows)} case(s)")
+        table.add_column("case id")
+        table.add_column("outcome")
+        for r in rows:
+            table.add_row(r["case_id"], label(r["outcome"]))
+        Console().print(table)
 
     @app.command("case")
     def case(
@@ -291,6 +332,25 @@ def _record_reads(db: str | None, reader: str, subjects: list[str], purpose: str
 
     with EventStore.open(db or database_url()) as store:
         store.record_reads(reader, subjects, purpose)
+
+
+def outcome_examples(cases: dict[str, str], run_id: str, per_outcome: int = 3) -> Table:
+    """A few case ids of each outcome, to open with `scomm case ID`."""
+    from scomm.pipeline.outcomes import OUTCOMES
+    from scomm.vocabulary import label
+
+    table = Table(
+        title=f"Run {run_id}: cases to open with `scomm case ID`",
+        caption=f"all of them: scomm cases --run {run_id} [--outcome NAME]",
+    )
+    table.add_column("outcome")
+    table.add_column("cases", justify="right")
+    table.add_column("e.g.", overflow="fold")
+    for name in OUTCOMES:
+        ids = [c for c, o in cases.items() if o == name]
+        if ids:
+            table.add_row(label(name), f"{len(ids):,}", " ".join(ids[:per_outcome]))
+    return table
 
 
 def summary_table(figures: dict[str, Any]) -> Table:

@@ -29,6 +29,8 @@ from sqlalchemy.exc import IntegrityError
 from scomm.agencies.base import StepResult, iso, parse_time
 from scomm.errors import InputError, ScommError, TaskFailed
 from scomm.pipeline.case import CaseState, fold
+from scomm.pipeline.outcomes import outcome_of
+from scomm.pipeline.runs import record_run
 from scomm.pipeline.steps import HANDLERS, Message, handle
 from scomm.pipeline.summary import summarize
 from scomm.pipeline.world import World
@@ -333,7 +335,9 @@ def run_county(
             started = time.perf_counter()
             stats = process(store, world, progress=on_step, workers=workers)
             elapsed = time.perf_counter() - started
-            states = case_states(store, [c for c, _, _ in messages], "scomm-run", "run summary")
+            case_ids = [c for c, _, _ in messages]
+            states = case_states(store, case_ids, "scomm-run", "run summary")
+            run_id = record_run(store, facts.fips, start, days, seed, case_ids)
         finally:
             store.close()
     counts = summarize(states)
@@ -347,7 +351,9 @@ def run_county(
         "seed": seed,
         "gallery_size": gallery_size,
         "database": _hide_password(url),
+        "run_id": run_id,
         "counts": counts,
+        "cases": {c.case_id: outcome_of(c) for c in states},
         "worker": stats,
         "processing_seconds": round(elapsed, 3),
         "world": None

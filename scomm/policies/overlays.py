@@ -257,13 +257,17 @@ def baseline_rules() -> Rules:
     return Rules(PolicyTables.load())
 
 
-def apply(overlays: Sequence[Overlay]) -> Rules:
-    """The rules of history with each overlay's changes applied in order."""
-    if not overlays:
+def apply(
+    overlays: Sequence[Overlay], policy_files: Sequence[JurisdictionPolicy] | None = None
+) -> Rules:
+    """The rules of history with each overlay's changes applied in order. ``policy_files``:
+    the jurisdictions' files to start from (default: the installed ones), e.g. with a draft
+    in place of one of them, which is then run without being installed."""
+    if not overlays and policy_files is None:
         return baseline_rules()
     program_start = federal_regimes().periods[0].start
     timelines: dict[str, list[RegimePeriod]] = {EVERYWHERE: list(federal_regimes().periods)}
-    files = list(jurisdiction_policies().values())
+    files = list(jurisdiction_policies().values() if policy_files is None else policy_files)
     extra: list[LayerTable] = []
     for overlay in overlays:
         c, place, start = overlay.scenario.changes, overlay.place, overlay.start

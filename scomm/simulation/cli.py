@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
     @app.command("calibrate")
     def calibrate(
         out: Annotated[Path, typer.Option("--out", help="where the fitted assumptions go")] = Path(
-            "calibrated.yaml"
+            "out/calibrated.yaml"
         ),
         seed: Annotated[int, typer.Option("--seed")] = 1,
         sample: Annotated[

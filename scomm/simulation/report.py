@@ -106,6 +106,17 @@ def comparison_chart(outcome: Outcome) -> str | None:
     return _svg(fig)
 
 
+def definitions_table() -> str:
+    """What each headline figure counts, in the words the web app and the CLI use."""
+    from scomm.simulation.results import HEADLINE
+    from scomm.vocabulary import term
+
+    return _table(
+        ["figure", "what it counts", "code name (JSON, Parquet)"],
+        [(term(k).label, term(k).definition, k) for k in HEADLINE],
+    )
+
+
 def declined_share_values(outcome: Outcome) -> dict[str, float]:
     """Per county, the share of detainers declined over the last twelve months of the run."""
     runs = outcome.baseline or next(iter(outcome.scenarios.values()))
@@ -127,29 +138,37 @@ def _table(header: list[str], rows: Sequence[Sequence[str]]) -> str:
 
 def write_report(outcome: Outcome, directory: Path) -> Path:
     """Write ``index.html`` and its maps into ``directory``; return the index's path."""
-    from scomm.jurisdictions.maps import county_map, policy_map
+    from scomm.jurisdictions.maps import declined_map, policy_map
 
     directory.mkdir(parents=True, exist_ok=True)
     plan = outcome.plan
     end = (np.datetime64(plan.last, "M") + 1).astype("datetime64[D]") - 1
     end_day = end.astype(dt.date)
-    policy_map(end_day).save(directory / "policy_in_force.svg")
-    shares = declined_share_values(outcome)
+    # PNG: a map of 3,142 counties is about 200 KB as PNG, megabytes as SVG.
+    policy_map(end_day).save(directory / "policy_in_force.png")
     maps_html = (
-        '<figure><img src="policy_in_force.svg" alt="county map of the detainer policy in force" '
-        f'width="100%"><figcaption>Detainer policy in force on {end_day} (policy files).'
-        "</figcaption></figure>"
+        '<figure><img src="policy_in_force.png" alt="county map of the detainer policy in force" '
+        f'width="100%"><figcaption>Detainer policy in force on {end_day} (policy files). '
+        "Grey: Secure Communities not yet active; white: a county with no value.</figcaption></figure>"
     )
-    if shares:
-        county_map(
-            shares,
+    runs = outcome.baseline or next(iter(outcome.scenarios.values()))
+    last = runs.detail[-12:].sum(axis=0)
+    fips = [str(f) for f in runs.fips]
+    issued = dict(zip(fips, last[:, OUTPUTS.index("detainers_issued")].tolist(), strict=True))
+    declined = dict(zip(fips, last[:, OUTPUTS.index("detainers_declined")].tolist(), strict=True))
+    if any(v > 0 for v in declined.values()):
+        declined_map(
+            issued,
+            declined,
             "Share of detainers declined, last 12 months of the run (simulated)",
             note="scomm simulate: baseline, first run",
-        ).save(directory / "declined_share.svg")
+        ).save(directory / "declined_share.png")
+        n_declining = sum(1 for f in fips if declined[f] > 0)
         maps_html += (
-            '<figure><img src="declined_share.svg" alt="county map of the share of detainers '
-            'declined" width="100%"><figcaption>Share of detainers declined by the jail, '
-            "last twelve months of the run: the 2014 wave of refusals.</figcaption></figure>"
+            '<figure><img src="declined_share.png" alt="county map of the share of detainers '
+            'declined" width="100%"><figcaption>Share of detainers declined by the jail, last '
+            f"twelve months of the run: {n_declining:,} counties declined some. Light grey: no "
+            "detainer in those months; white: a county with no value.</figcaption></figure>"
         )
 
     header = ["figure"]
@@ -187,6 +206,7 @@ def write_report(outcome: Outcome, directory: Path) -> Path:
 rate {rates.false_match_rate:.3g} ({html.escape(rates.source)}). {interval}</p>
 <h2>Headline figures</h2>
 {_table(header, headline_rows(outcome))}
+<details><summary>What each figure counts</summary>{definitions_table()}</details>
 <h2>Removals by level over time</h2>
 <figure>{removals_chart(outcome)}</figure>
 <h2>The policy wave</h2>

@@ -194,9 +194,11 @@ def headline_rows(outcome: Outcome) -> list[list[str]]:
         for name, r in outcome.scenarios.items()
         if base is not None and name != BASELINE
     }
+    from scomm.vocabulary import label
+
     rows = []
     for key in HEADLINE:
-        row = [key]
+        row = [label(key)]
         for name in outcome.scenarios:
             row.append(format_estimate(key, per[name][key], outcome.plan.runs))
             if name in diff:
