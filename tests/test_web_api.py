@@ -325,9 +325,9 @@ def test_county_user_sees_own_county_only_and_every_read_is_logged(
     clock = case["hold_clock"]
     assert clock["limit_hours"] == 48 and clock["held_hours"] == 20 and not clock["over_limit"]
     store: EventStore = app.state.ctx.store
-    reads = [r for r in store.access_log(world.held_case) if r["reader"] == "web:travis"]
+    reads = store.audit_entries(subject=world.held_case, reader="web:travis")
     assert len(reads) == 1
-    assert not [r for r in store.access_log(world.other_cases[0]) if r["reader"] == "web:travis"]
+    assert not store.audit_entries(subject=world.other_cases[0], reader="web:travis")
 
 
 def test_run_case_list_is_searchable(client: TestClient, world: WebWorld) -> None:

@@ -153,7 +153,7 @@ def test_scomm_cases_lists_a_runs_cases_by_outcome(tmp_path: Path) -> None:
     bad = runner.invoke(cli_app, ["cases", "--run", run_id, "--db", url, "--outcome", "x"])
     assert bad.exit_code != 0
     with EventStore.open(url) as store:
-        assert {r["reader"] for r in store.access_log()} >= {"cli"}  # the reads are logged
+        assert {r.reader for r in store.audit_entries()} >= {"cli"}  # the reads are logged
 
 
 def test_outcome_examples_table_fits_80_columns() -> None:
