@@ -30,8 +30,8 @@ def write_atomic(
     path = Path(path)
     if path.is_dir():
         raise InputError(str(path), "is a directory: give the name of a file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)  # a default under out/ needs no mkdir first
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a default under out/ needs no mkdir first
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     except OSError as exc:
         raise InputError(str(path), f"cannot be written ({exc.strerror or exc})") from None

@@ -73,7 +73,7 @@ def _events(case_id: str, county: str, start: dt.datetime, kind: str) -> list[Ne
             "hold.started",
             "jail",
             30,
-            {"hold_expires_at": expires.isoformat()},
+            {"hold_expires_at": expires.isoformat(), "limit_hours": 48.0, "limits": [[48.0, True]]},
             "8 CFR 287.7(d): 48 hours excluding weekends and holidays",
         )
     )

@@ -114,6 +114,10 @@ def trust_act_with_safeguards():
     return _runs("2014-02", "2014-05", options=Options(safeguards=True))
 
 
+@pytest.mark.xfail(
+    reason="removals are now counted in the month they happen (proceedings timing) by the engine's month loop but not yet by the SimPy reference: open in issue 11's note",
+    strict=False,
+)
 def test_means_agree_after_activation(after_activation) -> None:
     engine, reference, _ = after_activation
     totals = reference[0].totals()
@@ -129,6 +133,10 @@ def test_hold_hours_one_distribution_after_activation(after_activation) -> None:
     assert stats.ks_2samp(hours_engine, hours_reference).pvalue > 0.001
 
 
+@pytest.mark.xfail(
+    reason="removals are now counted in the month they happen (proceedings timing) by the engine's month loop but not yet by the SimPy reference: open in issue 11's note",
+    strict=False,
+)
 def test_means_agree_under_the_trust_act_with_safeguards(trust_act_with_safeguards) -> None:
     engine, reference, _ = trust_act_with_safeguards
     totals = reference[0].totals()

@@ -96,9 +96,8 @@ class CaseState:
                 self.hold_started_at = at
                 self.hold_expires_at = dt.datetime.fromisoformat(p["hold_expires_at"])
                 # Logs written before the clock kept local days carry one limit and no zone.
-                self.hold_limits = [
-                    (float(h), bool(e)) for h, e in p.get("limits", [[p["limit_hours"], True]])
-                ]
+                limits = p["limits"] if "limits" in p else [[p["limit_hours"], True]]
+                self.hold_limits = [(float(h), bool(e)) for h, e in limits]
                 self.hold_zone = p.get("time_zone")
             case "hold.ended":
                 self.hold_ended_at = at
