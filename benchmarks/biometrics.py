@@ -21,6 +21,10 @@ settings, so a run stopped part-way goes on where it stopped):
   searched with shortlists of 2% (the default), 5% and 10% of the gallery; the mate's own
   score (a 1:1 comparison) against the best other candidate's. A mate that is not first with
   the widest shortlist, and scores below a distractor, is lost to the matcher, not the screen.
+- Screen layouts (``screen_layouts``, on the 1:N gallery): rank-1, search time and screen
+  memory with the screen folded to fewer tables or buckets (no rebuild).
+- Distractors (``distractors``): FVC2002 probes against real impostors (the other fingers)
+  and against ``--distractors`` generated templates: quantiles side by side, KS statistic.
 - Ray (``ray``): shards of ``--shard-size`` templates, one actor each holding its shard
   memory-mapped; the search time by shard count (1, 2, 4) and the projection to 100,000,000
   templates it implies (stated as a projection).
@@ -42,7 +46,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
@@ -59,12 +62,24 @@ from scomm.biometrics import matcher  # noqa: E402
 from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs  # noqa: E402
 from scomm.biometrics.formats import read_iso19794  # noqa: E402
 from scomm.biometrics.gallery import Gallery  # noqa: E402
-from scomm.biometrics.search import prepare_probe, shortlist_size  # noqa: E402
+from scomm.biometrics.screen import DEFAULT_LAYOUT, ScreenLayout  # noqa: E402
+from scomm.biometrics.search import SearchSettings, prepare_probe, shortlist_size  # noqa: E402
+from scomm.biometrics.synthetic import Population  # noqa: E402
 from scomm.biometrics.template import Template  # noqa: E402
 from scomm.settings import data_dir  # noqa: E402
 
 SETS = ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
-PARTS = ("accuracy", "one_to_one", "synthetic", "engine", "one_to_n", "rank1", "ray")
+PARTS = (
+    "accuracy",
+    "one_to_one",
+    "synthetic",
+    "engine",
+    "one_to_n",
+    "rank1",
+    "screen_layouts",
+    "distractors",
+    "ray",
+)
 
 
 def peak_memory_mib() -> float:
@@ -163,21 +178,11 @@ def one_to_one_speed(templates: dict[tuple[str, int, int], Template]) -> dict[st
     }
 
 
-def _distractor(seed: int) -> tuple[str, dict[int, Template]]:
-    from scomm.biometrics.synthetic import master_template
-
-    return f"syn-{seed}", {1: master_template(seed)}
-
-
-def _gallery_items(
-    fvc: dict[tuple[str, int, int], Template], size: int, workers: int
-) -> Iterator[tuple[str, dict[int, Template]]]:
-    mates = [(k, t) for k, t in fvc.items() if k[2] == 1]
-    for (name, finger, _), t in mates:
-        yield f"fvc-{name}-{finger}", {1: t}
-    # Generated distractors are made in worker processes: master_template is numpy-bound.
-    with Pool(workers) as pool:
-        yield from pool.imap(_distractor, range(1, size - len(mates) + 1), chunksize=256)
+def _population(fvc: dict[tuple[str, int, int], Template]) -> Population:
+    """The 1:N gallery's subjects: the 40 FVC2002 first impressions, then distractors
+    ``syn-1``, ``syn-2``... (generated in the build's worker processes)."""
+    mates = tuple((f"fvc-{n}-{f}", {1: t}) for (n, f, i), t in fvc.items() if i == 1)
+    return Population(given=mates)
 
 
 def _build_or_reuse(
@@ -193,11 +198,14 @@ def _build_or_reuse(
         return (
             json.loads(build_note.read_text())["build_s"] if build_note.exists() else None
         ), False
-    workers = os.cpu_count() or 1
+    # A build stopped part-way is taken up where it stopped; its time counts what ran before
+    # (kept in the note as the build goes on would need the build's own clock: the note
+    # records this run's share, and says it was resumed).
+    resumed = (path / ".building").exists()
     start = time.perf_counter()
-    Gallery.build(path, _gallery_items(fvc, size, workers), workers=workers)
+    Gallery.build(path, _population(fvc), total=size, progress=True)
     build_s = time.perf_counter() - start
-    build_note.write_text(json.dumps({"build_s": build_s}))
+    build_note.write_text(json.dumps({"build_s": build_s, "resumed": resumed}))
     return build_s, True
 
 
@@ -247,17 +255,13 @@ def one_to_n(
     return result
 
 
-def _shard_items(
-    fvc: dict[tuple[str, int, int], Template], shard: int, size: int, workers: int
-) -> Iterator[tuple[str, dict[int, Template]]]:
+def _shard_population(
+    fvc: dict[tuple[str, int, int], Template], shard: int, size: int
+) -> Population:
     """Shard ``shard`` of ``size`` templates: shard 0 holds the 40 FVC2002 mates, every shard
     its own generated distractors (seeds never shared between shards)."""
-    mates = [(k, t) for k, t in fvc.items() if k[2] == 1] if shard == 0 else []
-    for (name, finger, _), t in mates:
-        yield f"fvc-{name}-{finger}", {1: t}
-    first = 50_000_000 + shard * size
-    with Pool(workers) as pool:
-        yield from pool.imap(_distractor, range(first, first + size - len(mates)), chunksize=256)
+    mates = _population(fvc).given if shard == 0 else ()
+    return Population(given=mates, first_seed=50_000_000 + shard * size)
 
 
 SHARD_COUNTS = (1, 2, 4)
@@ -277,12 +281,12 @@ def ray_shards(
     own_dir = gallery_dir is None
     root = Path(tempfile.mkdtemp(prefix="scomm-shards-")) if own_dir else gallery_dir
     assert root is not None
-    workers = os.cpu_count() or 1
     paths = []
     for shard in range(max(SHARD_COUNTS)):
         path = root / f"shard-{shard}-of-{shard_size}"
         if not (path / "manifest.json").exists():
-            Gallery.build(path, _shard_items(fvc, shard, shard_size, workers), workers=workers)
+            population = _shard_population(fvc, shard, shard_size)
+            Gallery.build(path, population, total=shard_size, progress=True)
         paths.append(path)
     probes = [(k, t) for k, t in fvc.items() if k[2] != 1]
     table: list[dict[str, float]] = []
@@ -333,6 +337,45 @@ def ray_shards(
     }
 
 
+# Screen layouts compared (tables, bucket bits): the stored codes' full width first.
+LAYOUTS = ((32, 10), (32, 9), (24, 9), (16, 10), (16, 9), (32, 8))
+
+
+def screen_layouts(
+    fvc: dict[tuple[str, int, int], Template], size: int, gallery_dir: Path | None
+) -> dict[str, object]:
+    """Rank-1, search time and screen memory of the 1:N gallery's probes with the screen
+    folded to each of ``LAYOUTS`` (the stored codes are the same: no rebuild)."""
+    if gallery_dir is None:
+        raise SystemExit("--parts screen_layouts needs --gallery DIR (built there if absent)")
+    _build_or_reuse(fvc, size, gallery_dir)
+    probes = [(k, t) for k, t in fvc.items() if k[2] != 1]
+    rows = []
+    for tables, bucket_bits in LAYOUTS:
+        layout = ScreenLayout(tables=tables, bucket_bits=bucket_bits)
+        gallery = Gallery.open(gallery_dir, verify=False, screen_layout=layout)
+        gallery.search({1: probes[0][1]}, 10)  # transposes the codes
+        times, hits = [], 0
+        for (name, finger, _), t in probes:
+            begin = time.perf_counter()
+            found = gallery.search({1: t}, 10)
+            times.append(time.perf_counter() - begin)
+            hits += bool(found) and found[0].subject_id == f"fvc-{name}-{finger}"
+        memory = gallery.memory_report()
+        row = {
+            "tables": tables,
+            "bucket_bits": bucket_bits,
+            "screen_bytes_per_template": memory["in_memory_screen_index"],
+            "in_memory_bytes_per_template": memory["in_memory"],
+            "rank1_rate": round(hits / len(probes), 4),
+            "search_s_median": round(statistics.median(times), 4),
+        }
+        rows.append(row)
+        print(f"screen layout {tables} x 2^{bucket_bits}: {row}")
+    default = {"tables": DEFAULT_LAYOUT.tables, "bucket_bits": DEFAULT_LAYOUT.bucket_bits}
+    return {"gallery_size": size, "probes": len(probes), "default": default, "layouts": rows}
+
+
 SHORTLIST_RATES = (0.02, 0.05, 0.10)
 
 
@@ -351,7 +394,7 @@ def rank1_analysis(
         ranked_first = {}
         best_other = 0.0
         for rate in SHORTLIST_RATES:
-            found = gallery.search({1: t}, 10, shortlist_rate=rate)
+            found = gallery.search({1: t}, 10, settings=SearchSettings(shortlist_rate=rate))
             ranked_first[rate] = bool(found) and found[0].subject_id == mate
             first[rate] += ranked_first[rate]
             others = [c.score for c in found if c.subject_id != mate]
@@ -426,6 +469,63 @@ def synthetic_vs_fvc(fvc: dict[tuple[str, int, int], Template]) -> dict[str, obj
     return out
 
 
+DISTRACTOR_QUANTILES = (0.5, 0.9, 0.99, 0.999)
+
+
+def distractor_impostors(
+    fvc: dict[tuple[str, int, int], Template], distractors: int
+) -> dict[str, object]:
+    """Are generated distractors fair impostors? Every FVC2002 probe (each impression but
+    the first) against (a) the first impressions of the 39 other FVC2002 fingers (real
+    impostors, all four sets) and (b) the gallery's first ``distractors`` generated ones
+    (``syn-1``...): the two score distributions' quantiles side by side and the two-sample
+    Kolmogorov-Smirnov statistic. A distractor set that scored lower than real impostors
+    would make the 1:N rank-1 look better than it is."""
+    from scipy.stats import ks_2samp
+
+    population = Population()
+    generated = [matcher.prepare(fingers[1]) for _id, fingers in population(0, distractors)]
+    mates = {(n, f): matcher.prepare(t) for (n, f, i), t in fvc.items() if i == 1}
+    real, made = [], []
+    for (name, finger, impression), t in fvc.items():
+        if impression == 1:
+            continue
+        probe = matcher.prepare(t)
+        real += [matcher.compare(probe, m) for key, m in mates.items() if key != (name, finger)]
+        made += [matcher.compare(probe, g) for g in generated]
+    test = ks_2samp(real, made)
+
+    def quantiles(scores: list[float]) -> dict[str, float]:
+        values = np.quantile(np.asarray(scores), DISTRACTOR_QUANTILES)
+        return {
+            f"p{100 * q:g}": round(float(v), 4)
+            for q, v in zip(DISTRACTOR_QUANTILES, values, strict=True)
+        }
+
+    result = {
+        "probes": "FVC2002 DB1_B-DB4_B impressions 2-8 (.iso), 280",
+        "real_impostors": {
+            "pairs": len(real),
+            "mean": round(statistics.fmean(real), 4),
+            **quantiles(real),
+            "max": round(max(real), 4),
+        },
+        "generated_distractors": {
+            "templates": distractors,
+            "pairs": len(made),
+            "mean": round(statistics.fmean(made), 4),
+            **quantiles(made),
+            "max": round(max(made), 4),
+        },
+        "ks_statistic": round(float(test.statistic), 4),
+        "ks_p_value": float(test.pvalue),
+    }
+    print(
+        f"distractors vs real impostors: KS {result['ks_statistic']}; real {result['real_impostors']}; generated {result['generated_distractors']}"
+    )
+    return result
+
+
 def _ten_print(seed: int) -> tuple[str, dict[int, Template]]:
     from scomm.biometrics.synthetic import master_template
 
@@ -486,6 +586,11 @@ def _settings(part: str, args: argparse.Namespace) -> dict[str, object]:
         "engine": {"subjects": args.engine_subjects, "bookings": args.bookings},
         "one_to_n": {"gallery_size": args.gallery_size, "probes": args.probes},
         "rank1": {"gallery_size": args.gallery_size},
+        "distractors": {"distractors": args.distractors},
+        "screen_layouts": {
+            "gallery_size": args.gallery_size,
+            "layouts": [list(v) for v in LAYOUTS],
+        },
         "ray": {"shard_size": args.shard_size, "address": args.ray_address},
     }
     return {"dataset": str(args.dataset), **by_part[part]}
@@ -498,9 +603,14 @@ def _slot(results: dict[str, Any], part: str, size: int) -> tuple[dict[str, Any]
         return results.setdefault("one_to_n", {}), str(size)
     if part == "rank1":
         return results.setdefault("rank1_analysis", {}), str(size)
+    if part == "screen_layouts":
+        return results.setdefault("screen_layouts", {}), str(size)
     if part == "ray":
         return results, "ray_shards"
-    key = {"synthetic": "synthetic_vs_fvc2002_db4"}.get(part, part)
+    key = {
+        "synthetic": "synthetic_vs_fvc2002_db4",
+        "distractors": "distractors_vs_real_impostors",
+    }.get(part, part)
     return results, key
 
 
@@ -521,6 +631,9 @@ def main() -> None:
     parser.add_argument("--engine-subjects", type=int, default=2000)
     parser.add_argument("--bookings", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/biometrics.json")
+    parser.add_argument(
+        "--distractors", type=int, default=1000, help="distractors: generated templates scored"
+    )
     parser.add_argument("--shard-size", type=int, default=5000, help="ray: templates a shard")
     parser.add_argument("--shards-dir", type=Path, help="ray: build (or reuse) the shards here")
     parser.add_argument("--ray-address", help="ray: a running cluster (default: a local one)")
@@ -552,6 +665,8 @@ def main() -> None:
         "engine": lambda: engine_bookings(args.engine_subjects, args.bookings),
         "one_to_n": lambda: one_to_n(fvc, args.gallery_size, args.probes, args.gallery),
         "rank1": lambda: rank1_analysis(fvc, args.gallery_size, args.gallery),
+        "distractors": lambda: distractor_impostors(fvc, args.distractors),
+        "screen_layouts": lambda: screen_layouts(fvc, args.gallery_size, args.gallery),
         "ray": lambda: ray_shards(fvc, args.shard_size, args.shards_dir, args.ray_address),
     }
     for part in parts:

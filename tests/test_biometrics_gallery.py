@@ -11,7 +11,7 @@ from _biometric_templates import impression, random_template
 
 from scomm.biometrics.engine import BiometricEngine
 from scomm.biometrics.evaluation import threshold_for_fpir
-from scomm.biometrics.gallery import Gallery
+from scomm.biometrics.gallery import Gallery, SearchSettings
 from scomm.biometrics.shards import search_shards
 from scomm.biometrics.template import Template
 from scomm.errors import GalleryError, InputError
@@ -281,14 +281,15 @@ def test_shortlist_settings_bound_how_many_templates_are_fully_compared(
 ) -> None:
     g = Gallery.open(gallery_dir)
     probe = {2: impression(finger(6, 2), 2)}
-    narrow = g.search(probe, 10, shortlist=1, shortlist_rate=0.0)
+    narrow = g.search(probe, 10, settings=SearchSettings(shortlist=1, shortlist_rate=0.0))
     assert [c.subject_id for c in narrow] == ["S006"]  # the screen's first is the mate
-    wide = g.search(probe, 10, shortlist=1, shortlist_rate=1.0)
+    wide = g.search(probe, 10, settings=SearchSettings(shortlist=1, shortlist_rate=1.0))
     assert len(wide) == 10 and wide[0].subject_id == "S006"
     # A fuse floor above every non-mate's score leaves only the mate.
-    assert [c.subject_id for c in g.search(probe, 10, shortlist_rate=1.0, fuse_floor=0.1)] == [
-        "S006"
-    ]
+    assert [
+        c.subject_id
+        for c in g.search(probe, 10, settings=SearchSettings(shortlist_rate=1.0, fuse_floor=0.1))
+    ] == ["S006"]
 
 
 def test_screen_from_transposed_codes_gives_the_word_by_word_scores(
@@ -310,12 +311,13 @@ def test_screen_from_transposed_codes_gives_the_word_by_word_scores(
                     if not segment.entries:
                         continue
                     word_by_word = np.empty(segment.entries, dtype=np.float32)
+                    folded, sizes = module.fold(segment.view("codes"), g.screen_layout)
                     module._screen(
-                        segment.view("codes"),
-                        segment.view("code_sizes"),
+                        folded,
+                        sizes,
                         segment.view("entry_finger"),
                         segment.view("alive"),
-                        code,
+                        module.fold(code, g.screen_layout)[0],
                         searched,
                         word_by_word,
                     )
@@ -338,7 +340,7 @@ def test_subject_shortlist_keeps_the_mate_and_fuses_as_the_search_does(
     g = Gallery.open(gallery_dir)
     for s in (2, 17):
         probe = {1: impression(finger(s, 1), s), 2: impression(finger(s, 2), s)}
-        by_subject = g.search(probe, 3, shortlist_subjects=2)
+        by_subject = g.search(probe, 3, settings=SearchSettings(shortlist_subjects=2))
         by_finger = g.search(probe, 3)
         assert by_subject[0].subject_id == by_finger[0].subject_id == f"S{s:03d}"
         assert by_subject[0].score == pytest.approx(by_finger[0].score)
@@ -346,7 +348,7 @@ def test_subject_shortlist_keeps_the_mate_and_fuses_as_the_search_does(
         mate, other = g.verify(prepare_probe(probe), [f"S{s:03d}", "S000"])
         assert mate == pytest.approx(by_finger[0].score) and other < 0.1
     with pytest.raises(InputError):
-        g.search(probe, 3, shortlist_subjects=0)
+        g.search(probe, 3, settings=SearchSettings(shortlist_subjects=0))
     with pytest.raises(GalleryError):
         g.verify(prepare_probe(probe), ["nobody"])
 

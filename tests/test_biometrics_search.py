@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from _biometric_templates import impression, random_template
 
-from scomm.biometrics.gallery import Gallery
+from scomm.biometrics.gallery import Gallery, SearchSettings
 from scomm.biometrics.search import shortlist_size
 from scomm.biometrics.template import Template
 
@@ -30,7 +30,8 @@ def gallery() -> Gallery:
 
 def observed(g: Gallery, probe: dict[int, Template], **kw: Any) -> tuple[list, list]:
     stages: list[tuple[str, dict[str, Any]]] = []
-    found = g.search(probe, 5, observer=lambda name, data: stages.append((name, data)), **kw)
+    settings = SearchSettings(**kw)
+    found = g.search(probe, 5, settings=settings, observer=lambda n, d: stages.append((n, d)))
     return found, stages
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from scomm.biometrics.evaluation import threshold_for_fpir
 from scomm.biometrics.gallery import Gallery
-from scomm.biometrics.search import Candidate, PreparedProbe, prepare_probe
+from scomm.biometrics.search import Candidate, PreparedProbe, SearchSettings, prepare_probe
 from scomm.biometrics.template import Template
 
 # Without a threshold set from a target FPIR (see ``calibrate``), a candidate must reach this
@@ -76,10 +76,12 @@ class BiometricEngine:
             probe,
             max_candidates,
             threshold=self.threshold,
-            screen_fingers=SCREEN_FINGERS,
-            shortlist_subjects=SHORTLIST,
-            fuse_subjects=max_candidates,
-            fuse_floor=FUSE_FLOOR * self.threshold,
+            settings=SearchSettings(
+                screen_fingers=SCREEN_FINGERS,
+                shortlist_subjects=SHORTLIST,
+                fuse_subjects=max_candidates,
+                fuse_floor=FUSE_FLOOR * self.threshold,
+            ),
         )
 
     def calibrate(self, impostor_scores: list[float], target_fpir: float) -> float:

@@ -23,28 +23,25 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from scomm.biometrics import matcher, storage
+from scomm.biometrics import bulk, matcher, storage
 from scomm.biometrics import search as _search
 from scomm.biometrics.matcher import Prepared
-from scomm.biometrics.screen import SegmentScreen, index_code
+from scomm.biometrics.screen import DEFAULT_LAYOUT, ScreenLayout, SegmentScreen, index_code
 from scomm.biometrics.search import (
-    FUSE_SUBJECTS,
-    SCREEN_FINGERS,
-    SHORTLIST_MIN,
-    SHORTLIST_RATE,
+    DEFAULT_SETTINGS,
     Candidate,
     PreparedProbe,
     SearchObserver,
+    SearchSettings,
     prepare_probe,
     shortlist_size,
 )
-from scomm.biometrics.storage import ARRAYS, Columns, NpyWriter
+from scomm.biometrics.storage import Columns
 from scomm.biometrics.template import FINGER_POSITIONS, UNKNOWN_FINGER, Template
 from scomm.errors import GalleryError, InputError
 
@@ -54,6 +51,8 @@ __all__ = [
     "Candidate",
     "Gallery",
     "PreparedProbe",
+    "ScreenLayout",
+    "SearchSettings",
     "prepare_probe",
     "shortlist_size",
 ]
@@ -62,8 +61,9 @@ __all__ = [
 class Gallery:
     """Enrolled subjects, their prepared finger templates, and 1:N search over them."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, screen_layout: ScreenLayout = DEFAULT_LAYOUT) -> None:
         self.path = path
+        self.screen_layout = screen_layout  # what of the index codes the screen holds
         self.generation = 0
         self.threshold: float | None = None
         self._subjects: list[str] = []  # by row
@@ -86,20 +86,28 @@ class Gallery:
         return gallery
 
     @classmethod
-    def in_memory(cls) -> Gallery:
+    def in_memory(cls, screen_layout: ScreenLayout = DEFAULT_LAYOUT) -> Gallery:
         """A gallery that lives only in memory (tests, synthetic runs)."""
-        return cls(None)
+        return cls(None, screen_layout)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, verify: bool = True) -> Gallery:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        verify: bool = True,
+        screen_layout: ScreenLayout = DEFAULT_LAYOUT,
+    ) -> Gallery:
         """Open a gallery: every file is checked against the manifest (header, size and, with
         ``verify``, checksum), the arrays are memory-mapped, then the journal is replayed.
 
         ``verify=False`` skips only the checksums (a reopen then reads no array in full).
+        ``screen_layout``: how much of the index codes the screen holds in memory
+        (:class:`~scomm.biometrics.screen.ScreenLayout`).
         """
         directory = Path(path)
         manifest = storage.read_manifest(directory)
-        gallery = cls(directory)
+        gallery = cls(directory, screen_layout)
         gallery.generation = manifest.generation
         gallery.threshold = manifest.threshold
         base, subjects = storage.read_generation(directory, manifest, verify)
@@ -122,86 +130,19 @@ class Gallery:
     def build(
         cls,
         path: str | os.PathLike[str],
-        subjects: Iterable[tuple[str, Mapping[int, Template]]],
+        subjects: Iterable[tuple[str, Mapping[int, Template]]] | bulk.SubjectSource,
         *,
+        total: int | None = None,
         workers: int | None = None,
         chunk: int = 2048,
+        progress: bool = False,
+        screen_layout: ScreenLayout = DEFAULT_LAYOUT,
     ) -> Gallery:
-        """Create a gallery from many subjects at once, streaming them to disk.
-
-        For initial loads (a criminal master file, a synthetic population): templates are
-        prepared on ``workers`` threads (numba releases the GIL) and written chunk by chunk,
-        so memory stays flat however large the gallery. Nothing is left behind on error.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        directory = Path(path)
-        if (directory / "manifest.json").exists():
-            raise GalleryError(str(directory), "a gallery already exists here")
-        directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=directory, prefix=".gen-0."))
-        writers = {
-            name: NpyWriter(staging / f"{name}.npy", dtype, shape) for name, dtype, shape in ARRAYS
-        }
-        ids: list[str] = []
-        seen: set[str] = set()
-        counts = {"entries": 0, "cylinders": 0}
-        writers["offsets"].append(np.zeros(1, np.int64))
-
-        def prepare_one(item: tuple[str, Mapping[int, Template]]) -> tuple[str, list]:
-            subject_id, fingers = item
-            if not fingers:
-                raise InputError(subject_id, "no fingers to enrol")
-            out = []
-            for position, template in sorted(fingers.items()):
-                if position not in FINGER_POSITIONS:
-                    raise InputError(subject_id, f"finger position must be 1-10, got {position}")
-                p = matcher.prepare(template)
-                out.append((int(position), p, index_code(p)))
-            return subject_id, out
-
-        def flush(done: list[tuple[str, list]]) -> None:
-            columns = Columns.empty()
-            for subject_id, fingers in done:
-                if not isinstance(subject_id, str) or not subject_id or subject_id in seen:
-                    raise GalleryError(str(subject_id), "subject id empty or enrolled twice")
-                seen.add(subject_id)
-                ids.append(subject_id)
-                for position, p, code in fingers:
-                    columns.append(len(ids) - 1, position, p, code)
-            for name, _dtype, _shape in ARRAYS:
-                part = columns.view(name)
-                if name == "offsets":
-                    part = part[1:] + counts["cylinders"]
-                writers[name].append(part)
-            counts["entries"] += columns.entries
-            counts["cylinders"] += columns.cylinders
-
-        try:
-            with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-                batch: list[tuple[str, Mapping[int, Template]]] = []
-                for item in subjects:
-                    batch.append(item)
-                    if len(batch) >= chunk:
-                        flush(list(pool.map(prepare_one, batch)))
-                        batch = []
-                if batch:
-                    flush(list(pool.map(prepare_one, batch)))
-            files = {name: writer.close() for name, writer in writers.items()}
-            files[storage.SUBJECTS_FILE] = storage.write_subjects(
-                staging / storage.SUBJECTS_FILE, ids
-            )
-            os.replace(staging, directory / "gen-0")
-        except BaseException:
-            for writer in writers.values():
-                writer.abandon()
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        storage.write_manifest(
-            directory,
-            storage.new_manifest(0, len(ids), counts["entries"], counts["cylinders"], files),
-        )
-        return cls.open(directory)
+        """Create a gallery from many subjects at once, streamed to disk chunk by chunk and
+        resumable (:func:`scomm.biometrics.bulk.build`: an iterable, or a numbered source
+        made in worker processes); the gallery, opened."""
+        bulk.build(path, subjects, total=total, workers=workers, chunk=chunk, progress=progress)
+        return cls.open(path, screen_layout=screen_layout)
 
     # --- enrolment and removal ---------------------------------------------------------------
 
@@ -373,7 +314,8 @@ class Gallery:
         self._write_generation(old + 1, rows, merged)
         shutil.rmtree(self.path / f"gen-{old}", ignore_errors=True)
         (self.path / f"journal-{old}.bin").unlink(missing_ok=True)
-        reopened = Gallery.open(self.path, verify=False)  # just written and checksummed
+        # just written and checksummed
+        reopened = Gallery.open(self.path, verify=False, screen_layout=self.screen_layout)
         self.__dict__.update(reopened.__dict__)
 
     def save_copy(self, path: str | os.PathLike[str]) -> Gallery:
@@ -431,14 +373,7 @@ class Gallery:
                 else:
                     mapped["entries"] += size
         transposed = sum(
-            sum(
-                int(c.nbytes) + int(m.nbytes)
-                for c, m in zip(
-                    screen.index.codes.values(), screen.index.members.values(), strict=True
-                )
-            )
-            for screen in self._screens.values()
-            if screen.index is not None
+            screen.index.nbytes for screen in self._screens.values() if screen.index is not None
         )
         sample = list(self._entries.items())[:1000]
         per_subject = (
@@ -468,43 +403,18 @@ class Gallery:
         probe: Mapping[int, Template],
         max_candidates: int = 10,
         threshold: float | None = None,
-        *,
-        screen_fingers: int = SCREEN_FINGERS,
-        shortlist: int = SHORTLIST_MIN,
-        shortlist_rate: float = SHORTLIST_RATE,
-        fuse_subjects: int = FUSE_SUBJECTS,
-        fuse_floor: float = 0.0,
-        shortlist_subjects: int | None = None,
+        settings: SearchSettings = DEFAULT_SETTINGS,
         observer: SearchObserver | None = None,
     ) -> list[Candidate]:
         """Ranked candidates for a probe of one to ten fingers (position 0: unknown position).
 
-        Only candidates scoring at least ``threshold`` are returned when it is given.
-        ``screen_fingers`` of the probe's fingers (those with most cylinders) are screened;
-        each keeps ``shortlist`` templates (or ``shortlist_rate`` of those screened if more) for
-        full comparison; ``fuse_subjects`` subjects get all their fingers compared, of those
-        whose best screened finger scored at least ``fuse_floor``.
-
-        With ``shortlist_subjects`` the shortlist is one of subjects instead: each subject's
-        screen scores are summed over the screened fingers (its best entry for each), and
-        that many subjects, the best, get every screened finger fully compared. A mate
-        usually screens well on several fingers and a stranger on one at most, so a short
-        shortlist of subjects keeps the mate as often as a longer one per finger.
-
+        Only candidates scoring at least ``threshold`` are returned when it is given; how
+        wide each stage is, ``settings`` (:class:`~scomm.biometrics.search.SearchSettings`).
         ``observer(stage, data)`` receives each stage of the search
         (:mod:`scomm.biometrics.search`).
         """
         return self.search_prepared(
-            prepare_probe(probe),
-            max_candidates,
-            threshold,
-            screen_fingers=screen_fingers,
-            shortlist=shortlist,
-            shortlist_rate=shortlist_rate,
-            fuse_subjects=fuse_subjects,
-            fuse_floor=fuse_floor,
-            shortlist_subjects=shortlist_subjects,
-            observer=observer,
+            prepare_probe(probe), max_candidates, threshold, settings, observer
         )
 
     def search_prepared(
@@ -512,29 +422,11 @@ class Gallery:
         probe: PreparedProbe,
         max_candidates: int = 10,
         threshold: float | None = None,
-        *,
-        screen_fingers: int = SCREEN_FINGERS,
-        shortlist: int = SHORTLIST_MIN,
-        shortlist_rate: float = SHORTLIST_RATE,
-        fuse_subjects: int = FUSE_SUBJECTS,
-        fuse_floor: float = 0.0,
-        shortlist_subjects: int | None = None,
+        settings: SearchSettings = DEFAULT_SETTINGS,
         observer: SearchObserver | None = None,
     ) -> list[Candidate]:
         """:meth:`search` for a probe already prepared with :func:`prepare_probe`."""
-        return _search.search_prepared(
-            self,
-            probe,
-            max_candidates,
-            threshold,
-            screen_fingers=screen_fingers,
-            shortlist=shortlist,
-            shortlist_rate=shortlist_rate,
-            fuse_subjects=fuse_subjects,
-            fuse_floor=fuse_floor,
-            shortlist_subjects=shortlist_subjects,
-            observer=observer,
-        )
+        return _search.search_prepared(self, probe, max_candidates, threshold, settings, observer)
 
     def verify(self, probe: PreparedProbe, subject_ids: Sequence[str]) -> np.ndarray:
         """Fused scores of a prepared probe against the given subjects, no screen (1:1)."""
@@ -543,5 +435,5 @@ class Gallery:
     def _screen_of(self, segment: int) -> SegmentScreen:
         screen = self._screens.get(segment)
         if screen is None:
-            screen = self._screens[segment] = SegmentScreen()
+            screen = self._screens[segment] = SegmentScreen(self.screen_layout)
         return screen

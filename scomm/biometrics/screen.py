@@ -91,6 +91,71 @@ def code_size(code: np.ndarray) -> float:
     return float(total)
 
 
+@dataclass(frozen=True)
+class ScreenLayout:
+    """How much of the stored index codes the screen holds in memory: the first ``tables``
+    tables, each folded to ``2 ** bucket_bits`` buckets (bucket ``b`` read as ``b`` modulo
+    that, the same as hashing to fewer buckets). A template costs ``tables * 2 **
+    bucket_bits / 8`` bytes of transposed codes in memory; the stored codes keep every table
+    at full width, so a layout is chosen when a gallery is opened, not when it is built."""
+
+    tables: int = INDEX_TABLES
+    bucket_bits: int = INDEX_BUCKET_BITS
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.tables <= INDEX_TABLES:
+            raise ValueError(f"screen tables must be 1-{INDEX_TABLES}, got {self.tables}")
+        if not 6 <= self.bucket_bits <= INDEX_BUCKET_BITS:
+            raise ValueError(
+                f"screen bucket bits must be 6-{INDEX_BUCKET_BITS}, got {self.bucket_bits}"
+            )
+
+    @property
+    def words(self) -> int:
+        """uint64 words of one folded code."""
+        return self.tables << (self.bucket_bits - 6)
+
+    @property
+    def bytes_per_template(self) -> int:
+        return 8 * self.words
+
+
+FULL_LAYOUT = ScreenLayout()
+# What a gallery's screen holds by default: 24 tables of 512 buckets, 1,536 bytes a template
+# (the full codes' 4,096 would not leave 2 kB a template with the rest, issue 14). FVC2002
+# probes against 200,000 generated templates (benchmarks/biometrics.py, screen_layouts):
+# rank-1 SCREEN_RANK1 below with the default shortlist.
+DEFAULT_LAYOUT = ScreenLayout(tables=24, bucket_bits=9)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fold_into(code: np.ndarray, tables: int, bucket_bits: int, out: np.ndarray) -> int:
+    """``out`` (zeroed here): ``code`` folded to the layout; returns its bits set."""
+    out[:] = 0
+    mask = (1 << bucket_bits) - 1
+    for w in range(tables * TABLE_WORDS):
+        v = code[w]
+        while v != 0:
+            k = w * 64 + int(_cttz(v))
+            v &= v - np.uint64(1)
+            row = (k >> INDEX_BUCKET_BITS) * (mask + 1) + (k & mask)
+            out[row >> 6] |= np.uint64(1) << np.uint64(row & 63)
+    total = 0
+    for w in range(out.shape[0]):
+        total += int(_popcount(out[w]))
+    return total
+
+
+def fold(codes: np.ndarray, layout: ScreenLayout) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (one or a 2-D array of them) folded to ``layout``, and their sizes."""
+    flat = np.atleast_2d(codes)
+    out = np.zeros((flat.shape[0], layout.words), dtype=np.uint64)
+    sizes = np.zeros(flat.shape[0], dtype=np.float32)
+    for i in range(flat.shape[0]):
+        sizes[i] = _fold_into(flat[i], layout.tables, layout.bucket_bits, out[i])
+    return (out[0], sizes[:1]) if codes.ndim == 1 else (out, sizes)
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _screen(
     codes: np.ndarray,
@@ -101,14 +166,16 @@ def _screen(
     finger: int,
     out: np.ndarray,
 ) -> None:
-    """Screen scores of every entry (-1 for entries of another finger position or removed)."""
+    """Screen scores of every entry (-1 for entries of another finger position or removed);
+    ``codes`` and ``probe`` of one layout (any width)."""
     n = codes.shape[0]
+    width = probe.shape[0]
     for e in numba.prange(n):
         if not alive[e] or (finger != 0 and fingers[e] != finger) or sizes[e] == 0:
             out[e] = -1.0
             continue
         shared = 0
-        for w in range(CODE_WORDS):
+        for w in range(width):
             shared += int(_popcount(codes[e, w] & probe[w]))
         # Shared buckets over the candidate's own: chance collisions grow with the candidate's
         # size (a template with many minutiae fills more buckets), so this is the observed
@@ -118,7 +185,6 @@ def _screen(
         out[e] = shared / sizes[e]
 
 
-CODE_BITS = CODE_WORDS * 64
 # Below this size (in words of 64 templates) the screen's counting stays on the calling
 # thread: a parallel region costs more than it saves for a small gallery.
 PARALLEL_WORDS = 1024
@@ -128,29 +194,35 @@ INDEX_TAIL_MAX = 512
 
 
 @numba.njit(cache=True, nogil=True)
-def _transpose_codes(codes: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """The codes of entries ``members`` bucket by bucket: bit ``j`` of row ``k`` is set when
-    the code of ``members[j]`` sets bit ``k``."""
+def _transpose_codes(
+    codes: np.ndarray, members: np.ndarray, tables: int, bucket_bits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The codes of entries ``members`` folded to a layout, bucket by bucket: bit ``j`` of
+    row ``k`` is set when the folded code of ``members[j]`` sets bit ``k``; and the folded
+    codes' sizes."""
     m = members.shape[0]
-    out = np.zeros((CODE_BITS, (m + 63) // 64), dtype=np.uint64)
+    width = tables << (bucket_bits - 6)
+    out = np.zeros((width * 64, (m + 63) // 64), dtype=np.uint64)
+    sizes = np.zeros(m, dtype=np.float32)
+    folded = np.zeros(width, dtype=np.uint64)
     for j in range(m):
-        e = members[j]
+        sizes[j] = _fold_into(codes[members[j]], tables, bucket_bits, folded)
         word = j >> 6
         bit = np.uint64(1) << np.uint64(j & 63)
-        for w in range(CODE_WORDS):
-            v = codes[e, w]
+        for w in range(width):
+            v = folded[w]
             while v != 0:
                 out[w * 64 + int(_cttz(v)), word] |= bit
                 v &= v - np.uint64(1)
-    return out
+    return out, sizes
 
 
 @numba.njit(cache=True, nogil=True)
 def _probe_rows(probe: np.ndarray) -> np.ndarray:
-    """The bits a probe's code sets (its buckets), ascending."""
-    rows = np.empty(CODE_BITS, dtype=np.int64)
+    """The bits a (folded) probe code sets (its buckets), ascending."""
+    rows = np.empty(probe.shape[0] * 64, dtype=np.int64)
     n = 0
-    for w in range(CODE_WORDS):
+    for w in range(probe.shape[0]):
         v = probe[w]
         while v != 0:
             rows[n] = w * 64 + int(_cttz(v))
@@ -255,13 +327,14 @@ def _count_shared_parallel(transposed: np.ndarray, probe: np.ndarray, m: int) ->
 def _scores_of(
     shared: np.ndarray, members: np.ndarray, sizes: np.ndarray, alive: np.ndarray, out: np.ndarray
 ) -> None:
-    """``out[members[j]]``: :func:`_screen`'s score of member ``j`` from its shared count."""
+    """``out[members[j]]``: :func:`_screen`'s score of member ``j`` (folded size
+    ``sizes[j]``) from its shared count."""
     for j in range(members.shape[0]):
         e = members[j]
-        if not alive[e] or sizes[e] == 0:
+        if not alive[e] or sizes[j] == 0:
             out[e] = -1.0
         else:
-            out[e] = shared[j] / sizes[e]
+            out[e] = shared[j] / sizes[j]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -274,50 +347,66 @@ def _best_by_row(out: np.ndarray, entry_subject: np.ndarray, best: np.ndarray) -
 
 @dataclass(frozen=True)
 class Transposed:
-    """A segment's first ``entries`` index codes, transposed by finger position."""
+    """A segment's first ``entries`` index codes, folded to ``layout`` and transposed by
+    finger position."""
 
     entries: int
-    members: dict[int, np.ndarray]  # finger position -> its entries, ascending
+    layout: ScreenLayout
+    members: dict[int, np.ndarray]  # finger position -> its entries, ascending (int32)
     codes: dict[int, np.ndarray]  # finger position -> transposed codes of those entries
+    sizes: dict[int, np.ndarray]  # finger position -> folded sizes of those entries
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            int(self.codes[p].nbytes + self.members[p].nbytes + self.sizes[p].nbytes)
+            for p in self.members
+        )
 
 
-def transpose(codes: np.ndarray, fingers: np.ndarray) -> Transposed:
+def transpose(
+    codes: np.ndarray, fingers: np.ndarray, layout: ScreenLayout = DEFAULT_LAYOUT
+) -> Transposed:
     """The codes of a segment's entries transposed by finger position (see :class:`Transposed`)."""
     members: dict[int, np.ndarray] = {}
     transposed: dict[int, np.ndarray] = {}
+    sizes: dict[int, np.ndarray] = {}
     for position in np.unique(fingers).tolist():
-        members[position] = np.flatnonzero(fingers == position).astype(np.int64)
-        transposed[position] = _transpose_codes(codes, members[position])
-    return Transposed(int(codes.shape[0]), members, transposed)
+        members[position] = np.flatnonzero(fingers == position).astype(np.int32)
+        transposed[position], sizes[position] = _transpose_codes(
+            codes, members[position], layout.tables, layout.bucket_bits
+        )
+    return Transposed(int(codes.shape[0]), layout, members, transposed, sizes)
 
 
 class SegmentScreen:
-    """The screen of one segment of a gallery: its codes transposed by the first search that
-    needs them, and transposed again when enough entries came after them.
+    """The screen of one segment of a gallery: its codes folded to a layout and transposed by
+    the first search that needs them, and transposed again when enough entries came after them.
 
     Entries are only ever appended and removal only clears ``alive`` (read at search time),
     so a transposition stays true for the entries it covers.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, layout: ScreenLayout = DEFAULT_LAYOUT) -> None:
+        self.layout = layout
         self.index: Transposed | None = None
 
     def scores(
         self,
         codes: np.ndarray,
-        sizes: np.ndarray,
         fingers: np.ndarray,
         alive: np.ndarray,
         code: np.ndarray,
         position: int,
     ) -> np.ndarray:
-        """Screen scores of every entry (-1: another position or removed): :func:`_screen`'s,
-        counted from the transposed codes."""
+        """Screen scores of every entry (-1: another position or removed): :func:`_screen`'s
+        over the codes folded to the layout, counted from the transposed codes."""
         entries = int(codes.shape[0])
         index = self.index
         tail = entries - (index.entries if index is not None else 0)
         if index is None or tail > max(INDEX_TAIL_MAX, index.entries // 8):
-            index = self.index = transpose(codes, fingers)
+            index = self.index = transpose(codes, fingers, self.layout)
+        probe, _size = fold(code, self.layout)
         out = np.full(entries, -1.0, dtype=np.float32)
         positions = list(index.members) if position == UNKNOWN_FINGER else [position]
         for p in positions:
@@ -327,9 +416,10 @@ class SegmentScreen:
             transposed = index.codes[p]
             wide = transposed.shape[1] >= PARALLEL_WORDS
             count = _count_shared_parallel if wide else _count_shared
-            shared = count(transposed, code, members.shape[0])
-            _scores_of(shared, members, sizes, alive, out)
+            shared = count(transposed, probe, members.shape[0])
+            _scores_of(shared, members, index.sizes[p], alive, out)
         n = index.entries
         if n < entries:  # enrolled since the codes were transposed
-            _screen(codes[n:], sizes[n:], fingers[n:], alive[n:], code, position, out[n:])
+            folded, sizes = fold(np.asarray(codes[n:]), self.layout)
+            _screen(folded, sizes, fingers[n:], alive[n:], probe, position, out[n:])
         return out

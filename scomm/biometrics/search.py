@@ -91,25 +91,55 @@ def prepare_probe(probe: Mapping[int, Template]) -> PreparedProbe:
     return out
 
 
+@dataclass(frozen=True)
+class SearchSettings:
+    """How wide each stage of a search is (:meth:`Gallery.search
+    <scomm.biometrics.gallery.Gallery.search>`).
+
+    ``screen_fingers`` of the probe's fingers (those with most cylinders, weighted by
+    quality) are screened; each keeps ``shortlist`` templates (or ``shortlist_rate`` of those
+    screened if more) for full comparison; ``fuse_subjects`` subjects get all their fingers
+    compared, of those whose best screened finger scored at least ``fuse_floor``.
+
+    With ``shortlist_subjects`` the shortlist is one of subjects instead: each subject's
+    screen scores are summed over the screened fingers (its best entry for each), and that
+    many subjects, the best, get every screened finger fully compared. A mate usually screens
+    well on several fingers and a stranger on one at most, so a short shortlist of subjects
+    keeps the mate as often as a longer one per finger.
+    """
+
+    screen_fingers: int = SCREEN_FINGERS
+    shortlist: int = SHORTLIST_MIN
+    shortlist_rate: float = SHORTLIST_RATE
+    fuse_subjects: int = FUSE_SUBJECTS
+    fuse_floor: float = 0.0
+    shortlist_subjects: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.shortlist_subjects is not None and self.shortlist_subjects < 1:
+            raise InputError(
+                "shortlist_subjects", f"must be at least 1, got {self.shortlist_subjects}"
+            )
+        if not 0.0 <= self.shortlist_rate <= 1.0:
+            raise InputError("shortlist_rate", f"must be 0-1, got {self.shortlist_rate}")
+
+
+DEFAULT_SETTINGS = SearchSettings()
+
+
 def search_prepared(
     gallery: Gallery,
     probe: PreparedProbe,
     max_candidates: int = 10,
     threshold: float | None = None,
-    *,
-    screen_fingers: int = SCREEN_FINGERS,
-    shortlist: int = SHORTLIST_MIN,
-    shortlist_rate: float = SHORTLIST_RATE,
-    fuse_subjects: int = FUSE_SUBJECTS,
-    fuse_floor: float = 0.0,
-    shortlist_subjects: int | None = None,
+    settings: SearchSettings = DEFAULT_SETTINGS,
     observer: SearchObserver | None = None,
 ) -> list[Candidate]:
     """:meth:`Gallery.search <scomm.biometrics.gallery.Gallery.search>` for a prepared probe."""
     if max_candidates < 1:
         raise InputError("max_candidates", f"must be at least 1, got {max_candidates}")
-    if shortlist_subjects is not None and shortlist_subjects < 1:
-        raise InputError("shortlist_subjects", f"must be at least 1, got {shortlist_subjects}")
+    screen_fingers = settings.screen_fingers
+    shortlist_subjects = settings.shortlist_subjects
     if not gallery._rows:
         return []
     # Stages 2 and 3: screen the probe's best fingers, fully compare their shortlists.
@@ -137,7 +167,13 @@ def search_prepared(
         for position in screened:
             prepared, code = probe[position]
             found = _screen_and_match(
-                gallery, position, prepared, code, shortlist, shortlist_rate, observer
+                gallery,
+                position,
+                prepared,
+                code,
+                settings.shortlist,
+                settings.shortlist_rate,
+                observer,
             )
             matched.append((position, found))
     else:
@@ -151,9 +187,9 @@ def search_prepared(
                 scores[key] = score
             rows_best[row] = max(rows_best.get(row, 0.0), score)
     # Stage 4: fuse every probe finger for the best subjects.
-    keep = max(fuse_subjects, max_candidates)
+    keep = max(settings.fuse_subjects, max_candidates)
     ranked = sorted(rows_best, key=lambda r: -rows_best[r])[:keep]
-    finalists = [r for r in ranked if rows_best[r] >= fuse_floor]
+    finalists = [r for r in ranked if rows_best[r] >= settings.fuse_floor]
     weights = {pos: quality_weight(p) for pos, (p, _c) in probe.items()}
     total_weight = sum(weights.values())
     candidates = []
@@ -172,7 +208,7 @@ def search_prepared(
             "fuse",
             {
                 "subjects_fused": len(candidates),
-                "fuse_floor": fuse_floor,
+                "fuse_floor": settings.fuse_floor,
                 "fused": [_candidate_json(c) for c in candidates[:OBSERVED_ROWS]],
             },
         )
@@ -351,7 +387,6 @@ def screen_segment(gallery: Gallery, s: int, code: np.ndarray, position: int) ->
     segment = gallery._segments[s]
     return gallery._screen_of(s).scores(
         segment.view("codes"),
-        segment.view("code_sizes"),
         segment.view("entry_finger"),
         segment.view("alive"),
         code,

@@ -21,7 +21,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from scomm.biometrics.gallery import Gallery
-from scomm.biometrics.search import Candidate, PreparedProbe, prepare_probe
+from scomm.biometrics.search import (
+    DEFAULT_SETTINGS,
+    Candidate,
+    PreparedProbe,
+    SearchSettings,
+    prepare_probe,
+)
 from scomm.biometrics.template import Template
 from scomm.errors import InputError
 
@@ -41,9 +47,9 @@ class ShardSearcher:
         return self.gallery.template_count
 
     def search_prepared(
-        self, probe: PreparedProbe, max_candidates: int, options: dict[str, Any]
+        self, probe: PreparedProbe, max_candidates: int, settings: SearchSettings
     ) -> list[Candidate]:
-        return self.gallery.search_prepared(probe, max_candidates, **options)
+        return self.gallery.search_prepared(probe, max_candidates, settings=settings)
 
 
 def _ray() -> Any:
@@ -89,18 +95,24 @@ class ShardedGallery:
         return int(sum(self.sizes))
 
     def search(
-        self, probe: Mapping[int, Template], max_candidates: int = 10, **options: Any
+        self,
+        probe: Mapping[int, Template],
+        max_candidates: int = 10,
+        settings: SearchSettings = DEFAULT_SETTINGS,
     ) -> list[Candidate]:
-        """The best candidates over every shard (``options``: those of
-        :meth:`Gallery.search <scomm.biometrics.gallery.Gallery.search>`)."""
-        return self.search_prepared(prepare_probe(probe), max_candidates, **options)
+        """The best candidates over every shard (``settings``: as for
+        :meth:`Gallery.search <scomm.biometrics.gallery.Gallery.search>`, each shard's)."""
+        return self.search_prepared(prepare_probe(probe), max_candidates, settings)
 
     def search_prepared(
-        self, probe: PreparedProbe, max_candidates: int = 10, **options: Any
+        self,
+        probe: PreparedProbe,
+        max_candidates: int = 10,
+        settings: SearchSettings = DEFAULT_SETTINGS,
     ) -> list[Candidate]:
         ray = _ray()
         shared = ray.put(probe)  # one copy in the object store, read by every actor
-        futures = [a.search_prepared.remote(shared, max_candidates, options) for a in self.actors]
+        futures = [a.search_prepared.remote(shared, max_candidates, settings) for a in self.actors]
         return merge([c for part in ray.get(futures) for c in part], max_candidates)
 
     def close(self) -> None:

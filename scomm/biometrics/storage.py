@@ -28,7 +28,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import xxhash
@@ -235,13 +235,32 @@ class NpyWriter:
 
     HEADER = 128  # bytes reserved for the magic, version and header dict, padded
 
-    def __init__(self, path: Path, dtype: type, trailing: tuple[int, ...]) -> None:
+    def __init__(
+        self, path: Path, dtype: type, trailing: tuple[int, ...], rows: int | None = None
+    ) -> None:
+        """A new file, or with ``rows`` the file of a stopped build taken up after its first
+        ``rows`` rows (anything written after them is cut off)."""
         self.path = path
         self.dtype = np.dtype(dtype)
         self.trailing = trailing
-        self.rows = 0
-        self.handle = open(path, "wb")  # noqa: SIM115 - closed in close()/abandon()
-        self.handle.write(b"\0" * self.HEADER)
+        self.rows = rows or 0
+        self.handle: BinaryIO
+        if rows is None:
+            self.handle = open(path, "wb")  # noqa: SIM115 - closed in close()/abandon()
+            self.handle.write(b"\0" * self.HEADER)
+            return
+        size = self.HEADER + rows * self.dtype.itemsize * int(np.prod(trailing, dtype=np.int64))
+        self.handle = open(path, "r+b")  # noqa: SIM115
+        if os.fstat(self.handle.fileno()).st_size < size:
+            self.handle.close()
+            raise GalleryError(str(path), f"shorter than the {rows} rows its build recorded")
+        self.handle.truncate(size)
+        self.handle.seek(size)
+
+    def sync(self) -> None:
+        """Everything appended so far on disk."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
 
     def append(self, rows: np.ndarray) -> None:
         rows = np.ascontiguousarray(rows, dtype=self.dtype)

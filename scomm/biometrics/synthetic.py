@@ -521,3 +521,30 @@ def _spurious(
     sy = oy[anchor] + r * np.sin(a)
     st = theta[anchor] + rng.integers(0, 2, n) * np.pi + rng.normal(0, np.radians(15), n)
     return sx, sy, st
+
+
+# --------------------------------------------------------------------------------------------
+# A numbered population, for bulk builds
+
+
+@dataclass(frozen=True)
+class Population:
+    """Single-finger subjects numbered from 0, for :func:`scomm.biometrics.bulk.build`: the
+    ``given`` subjects first, then generated distractors (``prefix`` + seed, the seeds counted
+    from ``first_seed``; :func:`master_template`, finger position 1). Picklable, so a worker
+    process makes its own chunk."""
+
+    given: tuple[tuple[str, dict[int, Template]], ...] = ()
+    first_seed: int = 1
+    prefix: str = "syn-"
+
+    @property
+    def name(self) -> str:
+        return f"Population({len(self.given)} given, {self.prefix}{self.first_seed}...)"
+
+    def __call__(self, start: int, stop: int) -> list[tuple[str, dict[int, Template]]]:
+        out = list(self.given[start:stop])
+        for i in range(max(start, len(self.given)), stop):
+            seed = self.first_seed + i - len(self.given)
+            out.append((f"{self.prefix}{seed}", {1: master_template(seed)}))
+        return out

@@ -1,0 +1,338 @@
+"""Bulk enrolment: a gallery built from many subjects at once, streamed, resumable.
+
+For initial loads (a criminal master file, a synthetic population of millions): subjects are
+prepared (cylinders and index codes) in chunks and each chunk's arrays are appended to the
+files of generation 0, so memory stays flat however large the gallery.
+
+Two kinds of source:
+
+- an iterable of ``(subject_id, {position: Template})``: chunks are prepared on ``workers``
+  threads of this process (numba releases the GIL for the cylinders);
+- a :data:`SubjectSource`, a picklable function ``source(start, stop)`` giving subjects
+  ``start`` to ``stop - 1`` of a numbered population: each chunk is made *and* prepared in a
+  worker process, so a generated population (numpy-bound, holding the GIL) uses every core.
+
+The build is resumable. While it runs it lives in ``DIR/.building/``: the arrays written so
+far, the subject ids, and ``progress.json``, rewritten (atomically, after the arrays are on
+disk) when each chunk is written. A build stopped by Ctrl-C, SIGKILL or a full disk is taken
+up by calling it again with the same source: the files are cut back to the last recorded
+chunk and the source is asked from the subject after it (an iterable is read past the subjects
+already written). A source that fails (an id enrolled twice, a bad finger position) is not
+resumable: the partial build is removed and the error raised, naming the subject.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from scomm.biometrics import matcher, storage
+from scomm.biometrics.screen import code_size, index_code
+from scomm.biometrics.storage import ARRAYS, FileEntry, NpyWriter
+from scomm.biometrics.template import FINGER_POSITIONS, Template
+from scomm.errors import GalleryError, InputError
+from scomm.files import write_bytes_atomic
+
+Subject = tuple[str, Mapping[int, Template]]
+SubjectSource = Callable[[int, int], Sequence[Subject]]
+STATE_DIR = ".building"
+PROGRESS_FILE = "progress.json"
+IDS_FILE = "ids.jsonl"
+_ENTRY_ARRAYS = ("entry_subject", "entry_finger", "alive", "codes", "code_sizes", "offsets")
+
+
+@dataclass
+class PreparedChunk:
+    """Subjects prepared for the gallery's files: their ids and the arrays of their templates
+    (``entry_subject`` by row within the chunk, ``offsets`` from 0 with one more than the
+    entries)."""
+
+    ids: list[str]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def entries(self) -> int:
+        return int(self.arrays["entry_subject"].shape[0])
+
+    @property
+    def cylinders(self) -> int:
+        return int(self.arrays["x"].shape[0])
+
+
+def prepare_subject(subject: Subject) -> tuple[str, list[tuple[int, matcher.Prepared, np.ndarray]]]:
+    """One subject's fingers prepared (by position), after checking them."""
+    subject_id, fingers = subject
+    if not isinstance(subject_id, str) or not subject_id:
+        raise GalleryError(str(subject_id), "subject id empty or not a string")
+    if not fingers:
+        raise InputError(subject_id, "no fingers to enrol")
+    out = []
+    for position, template in sorted(fingers.items()):
+        if position not in FINGER_POSITIONS:
+            raise InputError(subject_id, f"finger position must be 1-10, got {position}")
+        p = matcher.prepare(template)
+        out.append((int(position), p, index_code(p)))
+    return subject_id, out
+
+
+def pack(
+    prepared: Sequence[tuple[str, list[tuple[int, matcher.Prepared, np.ndarray]]]],
+) -> PreparedChunk:
+    """Prepared subjects as one chunk of column arrays (concatenated, not appended one by one)."""
+    fingers = [(row, f) for row, (_sid, fs) in enumerate(prepared) for f in fs]
+    templates = [p for _row, (_pos, p, _code) in fingers]
+    lengths = np.array([len(p) for p in templates], dtype=np.int64)
+    codes = np.array([code for _row, (_pos, _p, code) in fingers], dtype=np.uint64)
+    codes = codes.reshape(len(fingers), storage.CODE_WORDS)
+
+    def cat(name: str, dtype: type, trailing: tuple[int, ...]) -> np.ndarray:
+        if not templates:
+            return np.zeros((0, *trailing), dtype=dtype)
+        return np.concatenate([getattr(p, name) for p in templates]).astype(dtype, copy=False)
+
+    trailing = {name: shape for name, _dtype, shape in ARRAYS}
+    arrays: dict[str, np.ndarray] = {
+        "entry_subject": np.array([row for row, _f in fingers], dtype=np.int32),
+        "entry_finger": np.array([pos for _row, (pos, _p, _c) in fingers], dtype=np.uint8),
+        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        "alive": np.ones(len(fingers), dtype=np.bool_),
+        "codes": codes,
+        "code_sizes": np.array([code_size(c) for c in codes], dtype=np.float32),
+        **{
+            name: cat(name, dtype, trailing[name])
+            for name, dtype, _shape in ARRAYS
+            if name in ("x", "y", "theta", "bits", "masks")
+        },
+    }
+    return PreparedChunk([sid for sid, _f in prepared], arrays)
+
+
+def _prepare_range(source: SubjectSource, start: int, stop: int) -> PreparedChunk:
+    """Subjects ``start`` to ``stop - 1`` of ``source``, made and prepared (a worker's job)."""
+    return pack([prepare_subject(s) for s in source(start, stop)])
+
+
+class BuildProgress(BaseModel):
+    """What of a build under way is on disk (``progress.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    total: int | None
+    subjects: int = 0
+    entries: int = 0
+    cylinders: int = 0
+    ids_bytes: int = 0
+
+
+class _State:
+    """The files of a build under way and what of them is written (``progress.json``)."""
+
+    def __init__(self, directory: Path, total: int | None, source_name: str) -> None:
+        self.dir = directory / STATE_DIR
+        self.progress = BuildProgress(source=source_name, total=total)
+        resumed = (self.dir / PROGRESS_FILE).exists()
+        if resumed:
+            try:
+                found = BuildProgress.model_validate_json((self.dir / PROGRESS_FILE).read_bytes())
+            except ValidationError as exc:
+                raise GalleryError(str(self.dir / PROGRESS_FILE), f"unreadable: {exc}") from None
+            if (found.total, found.source) != (total, source_name):
+                raise GalleryError(
+                    str(self.dir),
+                    f"a build of another source was stopped here ({found.source!r}, "
+                    f"{found.total} subjects): remove the folder to start again",
+                )
+            self.progress = found
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir.mkdir(parents=True)
+        self.writers = {}
+        for name, dtype, shape in ARRAYS:
+            rows = self.progress.entries if name in _ENTRY_ARRAYS else self.progress.cylinders
+            rows += 1 if name == "offsets" else 0
+            path = self.dir / f"{name}.npy"
+            self.writers[name] = NpyWriter(path, dtype, shape, rows=rows if resumed else None)
+        if not resumed:
+            self.writers["offsets"].append(np.zeros(1, np.int64))
+        self.ids = open(self.dir / IDS_FILE, "r+b" if resumed else "w+b")  # noqa: SIM115
+        self.ids.truncate(self.progress.ids_bytes)
+        self.ids.seek(0)
+        self.seen = {json.loads(line) for line in self.ids}
+        self.ids.seek(self.progress.ids_bytes)
+
+    @property
+    def subjects(self) -> int:
+        return self.progress.subjects
+
+    def write(self, chunk: PreparedChunk) -> None:
+        for subject_id in chunk.ids:
+            if subject_id in self.seen:
+                raise GalleryError(subject_id, "enrolled twice in the build")
+            self.seen.add(subject_id)
+        p = self.progress
+        for name, _dtype, _shape in ARRAYS:
+            part = chunk.arrays[name]
+            if name == "offsets":
+                part = part[1:] + p.cylinders
+            elif name == "entry_subject":
+                part = part + p.subjects
+            self.writers[name].append(part)
+        lines = b"".join(json.dumps(s).encode() + b"\n" for s in chunk.ids)
+        self.ids.write(lines)
+        for writer in self.writers.values():
+            writer.sync()
+        self.ids.flush()
+        os.fsync(self.ids.fileno())
+        p.subjects += len(chunk.ids)
+        p.entries += chunk.entries
+        p.cylinders += chunk.cylinders
+        p.ids_bytes += len(lines)
+        write_bytes_atomic(self.dir / PROGRESS_FILE, p.model_dump_json().encode(), durable=True)
+
+    def finish(self) -> dict[str, FileEntry]:
+        files = {name: writer.close() for name, writer in self.writers.items()}
+        self.ids.seek(0)
+        ids = [json.loads(line) for line in self.ids]
+        self.ids.close()
+        files[storage.SUBJECTS_FILE] = storage.write_subjects(self.dir / storage.SUBJECTS_FILE, ids)
+        (self.dir / IDS_FILE).unlink()
+        (self.dir / PROGRESS_FILE).unlink()
+        return files
+
+    def stop(self) -> None:
+        for writer in self.writers.values():
+            writer.abandon()
+        self.ids.close()
+
+
+def build(
+    path: str | os.PathLike[str],
+    subjects: Iterable[Subject] | SubjectSource,
+    *,
+    total: int | None = None,
+    workers: int | None = None,
+    chunk: int = 2048,
+    progress: bool = False,
+) -> None:
+    """Build generation 0 of a new gallery in ``path`` from ``subjects`` (see the module),
+    taking up a build of the same source stopped there. ``total``: how many subjects (a
+    :data:`SubjectSource` needs it; for an iterable it only sizes the progress bar);
+    ``progress``: show a Rich progress bar."""
+    directory = Path(path)
+    if (directory / "manifest.json").exists():
+        raise GalleryError(str(directory), "a gallery already exists here")
+    numbered = callable(subjects)
+    if numbered and total is None:
+        raise InputError("total", "a numbered subject source needs the number of subjects")
+    directory.mkdir(parents=True, exist_ok=True)
+    state = _State(directory, total, _source_name(subjects) if numbered else "iterable")
+    workers = workers or os.cpu_count() or 1
+    try:
+        with _progress_bar(progress, total, state.subjects) as advance:
+            if numbered:
+                chunks = _numbered_chunks(subjects, state.subjects, total or 0, workers, chunk)  # type: ignore[arg-type]
+            else:
+                items = islice(iter(subjects), state.subjects, None)  # type: ignore[arg-type]
+                chunks = _iterable_chunks(items, workers, chunk)
+            for prepared in chunks:
+                state.write(prepared)
+                advance(len(prepared.ids))
+        files = state.finish()
+    except (GalleryError, InputError):
+        state.stop()
+        shutil.rmtree(state.dir, ignore_errors=True)  # a bad source: nothing to resume
+        raise
+    except BaseException:
+        state.stop()  # interrupted: what progress.json records is kept for the next call
+        raise
+    os.replace(state.dir, directory / "gen-0")
+    p = state.progress
+    manifest = storage.new_manifest(0, p.subjects, p.entries, p.cylinders, files)
+    storage.write_manifest(directory, manifest)
+
+
+def _source_name(source: object) -> str:
+    """What tells one numbered source from another in ``progress.json``: a function's name,
+    a ``functools.partial``'s function and arguments, or the source's own ``name``."""
+    if isinstance(getattr(source, "name", None), str):
+        return str(source.name)  # type: ignore[attr-defined]
+    func = getattr(source, "func", None)
+    if func is not None:
+        args = getattr(source, "args", ())
+        keywords = getattr(source, "keywords", {})
+        return f"{_source_name(func)}{args!r}{sorted(keywords.items())!r}"
+    return f"{getattr(source, '__module__', '')}.{getattr(source, '__qualname__', repr(source))}"
+
+
+def _iterable_chunks(items: Iterator[Subject], workers: int, chunk: int) -> Iterator[PreparedChunk]:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while batch := list(islice(items, chunk)):
+            yield pack(list(pool.map(prepare_subject, batch)))
+
+
+def _numbered_chunks(
+    source: SubjectSource, start: int, total: int, workers: int, chunk: int
+) -> Iterator[PreparedChunk]:
+    """Chunks made in worker processes, handed back in order; a few are in flight at a time
+    (memory stays flat)."""
+    # spawn, not fork: the parent's numba threads must not be copied mid-flight.
+    context = multiprocessing.get_context("spawn")
+    pool: Executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pending: deque[Future[PreparedChunk]] = deque()
+    try:
+        for first in range(start, total, chunk):
+            pending.append(pool.submit(_prepare_range, source, first, min(first + chunk, total)))
+            if len(pending) > 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _progress_bar:
+    """A Rich progress bar over subjects written (a no-op without ``shown``)."""
+
+    def __init__(self, shown: bool, total: int | None, done: int) -> None:
+        self.bar: Any = None
+        if shown:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self.task = self.bar.add_task("enrolling", total=total, completed=done)
+
+    def __enter__(self) -> Callable[[int], None]:
+        if self.bar is None:
+            return lambda n: None
+        self.bar.start()
+        return lambda n: self.bar.advance(self.task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,103 @@
+"""Bulk builds: streamed in chunks, made in worker processes, taken up where they stopped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scomm.biometrics.bulk import PROGRESS_FILE, STATE_DIR
+from scomm.biometrics.gallery import Gallery
+from scomm.biometrics.storage import ARRAYS
+from scomm.biometrics.synthetic import Population, template_impression
+from scomm.biometrics.template import Template
+from scomm.errors import GalleryError
+
+SUBJECTS = 14
+
+
+class Stop(BaseException):
+    """Stands for Ctrl-C (or a kill) part-way through a build."""
+
+
+def subjects() -> list[tuple[str, dict[int, Template]]]:
+    return Population()(0, SUBJECTS)
+
+
+def stopping(items: list[tuple[str, dict[int, Template]]], at: int) -> Iterator:
+    for i, item in enumerate(items):
+        if i == at:
+            raise Stop
+        yield item
+
+
+@dataclass(frozen=True)
+class StopsAt:
+    """A numbered source that stops (as if killed) when asked for subject ``at`` or later."""
+
+    population: Population
+    at: int | None
+
+    @property
+    def name(self) -> str:
+        return self.population.name
+
+    def __call__(self, start: int, stop: int) -> list[tuple[str, dict[int, Template]]]:
+        if self.at is not None and stop > self.at:
+            raise Stop
+        return self.population(start, stop)
+
+
+def same_arrays(a: Path, b: Path) -> None:
+    for name, _dtype, _shape in ARRAYS:
+        assert np.array_equal(
+            np.load(a / "gen-0" / f"{name}.npy"), np.load(b / "gen-0" / f"{name}.npy")
+        ), name
+    assert json.loads((a / "gen-0" / "subjects.json").read_text()) == json.loads(
+        (b / "gen-0" / "subjects.json").read_text()
+    )
+
+
+def test_a_stopped_build_goes_on_where_it_stopped(tmp_path: Path) -> None:
+    items = subjects()
+    whole = Gallery.build(tmp_path / "whole", iter(items), chunk=4, workers=1)
+    with pytest.raises(Stop):
+        Gallery.build(tmp_path / "g", stopping(items, 10), chunk=4, workers=1)
+    state = tmp_path / "g" / STATE_DIR
+    progress = json.loads((state / PROGRESS_FILE).read_text())
+    assert progress["subjects"] == 8  # two whole chunks recorded, the third never written
+    assert not (tmp_path / "g" / "manifest.json").exists()
+    with open(state / "bits.npy", "ab") as f:  # killed while writing: bytes past the record
+        f.write(b"\x01" * 1000)
+    resumed = Gallery.build(tmp_path / "g", iter(items), chunk=4, workers=1, progress=True)
+    assert not state.exists()
+    same_arrays(tmp_path / "whole", tmp_path / "g")
+    probe = {1: template_impression(items[5][1][1], 3)}
+    assert resumed.search(probe, 3) == whole.search(probe, 3)
+    assert resumed.search(probe, 3)[0].subject_id == items[5][0]
+
+
+def test_numbered_source_built_in_worker_processes_and_resumed(tmp_path: Path) -> None:
+    population = Population(given=tuple(subjects()[:3]), first_seed=100)
+    expected = Gallery.build(tmp_path / "threads", iter(population(0, SUBJECTS)), chunk=4)
+    with pytest.raises(Stop):
+        Gallery.build(tmp_path / "g", StopsAt(population, 9), total=SUBJECTS, chunk=4, workers=2)
+    assert json.loads((tmp_path / "g" / STATE_DIR / PROGRESS_FILE).read_text())["subjects"] == 8
+    with pytest.raises(GalleryError, match="another source"):
+        Gallery.build(tmp_path / "g", Population(), total=SUBJECTS, chunk=4)
+    built = Gallery.build(
+        tmp_path / "g", StopsAt(population, None), total=SUBJECTS, chunk=4, workers=2
+    )
+    same_arrays(tmp_path / "threads", tmp_path / "g")
+    assert built.subjects() == expected.subjects()
+    assert built.subjects()[3] == "syn-100"
+
+
+def test_a_gallery_is_not_built_over(tmp_path: Path) -> None:
+    Gallery.build(tmp_path / "h", iter(subjects()[:3]))
+    with pytest.raises(GalleryError, match="already exists"):
+        Gallery.build(tmp_path / "h", iter(subjects()[:3]))
