@@ -30,6 +30,7 @@ import numpy as np
 
 from scomm.biometrics import bulk, matcher, storage
 from scomm.biometrics import search as _search
+from scomm.biometrics.entries import EntryIndex
 from scomm.biometrics.matcher import Prepared
 from scomm.biometrics.screen import DEFAULT_LAYOUT, ScreenLayout, SegmentScreen, index_code
 from scomm.biometrics.search import (
@@ -68,7 +69,7 @@ class Gallery:
         self.threshold: float | None = None
         self._subjects: list[str] = []  # by row
         self._rows: dict[str, int] = {}
-        self._entries: dict[int, list[tuple[int, int]]] = {}  # row -> (segment, entry)
+        self._entries = EntryIndex()  # row -> its (segment, entry) pairs
         self._segments: list[Columns] = [Columns.empty()]  # [base?, delta]
         self._screens: dict[int, SegmentScreen] = {}  # by segment, made by the first search
 
@@ -112,17 +113,12 @@ class Gallery:
         gallery.threshold = manifest.threshold
         base, subjects = storage.read_generation(directory, manifest, verify)
         gallery._segments = [base, Columns.empty()]
-        for row, subject in enumerate(subjects):
-            if subject is not None:
-                gallery._rows[subject] = row
-                gallery._entries[row] = []
-            gallery._subjects.append(subject)  # type: ignore[arg-type]
-        rows = np.asarray(base.arrays["entry_subject"])
-        alive = base.arrays["alive"]
-        for e in np.flatnonzero(alive).tolist():
-            row = int(rows[e])
-            if row in gallery._entries:
-                gallery._entries[row].append((0, e))
+        gallery._subjects = subjects  # type: ignore[assignment]
+        gallery._rows = {s: row for row, s in enumerate(subjects) if s is not None}
+        live = np.fromiter((s is not None for s in subjects), np.bool_, len(subjects))
+        gallery._entries = EntryIndex.of_base(
+            base.arrays["entry_subject"], base.arrays["alive"], live
+        )
         gallery._replay_journal(manifest)
         return gallery
 
@@ -154,7 +150,7 @@ class Gallery:
 
     @property
     def template_count(self) -> int:
-        return sum(len(v) for v in self._entries.values())
+        return self._entries.templates
 
     def subjects(self) -> list[str]:
         return list(self._rows)
@@ -234,10 +230,13 @@ class Gallery:
         self._subjects.append(subject_id)
         self._rows[subject_id] = row
         delta = len(self._segments) - 1
-        self._entries[row] = [
-            (delta, self._segments[delta].append(row, position, p, code))
-            for position, p, code in prepared
-        ]
+        self._entries.add(
+            row,
+            [
+                (delta, self._segments[delta].append(row, position, p, code))
+                for position, p, code in prepared
+            ],
+        )
 
     def _apply_removal(self, subject_id: str) -> None:
         row = self._rows.pop(subject_id)
@@ -369,18 +368,16 @@ class Gallery:
         transposed = sum(
             screen.index.nbytes for screen in self._screens.values() if screen.index is not None
         )
-        sample = list(self._entries.items())[:1000]
-        per_subject = (
-            sum(
-                sys.getsizeof(v) + sum(sys.getsizeof(t) for t in v) + 2 * sys.getsizeof(row)
-                for row, v in sample
-            )
-            / len(sample)
-            + 100  # the dict slots and the id string of _rows and _subjects, roughly
-            if sample
-            else 0.0
+        # The subject ids (each string once: the list and the dict share them) and the
+        # containers holding them; the strings' size estimated from the first thousand.
+        sample = self._subjects[:1000]
+        per_id = sum(sys.getsizeof(i) for i in sample if i is not None) / max(len(sample), 1)
+        bookkeeping = (
+            self._entries.nbytes
+            + sys.getsizeof(self._rows)
+            + sys.getsizeof(self._subjects)
+            + per_id * len(self._rows)
         )
-        bookkeeping = per_subject * len(self._rows)
         resident = heap + transposed + bookkeeping
         return {
             "in_memory": round(resident / templates, 1),
