@@ -222,11 +222,44 @@ def one_to_n(
     probes = [(k, t) for k, t in fvc.items() if k[2] != 1][:n_probes]
     gallery.search({1: probes[0][1]}, 10)  # compile and warm the page cache
     times, hits = [], 0
+    stage_times: dict[str, list[float]] = {"screen": [], "match": []}
     for (name, finger, _), t in probes:
+        stamps: dict[str, float] = {}
+
+        def stamp(stage: str, _data: dict[str, Any], stamps: dict[str, float] = stamps) -> None:
+            stamps.setdefault(stage, time.perf_counter())  # when each stage ended
+
         begin = time.perf_counter()
-        found = gallery.search({1: t}, 10)
+        found = gallery.search({1: t}, 10, observer=stamp)
         times.append(time.perf_counter() - begin)
+        stage_times["screen"].append(stamps["screen"] - stamps["probe"])
+        stage_times["match"].append(stamps.get("match", stamps["screen"]) - stamps["screen"])
         hits += bool(found) and found[0].subject_id == f"fvc-{name}-{finger}"
+    screen_s = statistics.median(stage_times["screen"])
+    match_s = statistics.median(stage_times["match"])
+    rest_s = max(0.0, statistics.median(times) - screen_s - match_s)
+    kept = shortlist_size(size)
+    projection = {
+        "note": "a projection from this gallery's measured stage times, not a measurement",
+        "assumes": "the screen's time grows linearly with the templates (it reads each probe "
+        "bucket's row over every template); the match stage's with the shortlist, which the "
+        "search caps at SHORTLIST_MAX; the same machine, cores and load as this run",
+        "screen_s_median_measured": round(screen_s, 4),
+        "match_s_median_measured": round(match_s, 4),
+        "other_s_median_measured": round(rest_s, 4),
+        "shortlist_measured": kept,
+    }
+    for target in (10_000_000, 100_000_000):
+        far = shortlist_size(target)
+        projection[f"search_s_at_{target:_}"] = round(
+            screen_s * target / size + match_s * far / kept + rest_s, 3
+        )
+        projection[f"shortlist_at_{target:_}"] = far
+    memory = gallery.memory_report()
+    projection["in_memory_gb_at_10_000_000"] = round(memory["in_memory"] * 1e7 / 1e9, 2)
+    projection["disk_gb_at_10_000_000"] = round(
+        sum(v for k, v in memory.items() if k.startswith("mapped_")) * 1e7 / 1e9, 1
+    )
     result = {
         "gallery_size": size,
         "gallery_templates": gallery.template_count,
@@ -242,7 +275,12 @@ def one_to_n(
         "reopen_s": round(reopen_s, 3),
         "threads": numba.get_num_threads(),
         "peak_memory_mib": round(peak_memory_mib(), 1),
-        "bytes_per_template": gallery.memory_report(),
+        "bytes_per_template": memory,
+        "screen_layout": {
+            "tables": gallery.screen_layout.tables,
+            "bucket_bits": gallery.screen_layout.bucket_bits,
+        },
+        "projection": projection,
     }
     print(
         f"1:N, {size:,} templates: search median {result['search_s_median']} s, mean "

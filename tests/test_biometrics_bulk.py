@@ -101,3 +101,16 @@ def test_a_gallery_is_not_built_over(tmp_path: Path) -> None:
     Gallery.build(tmp_path / "h", iter(subjects()[:3]))
     with pytest.raises(GalleryError, match="already exists"):
         Gallery.build(tmp_path / "h", iter(subjects()[:3]))
+
+
+def test_cli_builds_a_generated_gallery(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scomm.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["biometrics", "build", str(tmp_path / "g"), "--synthetic", "5", "--first-seed", "7"])
+    assert done.value.code == 0
+    assert "subjects 5, templates 5" in capsys.readouterr().out
+    assert Gallery.open(tmp_path / "g").subjects() == [f"syn-{s}" for s in range(7, 12)]
+    with pytest.raises(SystemExit) as done:
+        main(["biometrics", "build", str(tmp_path / "g"), "--synthetic", "5"])
+    assert done.value.code == 2  # a gallery is there already

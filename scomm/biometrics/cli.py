@@ -187,6 +187,28 @@ def info_command(gallery: Annotated[Path, typer.Argument(help="Gallery directory
     console.print(f"subjects {len(g)}, templates {g.template_count}, threshold {g.threshold}")
 
 
+@biometrics_app.command("build")
+def build_command(
+    gallery: Annotated[Path, typer.Argument(help="Gallery directory (new, or a stopped build).")],
+    synthetic: Annotated[
+        int, typer.Option(help="How many generated single-finger subjects to enrol.")
+    ],
+    first_seed: Annotated[int, typer.Option(help="Seed of the first generated subject.")] = 1,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: cores).")] = None,
+) -> None:
+    """Build a gallery of generated subjects, streamed to disk with a progress bar; a build
+    stopped (Ctrl-C, kill) goes on where it stopped when run again."""
+    from scomm.biometrics.gallery import Gallery
+    from scomm.biometrics.synthetic import Population
+
+    if synthetic < 1:
+        raise InputError("--synthetic", f"must be at least 1, got {synthetic}")
+    g = Gallery.build(
+        gallery, Population(first_seed=first_seed), total=synthetic, workers=workers, progress=True
+    )
+    Console().print(f"gallery {gallery}: subjects {len(g)}, templates {g.template_count}")
+
+
 @biometrics_app.command("inspect")
 def inspect_command(
     image: Annotated[
