@@ -375,21 +375,31 @@ def ray_shards(
     }
 
 
-# Screen layouts compared (tables, bucket bits): the stored codes' full width first.
-LAYOUTS = ((32, 10), (32, 9), (24, 9), (16, 10), (16, 9), (32, 8))
+# Screen layouts compared (tables x bucket bits): the stored codes' full width first.
+_LAYOUTS_TEXT = "32x10,32x9,24x9,16x10,16x9,32x8"
+
+
+def _layouts(text: str) -> list[tuple[int, int]]:
+    try:
+        return [(int(t), int(b)) for t, b in (item.split("x") for item in text.split(","))]
+    except ValueError:
+        raise SystemExit(f"--layouts: TABLESxBITS,... expected, got {text!r}") from None
 
 
 def screen_layouts(
-    fvc: dict[tuple[str, int, int], Template], size: int, gallery_dir: Path | None
+    fvc: dict[tuple[str, int, int], Template],
+    size: int,
+    gallery_dir: Path | None,
+    layouts: list[tuple[int, int]],
 ) -> dict[str, object]:
     """Rank-1, search time and screen memory of the 1:N gallery's probes with the screen
-    folded to each of ``LAYOUTS`` (the stored codes are the same: no rebuild)."""
+    folded to each of ``layouts`` (the stored codes are the same: no rebuild)."""
     if gallery_dir is None:
         raise SystemExit("--parts screen_layouts needs --gallery DIR (built there if absent)")
     _build_or_reuse(fvc, size, gallery_dir)
     probes = [(k, t) for k, t in fvc.items() if k[2] != 1]
     rows = []
-    for tables, bucket_bits in LAYOUTS:
+    for tables, bucket_bits in layouts:
         layout = ScreenLayout(tables=tables, bucket_bits=bucket_bits)
         gallery = Gallery.open(gallery_dir, verify=False, screen_layout=layout)
         gallery.search({1: probes[0][1]}, 10)  # transposes the codes
@@ -625,16 +635,15 @@ def _settings(part: str, args: argparse.Namespace) -> dict[str, object]:
         "one_to_n": {"gallery_size": args.gallery_size, "probes": args.probes},
         "rank1": {"gallery_size": args.gallery_size},
         "distractors": {"distractors": args.distractors},
-        "screen_layouts": {
-            "gallery_size": args.gallery_size,
-            "layouts": [list(v) for v in LAYOUTS],
-        },
+        "screen_layouts": {"gallery_size": args.gallery_size, "layouts": args.layouts},
         "ray": {"shard_size": args.shard_size, "address": args.ray_address},
     }
     return {"dataset": str(args.dataset), **by_part[part]}
 
 
-def _slot(results: dict[str, Any], part: str, size: int) -> tuple[dict[str, Any], str]:
+def _slot(
+    results: dict[str, Any], part: str, size: int, layouts: str = ""
+) -> tuple[dict[str, Any], str]:
     """Where a part's figures go: (the dict holding them, their key). The 1:N parts keep one
     entry per gallery size."""
     if part == "one_to_n":
@@ -642,7 +651,9 @@ def _slot(results: dict[str, Any], part: str, size: int) -> tuple[dict[str, Any]
     if part == "rank1":
         return results.setdefault("rank1_analysis", {}), str(size)
     if part == "screen_layouts":
-        return results.setdefault("screen_layouts", {}), str(size)
+        return results.setdefault("screen_layouts", {}), f"{size}" + (
+            "" if layouts == _LAYOUTS_TEXT else f" {layouts}"
+        )
     if part == "ray":
         return results, "ray_shards"
     key = {
@@ -671,6 +682,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/biometrics.json")
     parser.add_argument(
         "--distractors", type=int, default=1000, help="distractors: generated templates scored"
+    )
+    parser.add_argument(
+        "--layouts", default=_LAYOUTS_TEXT, help="screen_layouts: TABLESxBUCKET_BITS,..."
     )
     parser.add_argument("--shard-size", type=int, default=5000, help="ray: templates a shard")
     parser.add_argument("--shards-dir", type=Path, help="ray: build (or reuse) the shards here")
@@ -704,11 +718,13 @@ def main() -> None:
         "one_to_n": lambda: one_to_n(fvc, args.gallery_size, args.probes, args.gallery),
         "rank1": lambda: rank1_analysis(fvc, args.gallery_size, args.gallery),
         "distractors": lambda: distractor_impostors(fvc, args.distractors),
-        "screen_layouts": lambda: screen_layouts(fvc, args.gallery_size, args.gallery),
+        "screen_layouts": lambda: screen_layouts(
+            fvc, args.gallery_size, args.gallery, _layouts(args.layouts)
+        ),
         "ray": lambda: ray_shards(fvc, args.shard_size, args.shards_dir, args.ray_address),
     }
     for part in parts:
-        holder, key = _slot(results, part, args.gallery_size)
+        holder, key = _slot(results, part, args.gallery_size, args.layouts)
         settings = _settings(part, args)
         previous = holder.get(key)
         if (
@@ -732,7 +748,7 @@ def main() -> None:
         # Written as each part ends (a later part's failure loses nothing), into the file as
         # it is now: another run may have written its own parts meanwhile.
         results = json.loads(args.out.read_text()) if args.out.exists() else {}
-        holder, key = _slot(results, part, args.gallery_size)
+        holder, key = _slot(results, part, args.gallery_size, args.layouts)
         holder[key] = figures
         _write(args.out, results)
         print(f"{part}: wrote {args.out}")
