@@ -2,16 +2,19 @@
 
 Each prepared template gets a small *index code*: each of its cylinders is reduced to one
 bucket per table by MinHash over its set cells, and the code is the set of buckets it fills
-(``INDEX_TABLES`` tables of 1,024 buckets, one bit each). A probe's screen score against a
-candidate is the number of buckets their codes share over the number the candidate fills (MCC
-indexing, Cappelli et al. 2011).
+(``INDEX_TABLES`` tables of 1,024 buckets, one bit each: 4 kB, stored with the gallery). A
+probe's screen score against a candidate is the number of buckets their codes share over the
+number the candidate fills (MCC indexing, Cappelli et al. 2011).
 
-The shared counts are taken from the codes transposed in memory on the first search (for each
-finger position and bucket, one bit per template): a probe reads only its own buckets' rows, a
-few per cent of the codes, and adds them 64 templates at a time into bit-sliced counters. The
-transposed copy costs as much memory as the codes (2 kB a template) and about a second per
-100,000 templates to make. Templates enrolled since the transposition are screened word by
-word (AND + popcount over each whole code, the same scores) until enough of them have come to
+What the screen holds in memory is the codes *folded* to a :class:`ScreenLayout` (the first
+tables, each folded to fewer buckets: bucket ``b`` modulo ``2 ** bucket_bits``, the same as
+hashing to fewer buckets) and transposed on the first search (for each finger position and
+folded bucket, one bit per template): a probe reads only its own buckets' rows, a few per
+cent of the codes, and adds them 64 templates at a time into bit-sliced counters. The
+default layout costs 1.5-2 kB a template instead of the full codes' 4 kB (``DEFAULT_LAYOUT``
+says which, and what it was measured to cost in rank-1), and is chosen when a gallery is
+opened: no rebuild. Templates enrolled since the transposition are screened word by word
+(AND + popcount over each folded code, the same scores) until enough of them have come to
 transpose again (:class:`SegmentScreen`).
 """
 
@@ -50,27 +53,40 @@ _PERMUTATIONS = np.stack(
 ).astype(np.int32)
 
 
+# The same permutations cell by cell (row: a cylinder cell's rank in each permutation), so
+# that a cell's ranks in all of them are one contiguous row that SIMD takes the minimum of.
+_RANKS_BY_CELL = np.ascontiguousarray(_PERMUTATIONS.T)
+
+
 @numba.njit(cache=True, nogil=True)
-def _index_code(bits: np.ndarray, perms: np.ndarray) -> np.ndarray:
-    """Bucket presence bitmaps: per table, the bucket of each cylinder's pair of MinHashes."""
+def _index_code(bits: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Bucket presence bitmaps: per table, the bucket of each cylinder's pair of MinHashes
+    (``ranks[cell, 2t]`` and ``ranks[cell, 2t + 1]``: the cell's ranks in table t's two
+    permutations)."""
     code = np.zeros(CODE_WORDS, dtype=np.uint64)
     n = bits.shape[0]
-    tables = perms.shape[0] // 2
+    hashes = ranks.shape[1]
+    tables = hashes // 2
+    cells = np.empty(_CYLINDER_BITS, dtype=np.int64)
+    low = np.empty(hashes, dtype=np.int32)
     for c in range(n):
+        k = 0
+        for w in range(CYLINDER_WORDS):
+            v = bits[c, w]
+            while v != 0:
+                cells[k] = w * 64 + int(_cttz(v))
+                k += 1
+                v &= v - np.uint64(1)
+        if k == 0:
+            continue  # an empty cylinder says nothing
+        low[:] = _CYLINDER_BITS
+        for i in range(k):
+            row = ranks[cells[i]]
+            for h in range(hashes):
+                low[h] = min(low[h], row[h])
         for t in range(tables):
-            m1 = _CYLINDER_BITS
-            m2 = _CYLINDER_BITS
-            for w in range(CYLINDER_WORDS):
-                v = bits[c, w]
-                while v != 0:
-                    b = w * 64 + int(_cttz(v))
-                    v &= v - np.uint64(1)
-                    m1 = min(m1, perms[2 * t, b])
-                    m2 = min(m2, perms[2 * t + 1, b])
-            if m1 == _CYLINDER_BITS:
-                continue  # an empty cylinder says nothing
-            if INDEX_HASHES == 1:
-                m2 = 0
+            m1 = low[2 * t]
+            m2 = low[2 * t + 1] if INDEX_HASHES == 2 else 0
             h = (np.uint64(m1) * np.uint64(_CYLINDER_BITS) + np.uint64(m2)) * np.uint64(2654435761)
             bucket = int((h >> np.uint64(13)) & np.uint64((1 << INDEX_BUCKET_BITS) - 1))
             word = t * TABLE_WORDS + (bucket >> 6)
@@ -80,7 +96,7 @@ def _index_code(bits: np.ndarray, perms: np.ndarray) -> np.ndarray:
 
 def index_code(prepared: Prepared) -> np.ndarray:
     """The screen's code of a prepared template (``CODE_WORDS`` uint64 words)."""
-    return _index_code(prepared.bits, _PERMUTATIONS)
+    return _index_code(prepared.bits, _RANKS_BY_CELL)
 
 
 @numba.njit(cache=True, nogil=True)
