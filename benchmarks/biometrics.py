@@ -63,7 +63,12 @@ from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs  # noqa
 from scomm.biometrics.formats import read_iso19794  # noqa: E402
 from scomm.biometrics.gallery import Gallery  # noqa: E402
 from scomm.biometrics.screen import DEFAULT_LAYOUT, ScreenLayout  # noqa: E402
-from scomm.biometrics.search import SearchSettings, prepare_probe, shortlist_size  # noqa: E402
+from scomm.biometrics.search import (  # noqa: E402
+    SHORTLIST_RATE,
+    SearchSettings,
+    prepare_probe,
+    shortlist_size,
+)
 from scomm.biometrics.synthetic import Population  # noqa: E402
 from scomm.biometrics.template import Template  # noqa: E402
 from scomm.settings import data_dir  # noqa: E402
@@ -379,18 +384,24 @@ def ray_shards(
 _LAYOUTS_TEXT = "32x10,32x9,24x9,16x10,16x9,32x8"
 
 
-def _layouts(text: str) -> list[tuple[int, int]]:
+def _layouts(text: str) -> list[tuple[int, int, float]]:
+    """``TABLESxBITS[@SHORTLIST_RATE],...`` (the rate: the search's default when not given)."""
+    out = []
     try:
-        return [(int(t), int(b)) for t, b in (item.split("x") for item in text.split(","))]
+        for item in text.split(","):
+            layout, _, rate = item.partition("@")
+            tables, bits = layout.split("x")
+            out.append((int(tables), int(bits), float(rate) if rate else SHORTLIST_RATE))
     except ValueError:
-        raise SystemExit(f"--layouts: TABLESxBITS,... expected, got {text!r}") from None
+        raise SystemExit(f"--layouts: TABLESxBITS[@RATE],... expected, got {text!r}") from None
+    return out
 
 
 def screen_layouts(
     fvc: dict[tuple[str, int, int], Template],
     size: int,
     gallery_dir: Path | None,
-    layouts: list[tuple[int, int]],
+    layouts: list[tuple[int, int, float]],
 ) -> dict[str, object]:
     """Rank-1, search time and screen memory of the 1:N gallery's probes with the screen
     folded to each of ``layouts`` (the stored codes are the same: no rebuild)."""
@@ -399,20 +410,21 @@ def screen_layouts(
     _build_or_reuse(fvc, size, gallery_dir)
     probes = [(k, t) for k, t in fvc.items() if k[2] != 1]
     rows = []
-    for tables, bucket_bits in layouts:
+    for tables, bucket_bits, rate in layouts:
         layout = ScreenLayout(tables=tables, bucket_bits=bucket_bits)
         gallery = Gallery.open(gallery_dir, verify=False, screen_layout=layout)
         gallery.search({1: probes[0][1]}, 10)  # transposes the codes
         times, hits = [], 0
         for (name, finger, _), t in probes:
             begin = time.perf_counter()
-            found = gallery.search({1: t}, 10)
+            found = gallery.search({1: t}, 10, settings=SearchSettings(shortlist_rate=rate))
             times.append(time.perf_counter() - begin)
             hits += bool(found) and found[0].subject_id == f"fvc-{name}-{finger}"
         memory = gallery.memory_report()
         row = {
             "tables": tables,
             "bucket_bits": bucket_bits,
+            "shortlist_rate": rate,
             "screen_bytes_per_template": memory["in_memory_screen_index"],
             "in_memory_bytes_per_template": memory["in_memory"],
             "rank1_rate": round(hits / len(probes), 4),
