@@ -615,8 +615,9 @@ class EventStore:
         with self.connection(write=False) as conn:
             return audit.entries(conn, subject=subject, reader=reader, after=after, limit=limit)
 
-    def verify_audit(self) -> AuditCheck:
-        """Walk the audit chain; where it breaks, if it does (see :class:`AuditCheck`)."""
+    def verify_audit(self, expect: Sequence[audit.Head] = ()) -> AuditCheck:
+        """Walk the audit chain; where it breaks, if it does, or where it does not extend a
+        checkpoint in ``expect`` (see :class:`AuditCheck`)."""
 
         def chunks() -> Iterator[list[AuditEntry]]:
             after = 0
@@ -627,7 +628,7 @@ class EventStore:
                 yield chunk
                 after = chunk[-1].seq
 
-        return audit.verify_entries(chunks())
+        return audit.verify_entries(chunks(), expect)
 
     # -- the work queue (see scomm.store.queue)
 
