@@ -17,9 +17,10 @@ image refused has nothing to lose), and what is particular to the class. Classes
 - ``sigkill_sqlite`` / ``sigkill_postgresql``: a real ``scomm run`` (county ``--county``,
   ``--days``, ``--population``, ``--gallery-size``, on a saved world built once) killed with
   SIGKILL at a seeded moment, run again and killed again (``--kills-per-chain`` times on one
-  store: each kill lands in a resuming run; one time in four by the clock, from 0.2 s to the
-  uninterrupted run's length; otherwise when the store holds a number of events drawn
-  for the chain), then run to its end; lost and duplicated events against an
+  store: each kill lands in a resuming run; one time in four by the clock, from 0.2 s to
+  when the uninterrupted run wrote its first event: start-up, world loading, submission;
+  otherwise when the store holds a number of events drawn for the chain: inside the steps),
+  then run to its end; lost and duplicated events against an
   uninterrupted run's log, cases with two detainers, half-writes (tasks not finished, a case's
   events cut part-way at a kill, a figures file not the uninterrupted run's, temporary files
   left). ``--kills`` kills per backend; ``cases`` counts the kills.

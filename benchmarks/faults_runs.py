@@ -56,6 +56,7 @@ class Reference:
     figures: dict[str, Any] | None
     wall_s: float
     events: int
+    first_event_s: float  # when its first event was written, seconds after the start
 
 
 @dataclass
@@ -137,12 +138,18 @@ def prepare(ws: Workspace, backends: list[str]) -> None:
             continue
         directory = ws.trial_dir(f"reference-{backend}")
         with store_for(ws, backend, directory) as url:
-            result = run_to_end(ws.argv(url, directory / "run.json"), 1800)
+            proc = start(ws.argv(url, directory / "run.json"), directory / "run.log")
+            first_event_s, _ = wait_for_moment(proc, url, None, 1)
+            result = wait_end(proc, directory / "run.log", 1800)
             if result["rc"] != 0:
                 raise SystemExit(f"the {backend} reference run failed: {result}")
             log = event_log(url)
         ws.references[backend] = Reference(
-            log, run_figures(directory / "run.json"), result["s"], sum(log.values())
+            log,
+            run_figures(directory / "run.json"),
+            round(first_event_s + result["s"], 2),
+            sum(log.values()),
+            first_event_s,
         )
         print(f"faults: {backend} reference, {sum(log.values())} events in {result['s']} s")
     ws.hang_s = max(180.0, 8 * max(r.wall_s for r in ws.references.values()))
@@ -153,6 +160,7 @@ def reference_agreement(ws: Workspace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "events": sqlite.events,
         "wall_s": {b: r.wall_s for b, r in ws.references.items()},
+        "first_event_s": {b: r.first_event_s for b, r in ws.references.items()},
         "cases_with_two_detainers": cases_with_two_detainers(sqlite.log),
         "detainers": sum(n for k, n in sqlite.log.items() if k[2] == "detainer.issued"),
         "cases": len({k[0] for k in sqlite.log}),
@@ -246,10 +254,11 @@ def kill_chain(
     ws: Workspace, backend: str, rng: np.random.Generator, length: int
 ) -> dict[str, Any]:
     """One store, ``length`` runs each killed with SIGKILL at a seeded moment (one time in
-    four by the clock: from 0.2 s to the uninterrupted run's length, reaching the start-up,
-    the world's loading and the submission; otherwise when the store holds a number of events
-    drawn for the chain, sorted, and more than it held), then a run to the end. Each killed
-    run is a real ``scomm run`` of the same parameters, resuming what the ones before left."""
+    four by the clock: from 0.2 s to when the uninterrupted run wrote its first event, in the
+    start-up, the world's loading and the submission; otherwise when the store holds a number
+    of events drawn for the chain, sorted, and more than it held: inside the steps), then a
+    run to the end. Each killed run is a real ``scomm run`` of the same parameters, resuming
+    what the ones before left; a chain ends early once every event is written."""
     ref = ws.references[backend]
     directory = ws.trial_dir(f"kill-{backend}")
     kills: list[dict[str, Any]] = []
@@ -259,11 +268,13 @@ def kill_chain(
         argv = ws.argv(url, directory / "run.json")
         for j in range(length):
             before = count_events(url)
+            if before >= ref.events:
+                break  # all written: what is left of the run is its end, killed already
             by_seconds = rng.random() < 0.25
             p = start(argv, directory / f"killed-{j + 1}.log")
             target: float | int
             if by_seconds:
-                target = round(float(rng.uniform(0.2, ref.wall_s)), 2)
+                target = round(float(rng.uniform(0.2, ref.first_event_s)), 2)
                 at_s, _ = wait_for_moment(p, url, target, None)
             else:
                 target = max(int(cuts[j]), before + 1)  # each killed run gets somewhere
