@@ -58,6 +58,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import faults_outages  # noqa: E402  (benchmarks/faults_outages.py)
 import faults_runs  # noqa: E402  (benchmarks/faults_runs.py)
 from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
@@ -257,8 +258,8 @@ def part_classes(part: str, args: argparse.Namespace, ws: faults_runs.Workspace)
         if part.startswith("concurrent_"):
             return {part: faults_runs.concurrent(ws, backend, args.pairs, args.seed)}
         if part == "pg_restart":
-            return {part: faults_runs.pg_restart(ws, args.restarts, args.down_s, args.seed)}
-        return {part: faults_runs.full_disk(ws, args.disk_trials, args.seed)}
+            return {part: faults_outages.pg_restart(ws, args.restarts, args.down_s, args.seed)}
+        return {part: faults_outages.full_disk(ws, args.disk_trials, args.seed)}
     except faults_runs.CannotRun as exc:  # the machine does not allow it: said, not hidden
         return {part: {"not_run": str(exc)}}
 
