@@ -129,6 +129,38 @@ def test_two_processes_on_one_run_do_everything_once(store_url: str, tmp_path: P
     assert cases_with_two_detainers(log) == 0
 
 
+def test_processes_recording_one_run_at_once_make_one_record(store_url: str) -> None:
+    # Found by benchmarks/faults.py: of two `scomm run` started together on PostgreSQL, one
+    # exited 2 on "duplicate key ... pipeline_runs_pkey" (a delete then an insert raced).
+    import threading
+
+    from scomm.pipeline.runs import list_runs, record_run
+
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def record() -> None:
+        try:
+            with EventStore.open(store_url) as own:  # its own engine, as another process has
+                barrier.wait(30)
+                record_run(own, "48201", dt.date(2011, 10, 3), 1, 2, ["48201-A", "48201-B"])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=record) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not errors, errors[:2]
+    with EventStore.open(store_url) as store:
+        runs = list_runs(store)
+    assert [(r.run_id, r.case_ids) for r in runs] == [
+        ("48201-20111003-1d-s2", ("48201-A", "48201-B"))
+    ]
+
+
 # --------------------------------------------------------------------- release: failures, times
 
 
