@@ -507,8 +507,14 @@ def append_committed(directory: Path, kind: bytes, payload: bytes) -> None:
             records=sum(1 for _ in read_records(path)) if path.exists() else 0,
         )
     record = _RECORD_HEAD.size + len(payload)
-    with open(path, "ab") as handle:
-        handle.truncate(state.bytes)  # an uncommitted tail of an interrupted write
+    size = path.stat().st_size if path.exists() else 0
+    if size < state.bytes:
+        raise GalleryError(
+            str(path), f"cut short since it was opened: {size} bytes, {state.bytes} committed"
+        )
+    if size > state.bytes:
+        with open(path, "ab") as handle:
+            handle.truncate(state.bytes)  # an uncommitted tail of an interrupted write
     append_record(path, kind, payload)
     try:
         committed = JournalState(bytes=state.bytes + record, records=state.records + 1)
