@@ -82,8 +82,8 @@ def _index_code(bits: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         low[:] = _CYLINDER_BITS
         for i in range(k):
             row = ranks[cells[i]]
-            for h in range(hashes):
-                low[h] = min(low[h], row[h])
+            for q in range(hashes):
+                low[q] = min(low[q], row[q])
         for t in range(tables):
             m1 = low[2 * t]
             m2 = low[2 * t + 1] if INDEX_HASHES == 2 else 0
