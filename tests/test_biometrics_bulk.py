@@ -97,6 +97,24 @@ def test_numbered_source_built_in_worker_processes_and_resumed(tmp_path: Path) -
     assert built.subjects()[3] == "syn-100"
 
 
+def test_a_build_stopped_before_its_manifest_is_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scomm.biometrics import bulk
+
+    def killed(*args: object) -> None:
+        raise Stop
+
+    with monkeypatch.context() as patch:
+        patch.setattr(bulk.storage, "write_manifest", killed)
+        with pytest.raises(Stop):
+            Gallery.build(tmp_path / "g", iter(subjects()), chunk=4)
+    assert (tmp_path / "g" / "gen-0").exists() and not (tmp_path / "g" / "manifest.json").exists()
+    built = Gallery.build(tmp_path / "g", iter(subjects()), chunk=4)
+    assert built.subjects() == [s for s, _f in subjects()]
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["gen-0", "manifest.json"]
+
+
 def test_a_gallery_is_not_built_over(tmp_path: Path) -> None:
     Gallery.build(tmp_path / "h", iter(subjects()[:3]))
     with pytest.raises(GalleryError, match="already exists"):

@@ -207,8 +207,6 @@ class _State:
         ids = [json.loads(line) for line in self.ids]
         self.ids.close()
         files[storage.SUBJECTS_FILE] = storage.write_subjects(self.dir / storage.SUBJECTS_FILE, ids)
-        (self.dir / IDS_FILE).unlink()
-        (self.dir / PROGRESS_FILE).unlink()
         return files
 
     def stop(self) -> None:
@@ -237,6 +235,9 @@ def build(
     if numbered and total is None:
         raise InputError("total", "a numbered subject source needs the number of subjects")
     directory.mkdir(parents=True, exist_ok=True)
+    finished = directory / "gen-0"
+    if (finished / PROGRESS_FILE).exists() and not (directory / STATE_DIR).exists():
+        os.replace(finished, directory / STATE_DIR)  # stopped after the switch, before the manifest
     state = _State(directory, total, _source_name(subjects) if numbered else "iterable")
     workers = workers or os.cpu_count() or 1
     try:
@@ -257,10 +258,13 @@ def build(
     except BaseException:
         state.stop()  # interrupted: what progress.json records is kept for the next call
         raise
-    os.replace(state.dir, directory / "gen-0")
+    os.replace(state.dir, finished)
     p = state.progress
     manifest = storage.new_manifest(0, p.subjects, p.entries, p.cylinders, files)
     storage.write_manifest(directory, manifest)
+    # Only now: until the manifest is there, these say that gen-0 is a build to finish.
+    (finished / IDS_FILE).unlink()
+    (finished / PROGRESS_FILE).unlink()
 
 
 def _source_name(source: object) -> str:
