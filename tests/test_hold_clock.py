@@ -314,6 +314,7 @@ def test_no_code_path_lets_a_pickup_pass_the_local_limit() -> None:
             PIMA_BAIL,
             expires,
             default_practice(),
+            rng=np.random.default_rng(0),
         )
 
 
