@@ -54,10 +54,24 @@ def _maxrss_gb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024**2  # Linux reports kilobytes
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished workers: under a shared machine's load the
+    wall time stretches, the CPU time much less."""
+    return sum(
+        u.ru_utime + u.ru_stime
+        for u in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
+
+
 def full_run(first: str, last: str, workers: int | None) -> dict:
-    started = time.perf_counter()
+    load_before = os.getloadavg()
+    started, cpu_before = time.perf_counter(), _cpu_seconds()
     results = simulate_plan(Plan(first, last, seed=1), workers=workers)
     seconds = time.perf_counter() - started
+    cpu_seconds = _cpu_seconds() - cpu_before
     totals = results["baseline"].totals()
     self_gb = _maxrss_gb(resource.RUSAGE_SELF)
     # RUSAGE_CHILDREN's maxrss is the largest single worker's peak, not their sum: with every
@@ -71,6 +85,8 @@ def full_run(first: str, last: str, workers: int | None) -> dict:
         "months": len(results["baseline"].months),
         "workers": n_workers,
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),  # this process and its workers
+        "load_average_before": [round(x, 2) for x in load_before],
         "bookings": int(bookings),
         "bookings_per_second": round(bookings / seconds),
         "cpu_microseconds_per_booking": round(seconds * n_workers / bookings * 1e6, 3),
@@ -169,6 +185,7 @@ def main() -> None:
     full = full_run(*span, args.workers)
     print(
         f"    {full['bookings']:,} bookings in {full['seconds']} s "
+        f"({full['cpu_seconds']} s CPU; load average {full['load_average_before'][0]} before) "
         f"({full['bookings_per_second']:,}/s on {full['workers']} workers); "
         f"peak RSS {full['peak_rss_gb']['self']} GB here, "
         f"{full['peak_rss_gb']['largest_worker']} GB largest worker, "
