@@ -25,7 +25,8 @@ image refused has nothing to lose), and what is particular to the class. Classes
   events cut part-way at a kill, a figures file not the uninterrupted run's, temporary files
   left). ``--kills`` kills per backend; ``cases`` counts the kills.
 - ``concurrent_sqlite`` / ``concurrent_postgresql``: ``--pairs`` pairs of processes on one run
-  (started together; the later pairs' second process joining part-way): one run's log.
+  (started together; the later pairs' second process joining part-way): one run's log, and
+  every process ends with exit 0 (``processes_failed`` counts those that do not).
 - ``pg_restart``: a throwaway PostgreSQL cluster of our own (``pg_createcluster 15 faults
   --port 5442``, dropped after; the shared server is never restarted): restarted mid-run, or
   stopped for ``--down-s`` seconds; the run waits for it and finishes with the log.
@@ -189,6 +190,7 @@ def summarize(classes: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "crashes": sum(v.get("crashes") or 0 for v in classes.values()),
         "unclear_refusals": sum(v.get("unclear_refusals") or 0 for v in classes.values()),
         "silently_changed": sum(v.get("silently_changed") or 0 for v in classes.values()),
+        "processes_failed": sum(v.get("processes_failed") or 0 for v in classes.values()),
         "cases_with_two_detainers": sum(
             v.get("cases_with_two_detainers") or 0 for v in classes.values()
         ),

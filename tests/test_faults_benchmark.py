@@ -117,6 +117,7 @@ def test_the_summary_meets_the_targets_only_when_every_class_does() -> None:
         {"crashes": 1},
         {"silently_changed": 1},
         {"cases_with_two_detainers": 1},
+        {"processes_failed": 1},
         {"property_holds": False},
     ):
         worse = {**classes, "hold_clock": {**classes["hold_clock"], **spoiled}}
