@@ -25,15 +25,17 @@ image refused has nothing to lose), and what is particular to the class. Classes
   events cut part-way at a kill, a figures file not the uninterrupted run's, temporary files
   left). ``--kills`` kills per backend; ``cases`` counts the kills.
 - ``concurrent_sqlite`` / ``concurrent_postgresql``: ``--pairs`` pairs of processes on one run
-  (started together; the later pairs' second process joining part-way): one run's log.
+  (started together; the later pairs' second process joining part-way): one run's log, and
+  every process ends with exit 0 (``processes_failed`` counts those that do not).
 - ``pg_restart``: a throwaway PostgreSQL cluster of our own (``pg_createcluster 15 faults
   --port 5442``, dropped after; the shared server is never restarted): restarted mid-run, or
   stopped for ``--down-s`` seconds; the run waits for it and finishes with the log.
 - ``full_disk``: the store on a 20 MB tmpfs filled to a random room: a clear error (exit 2),
   nothing half-written, and a rerun with room finishes with the log.
-- ``hold_clock``: ``--holds`` seeded holds (starts 2008-2035, every county's zone, a federal
-  48 h limit beside a local one of 1-48 h counted either way): the clock's expiry against the
-  independent walk over local days (scomm/policies/hold_check.py); 0 past the limit.
+- ``hold_clock``: ``--holds`` seeded holds (starts 2008-2035, one in ten within 12 hours of a
+  New Year, every county's zone, a federal 48 h limit beside a local one of 1-48 h counted
+  either way): the clock's expiry against the independent walk over local days
+  (scomm/policies/hold_check.py); 0 past the limit, 0 refused.
 
 Targets: 0 tracebacks, 0 hangs, 0 half-writes, 0 lost, 0 duplicated, the hold-clock property
 holds. Writes ``benchmarks/results/faults.json`` as each part ends (``--resume`` skips parts
@@ -138,42 +140,57 @@ def gallery(count: int, seed: int) -> dict[str, Any]:
 
 def hold_clock(holds: int, seed: int) -> dict[str, Any]:
     """The clock against the independent walk on seeded holds: none past any limit, and a
-    minute more is past one (the clock gives the whole limit, not less)."""
+    minute more is past one (the clock gives the whole limit, not less). Besides the uniform
+    starts, one in ten starts within twelve hours of a New Year (UTC), where a jail's local
+    day is another year's (the clock once refused 2010's first UTC hours in the west)."""
     from scomm.jurisdictions.timezones import time_zone_table
     from scomm.policies.hold_check import over_held_many
-    from scomm.policies.hold_clock import earliest_expiry
+    from scomm.policies.hold_clock import OutsideCalendar, earliest_expiry
 
     rng = np.random.default_rng(seed)
     zones = sorted({c.zone for c in time_zone_table().values()})
     first = np.datetime64("2008-01-01T00:00", "m").astype(np.int64)
     last = np.datetime64("2035-12-31T00:00", "m").astype(np.int64)
-    starts = rng.integers(first, last, holds).astype("datetime64[m]")
+    starts = rng.integers(first, last, holds)
+    edges = rng.random(holds) < 0.1
+    new_years = np.array(
+        [np.datetime64(f"{y}-01-01T00:00", "m").astype(np.int64) for y in range(2009, 2036)]
+    )
+    starts[edges] = rng.choice(new_years, int(edges.sum())) + rng.integers(-720, 720, edges.sum())
+    starts = starts.astype("datetime64[m]")
     index = rng.integers(0, len(zones), holds)
     federal = (np.full(holds, 48.0), np.ones(holds, dtype=bool))
     local = (rng.integers(60, 48 * 60 + 1, holds) / 60.0, rng.random(holds) < 0.5)
     limits = [federal, local]
-    started = time.perf_counter()
-    expiry = earliest_expiry(starts, limits, zones, index)
-    clock_s = time.perf_counter() - started
-    started = time.perf_counter()
-    past = over_held_many(starts, expiry, limits, zones, index)
-    a_minute_more = over_held_many(starts, expiry + np.timedelta64(1, "m"), limits, zones, index)
-    walk_s = time.perf_counter() - started
-    result = {
+    result: dict[str, Any] = {
         "cases": holds,
         "zones": len(zones),
         "starts": [str(starts.min()), str(starts.max())],
-        "past_the_limit": int(past.sum()),
-        "short_of_the_limit": int((~a_minute_more).sum()),
-        "property_holds": bool(not past.any() and a_minute_more.all()),
-        "clock_s": round(clock_s, 3),
-        "independent_walk_s": round(walk_s, 1),
+        "within_12_h_of_a_new_year": int(edges.sum()),
         "tracebacks": 0,
         "hangs": 0,
         "half_writes": None,
         "lost": None,
         "duplicated": None,
     }
+    started = time.perf_counter()
+    try:
+        expiry = earliest_expiry(starts, limits, zones, index)
+    except OutsideCalendar as exc:  # every start is inside the calendar: a wrong refusal
+        result.update(wrongly_refused=str(exc), property_holds=False)
+        print(f"faults: hold clock: {result}", flush=True)
+        return result
+    clock_s = time.perf_counter() - started
+    started = time.perf_counter()
+    past = over_held_many(starts, expiry, limits, zones, index)
+    a_minute_more = over_held_many(starts, expiry + np.timedelta64(1, "m"), limits, zones, index)
+    result.update(
+        past_the_limit=int(past.sum()),
+        short_of_the_limit=int((~a_minute_more).sum()),
+        property_holds=bool(not past.any() and a_minute_more.all()),
+        clock_s=round(clock_s, 3),
+        independent_walk_s=round(time.perf_counter() - started, 1),
+    )
     print(f"faults: hold clock: {result}", flush=True)
     return result
 
@@ -189,6 +206,7 @@ def summarize(classes: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "crashes": sum(v.get("crashes") or 0 for v in classes.values()),
         "unclear_refusals": sum(v.get("unclear_refusals") or 0 for v in classes.values()),
         "silently_changed": sum(v.get("silently_changed") or 0 for v in classes.values()),
+        "processes_failed": sum(v.get("processes_failed") or 0 for v in classes.values()),
         "cases_with_two_detainers": sum(
             v.get("cases_with_two_detainers") or 0 for v in classes.values()
         ),

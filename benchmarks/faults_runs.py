@@ -376,4 +376,7 @@ def concurrent(ws: Workspace, backend: str, pairs: int, seed: int) -> dict[str, 
             end["half_writes"].append(f"{end['runs_recorded']} runs recorded, not one")
         trials.append({"second_started_at_events": joined_at, "runs": [first_end, second], **end})
         print(f"faults: {backend} pair {pair + 1}: {end}", flush=True)
-    return {**totals(trials), "processes": 2 * pairs, "trials": trials}
+    failed = sum(1 for t in trials for e in t["runs"] if e["rc"] != 0)
+    # Each process must do its share and end well: a second process refused is a failure
+    # here, not a clean refusal.
+    return {**totals(trials), "processes": 2 * pairs, "processes_failed": failed, "trials": trials}

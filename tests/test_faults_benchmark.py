@@ -117,6 +117,7 @@ def test_the_summary_meets_the_targets_only_when_every_class_does() -> None:
         {"crashes": 1},
         {"silently_changed": 1},
         {"cases_with_two_detainers": 1},
+        {"processes_failed": 1},
         {"property_holds": False},
     ):
         worse = {**classes, "hold_clock": {**classes["hold_clock"], **spoiled}}
@@ -129,5 +130,6 @@ def test_the_summary_meets_the_targets_only_when_every_class_does() -> None:
 def test_the_hold_clock_part_finds_no_hold_past_its_limit(holds: int) -> None:
     result = faults.hold_clock(holds, seed=3)
     assert result["cases"] == holds and result["zones"] > 10
+    assert result["within_12_h_of_a_new_year"] > 10 and "wrongly_refused" not in result
     assert result["past_the_limit"] == 0 and result["short_of_the_limit"] == 0
     assert result["property_holds"]

