@@ -116,7 +116,7 @@ def login(client: httpx.Client, username: str) -> None:
 
 
 def what_if_url(base: str) -> tuple[str, dict[str, Any]]:
-    q = {"place": COUNTY, "reform": f"judicial_warrant_everywhere@{COUNTY}:2012-01-01"}
+    q = {"place": COUNTY, "reform": f"judicial_warrant@{COUNTY}:2012-01-01"}
     return f"{base}/api/what-if", q
 
 

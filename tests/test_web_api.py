@@ -184,7 +184,7 @@ def test_openapi_documents_every_json_twin(client: TestClient) -> None:
 
 
 def test_what_if_runs_beside_the_baseline(client: TestClient) -> None:
-    q: dict[str, Any] = {"place": HOME, "reform": f"judicial_warrant_everywhere@{HOME}:2014-02-01"}
+    q: dict[str, Any] = {"place": HOME, "reform": f"judicial_warrant@{HOME}:2014-02-01"}
     q |= {"first": "2014-01", "last": "2014-06", "runs": 2, "sample": 0.05}
     started = client.get("/api/what-if", params=q).json()
     again = client.get("/api/what-if", params=q).json()

@@ -12,13 +12,12 @@ from typer.testing import CliRunner
 
 from scomm.cli import app as cli_app
 from scomm.errors import InputError
-from scomm.outputs import OUTPUTS, PIPELINE_ONLY
+from scomm.outputs import CASE_OUTCOMES, OUTPUTS, PIPELINE_ONLY, csv_header, term
 from scomm.pipeline.case import fold
 from scomm.pipeline.outcomes import OUTCOMES, by_outcome, outcome_of
 from scomm.pipeline.runs import get_run, list_runs, record_run, run_id_of
 from scomm.simulation.results import HEADLINE, SHARES
 from scomm.store.events import EventStore, NewEvent
-from scomm.vocabulary import CASE_OUTCOMES, csv_header, term
 
 UTC = dt.UTC
 T0 = dt.datetime(2013, 6, 3, 9, tzinfo=UTC)
@@ -42,9 +41,9 @@ def test_unknown_names_are_refused() -> None:
 
 
 def test_labels_are_unambiguous() -> None:
-    from scomm.vocabulary import SIMULATION
+    from scomm.outputs import FIGURES
 
-    labels = [t.label for t in SIMULATION.values()]
+    labels = [t.label for t in FIGURES.values()]
     assert len(labels) == len(set(labels))
 
 
@@ -182,6 +181,8 @@ def test_reforms_parse_and_limit_to_a_place() -> None:
     both = parse_reform("serious_crimes_only+trust_act@06:2013-01-01")
     assert reform_text(both) == "serious_crimes_only+trust_act@06:2013-01-01"
     assert parse_reform("baseline") == [] and reform_text([]) == ""
+    # An old link's alias comes back under the scenario's own name.
+    assert reform_text([one]) == "judicial_warrant@06085:2012-01-01"
     with pytest.raises(InputError, match="FIPS"):
         parse_reform("judicial_warrant@6085")
     with pytest.raises(InputError, match="no such scenario"):

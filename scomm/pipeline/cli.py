@@ -127,11 +127,11 @@ def register(app: typer.Typer) -> None:
         ] = "cli",
     ) -> None:
         """A run's cases with their outcome (each case read is logged under --reader)."""
+        from scomm.outputs import label
         from scomm.pipeline.outcomes import OUTCOMES, outcome_of
         from scomm.pipeline.runner import case_states
         from scomm.pipeline.runs import get_run
         from scomm.store import EventStore
-        from scomm.vocabulary import label
 
         if outcome is not None and outcome not in OUTCOMES:
             raise InputError("--outcome", f"{outcome!r}: use one of {', '.join(OUTCOMES)}")
@@ -336,8 +336,8 @@ def _record_reads(db: str | None, reader: str, subjects: list[str], purpose: str
 
 def outcome_examples(cases: dict[str, str], run_id: str, per_outcome: int = 3) -> Table:
     """A few case ids of each outcome, to open with `scomm case ID`."""
+    from scomm.outputs import label
     from scomm.pipeline.outcomes import OUTCOMES
-    from scomm.vocabulary import label
 
     table = Table(
         title=f"Run {run_id}: cases to open with `scomm case ID`",
@@ -354,14 +354,18 @@ def outcome_examples(cases: dict[str, str], run_id: str, per_outcome: int = 3) -
 
 
 def summary_table(figures: dict[str, Any]) -> Table:
-    from scomm.outputs import LABELS, PIPELINE_ONLY
+    from scomm.outputs import OUTPUTS, PIPELINE_ONLY, term
 
     table = Table(title=figures.get("title", "Run summary"))
     table.add_column("figure")
     table.add_column("count", justify="right")
-    for key, label in {**LABELS, **PIPELINE_ONLY}.items():
+    for key in (*OUTPUTS, *PIPELINE_ONLY):
+        words = term(key)
         value = figures["counts"].get(key, 0)
-        table.add_row(label, f"{value:,}" if isinstance(value, int) else f"{value:,.1f}")
+        indent = "  " if words.part_of else ""
+        table.add_row(
+            indent + words.label, f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+        )
     return table
 
 

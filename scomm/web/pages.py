@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from scomm.errors import InputError
+from scomm.outputs import csv_header
 from scomm.simulation.scenarios import scenarios
-from scomm.vocabulary import csv_header
 from scomm.web import views
 from scomm.web.app import check_csrf, csrf_token, ctx, render
 from scomm.web.maps import KINDS

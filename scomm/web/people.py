@@ -12,10 +12,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from scomm.errors import InputError
+from scomm.outputs import term
 from scomm.pipeline.case import fold
 from scomm.pipeline.outcomes import OUTCOMES, outcome_of
 from scomm.pipeline.runs import PipelineRun, get_run, list_runs
-from scomm.vocabulary import term
 from scomm.web.accounts import Account, authenticate
 from scomm.web.app import Forbidden, check_csrf, ctx, render, require_account
 from scomm.web.audit import audit_entries, read_case

@@ -12,11 +12,11 @@ import numpy as np
 
 from scomm.errors import InputError, PolicyError
 from scomm.jurisdictions.counties import load_jurisdictions
+from scomm.outputs import term
 from scomm.policies.load import federal_regimes, jurisdiction_policies, parse_policy
 from scomm.policies.schema import JurisdictionPolicy
 from scomm.simulation.engine import OUTPUTS
 from scomm.simulation.results import HEADLINE, SHARES
-from scomm.vocabulary import term
 from scomm.web import record
 from scomm.web.simulate import COUNTY_OUTPUTS, NationalRun, band, estimate
 

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from scomm.errors import InputError, ScommError
+from scomm.outputs import term
 from scomm.policies.load import parse_policy
 from scomm.policies.schema import JurisdictionPolicy
 from scomm.simulation.engine import OUTPUTS, Options
 from scomm.simulation.national import months
 from scomm.simulation.results import SHARES
 from scomm.simulation.scenarios import baseline_rules
-from scomm.vocabulary import term
 from scomm.web.reforms import parse_reform, reform_text, rules_for_reforms
 from scomm.web.simulate import band, estimate, place_of, place_runs
 
