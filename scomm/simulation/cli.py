@@ -63,9 +63,10 @@ def register(app: typer.Typer) -> None:
         from scomm.policies.overlays import spec_of
         from scomm.simulation.assumptions import load_assumptions
         from scomm.simulation.engine import Options
+        from scomm.simulation.headline import print_headline
         from scomm.simulation.national import Plan, months, simulate_plan
         from scomm.simulation.rates import measured_rates
-        from scomm.simulation.results import BASELINE, Outcome, headline_rows
+        from scomm.simulation.results import BASELINE, Outcome
         from scomm.simulation.scenarios import SEPARATOR, parse_names
 
         try:
@@ -98,18 +99,12 @@ def register(app: typer.Typer) -> None:
                 progress=lambda i, n: bar.update(task, completed=i, total=n),
             )
         outcome = Outcome(plan, results, time.perf_counter() - began)
-        interval = " (mean [90% interval])" if runs > 1 else ""
-        table = Table(
-            title=f"United States, {first} to {last}, seed {seed}, {runs} run(s){interval}"
+        interval = " (mean, 90% interval under it)" if runs > 1 else ""
+        print_headline(
+            outcome,
+            f"United States, {first} to {last}, seed {seed}, {runs} run(s){interval}",
+            console,
         )
-        table.add_column("figure")
-        for name in results:
-            table.add_column(name, justify="right")
-            if name != BASELINE:
-                table.add_column("vs baseline", justify="right")
-        for row in headline_rows(outcome):
-            table.add_row(*row)
-        console.print(table)
         console.print(f"{outcome.seconds:.1f} s")
         if json_path:
             outcome.write_json(json_path)
@@ -228,11 +223,10 @@ def register(app: typer.Typer) -> None:
                 "FIPS, DATE YYYY-MM-DD (both optional), or a YAML file; compose with +"
             )
         )
-        table.add_column("name")
-        table.add_column("what changes")
-        table.add_column("source")
+        for column in ("name", "what changes", "source"):
+            table.add_column(column, overflow="fold")
         for s in known().values():
-            name = s.name + (f" (also {', '.join(s.aliases)})" if s.aliases else "")
+            name = s.name + (f"\n(also {', '.join(s.aliases)})" if s.aliases else "")
             table.add_row(name, f"{s.title}: {' '.join(s.description.split())}", s.source)
         Console().print(table)
         Console().print(
