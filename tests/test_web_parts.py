@@ -131,6 +131,15 @@ def test_runs_are_recorded_and_listed(store_url: str) -> None:
             get_run(store, "nope")
 
 
+def test_a_cases_county_comes_from_its_booking_and_is_not_a_logged_read(store_url: str) -> None:
+    booking = {"county_fips": "06085", "name": "A. Person"}
+    with EventStore.open(store_url) as store:
+        store.append(NewEvent("48453-x", "booking", "LEA", T0, booking, "state arrest law"))
+        assert store.case_county("48453-x") == "06085"
+        assert store.case_county("nope") is None
+        assert store.audit_entries(subject="48453-x") == []
+
+
 def test_scomm_cases_lists_a_runs_cases_by_outcome(tmp_path: Path) -> None:
     import json
 
