@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scomm.errors import InputError, TaskFailed
@@ -83,8 +84,11 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--scenario",
-                help="run under a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, "
-                "or join with +); see `scomm scenarios`",
+                # escaped: Rich would take [@PLACE] for a style and drop it
+                help=escape(
+                    "run under a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, "
+                    "or join with +); see `scomm scenarios`"
+                ),
             ),
         ] = None,
     ) -> None:

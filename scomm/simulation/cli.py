@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -24,8 +25,11 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--scenario",
-                help="a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, or join "
-                "with + to compose); see `scomm scenarios`",
+                # escaped: Rich would take [@PLACE] for a style and drop it
+                help=escape(
+                    "a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, or join "
+                    "with + to compose); see `scomm scenarios`"
+                ),
             ),
         ] = None,
         json_path: Annotated[
@@ -213,8 +217,6 @@ def register(app: typer.Typer) -> None:
     @app.command("scenarios")
     def scenarios() -> None:
         """The what-ifs (overlays) `scomm simulate --scenario` and `scomm run --scenario` take."""
-        from rich.markup import escape
-
         from scomm.policies.overlays import scenarios as known
 
         table = Table(

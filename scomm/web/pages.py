@@ -27,6 +27,10 @@ router = APIRouter()
 MAX_DRAFT_BYTES = 256 * 1024
 
 
+# The big aggregate twins are returned as JSONResponse: their dicts are already plain JSON,
+# and FastAPI's encoder would walk every number of them again on every request.
+
+
 def _national(request: Request) -> NationalRun | None:
     return ctx(request).national.run
 
@@ -92,7 +96,7 @@ def nation_api(request: Request) -> Any:
     run = _national(request)
     if run is None:
         return _loading_json(request)
-    return views.nation(run)
+    return JSONResponse(views.nation(run))
 
 
 @router.get("/api/nation/headline.csv", tags=["downloads"], summary="Headline figures as CSV")
@@ -165,7 +169,7 @@ def counties_api(request: Request, q: str = "") -> Any:
     run = _national(request)
     if run is None:
         return _loading_json(request)
-    return _matching(views.county_index(run), q)
+    return JSONResponse(_matching(views.county_index(run), q))
 
 
 @router.get("/counties/{fips}", include_in_schema=False)
@@ -182,7 +186,7 @@ def county_api(request: Request, fips: str) -> Any:
     run = _national(request)
     if run is None:
         return _loading_json(request)
-    return views.county(run, fips)
+    return JSONResponse(views.county(run, fips))
 
 
 @router.get("/api/counties/{fips}/series.csv", tags=["downloads"], summary="A county by month")
