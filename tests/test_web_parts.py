@@ -322,3 +322,15 @@ def test_declined_bins_keep_zero_and_none_apart(issued: float, declined: float, 
 
     assert declined_category(issued, declined) == bin
     assert bin in DECLINE_COLORS
+
+
+def test_a_what_if_that_fails_in_its_worker_is_reported_not_raised() -> None:
+    import queue
+
+    from scomm.web import whatif
+
+    progress: queue.Queue[Any] = queue.Queue()
+    whatif._start_worker(progress)
+    bad = whatif.Question(place="99999", reform="judicial_warrant", first="2014-01", last="2014-01")
+    status, message, seconds = whatif._answer_in_worker("job1", bad, None)
+    assert status == "failed" and "99999" in message and seconds >= 0
