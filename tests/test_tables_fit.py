@@ -118,7 +118,10 @@ def test_short_numbers(name: str, value: float, text: str) -> None:
     assert short(name, value) == text
 
 
-@pytest.mark.parametrize("command", [["scenarios"], ["jurisdictions", "--state", "RI"]])
+@pytest.mark.parametrize(
+    "command",
+    [["scenarios"], ["jurisdictions", "--state", "RI"], ["data", "check"], ["data", "agreements"]],
+)
 def test_lists_fit_80_columns(command: list[str]) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "scomm", *command],

@@ -151,8 +151,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(rows, indent=2))
             return
         table = Table(title=f"Run {run_id}: {len(rows)} case(s)")
-        table.add_column("case id")
-        table.add_column("outcome")
+        table.add_column("case id", overflow="fold")
+        table.add_column("outcome", overflow="fold")
         for r in rows:
             table.add_row(r["case_id"], label(r["outcome"]))
         Console().print(table)
@@ -347,8 +347,8 @@ def outcome_examples(cases: dict[str, str], run_id: str, per_outcome: int = 3) -
         title=f"Run {run_id}: cases to open with `scomm case ID`",
         caption=f"all of them: scomm cases --run {run_id} [--outcome NAME]",
     )
-    table.add_column("outcome")
-    table.add_column("cases", justify="right")
+    table.add_column("outcome", overflow="fold")
+    table.add_column("cases", justify="right", overflow="fold")
     table.add_column("e.g.", overflow="fold")
     for name in OUTCOMES:
         ids = [c for c, o in cases.items() if o == name]
@@ -361,8 +361,8 @@ def summary_table(figures: dict[str, Any]) -> Table:
     from scomm.outputs import OUTPUTS, PIPELINE_ONLY, term
 
     table = Table(title=figures.get("title", "Run summary"))
-    table.add_column("figure")
-    table.add_column("count", justify="right")
+    table.add_column("figure", overflow="fold")
+    table.add_column("count", justify="right", overflow="fold")
     for key in (*OUTPUTS, *PIPELINE_ONLY):
         words = term(key)
         value = figures["counts"].get(key, 0)

@@ -187,20 +187,24 @@ def register(app: typer.Typer) -> None:
         )
         table = Table(title=f"Calibration: rms relative gap {fit.rms_gap:.1%}")
         for column in ("figure", "target", "model", "gap", ""):
-            table.add_column(column, justify="left" if column == "figure" else "right")
+            table.add_column(
+                column, justify="left" if column == "figure" else "right", overflow="fold"
+            )
         for row in table_rows(fit.rows):
             table.add_row(*row)
         console.print(table)
         fitted = Table(title="Fitted assumptions")
-        fitted.add_column("assumption")
-        fitted.add_column("value", justify="right")
+        fitted.add_column("assumption", overflow="fold")
+        fitted.add_column("value", justify="right", overflow="fold")
         for name, value in fit.values.items():
             fitted.add_row(name, f"{value:.4g}")
         console.print(fitted)
         if fit.record:
             record = Table(title="ICE's detainer record at the fitted values")
             for column in ("series", "rms gap", "within tolerance", ""):
-                record.add_column(column, justify="left" if column == "series" else "right")
+                record.add_column(
+                    column, justify="left" if column == "series" else "right", overflow="fold"
+                )
             for key, q in fit.record.items():
                 rms, within = q["rms_gap"], q["share_within_tolerance"]
                 record.add_row(
