@@ -322,5 +322,8 @@ class Jobs:
         job.status = status  # last: a reader that sees "done" finds the result there
 
     def shutdown(self) -> None:
+        """Stop taking jobs; a job under way ends in its worker, which then exits."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._queue.put(None)
+        self._listener.join(timeout=5)
+        self._queue.close()
