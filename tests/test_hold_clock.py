@@ -20,7 +20,12 @@ from scomm.jurisdictions.timezones import county_zone
 from scomm.pipeline.case import fold
 from scomm.pipeline.summary import summarize
 from scomm.policies.decisions import hold_limits
-from scomm.policies.hold_check import held_too_long, latest_release, over_held_many
+from scomm.policies.hold_check import (
+    held_too_long,
+    latest_release,
+    latest_releases,
+    over_held_many,
+)
 from scomm.policies.hold_clock import (
     OutsideCalendar,
     earliest_expiry,
@@ -391,6 +396,25 @@ def test_a_batch_is_clocked_as_each_hold_alone(
     limits = [(h, e)]
     assert not over_held_many(begin, many, limits, ZONES, index).any()
     assert over_held_many(begin, many + np.timedelta64(1, "m"), limits, ZONES, index).all()
+
+
+@SETTINGS
+@given(
+    starts=st.lists(STARTS, min_size=1, max_size=40),
+    zone=st.sampled_from(ZONES),
+    hours=st.lists(st.integers(0, 120 * 60).map(lambda m: m / 60), min_size=40, max_size=40),
+    excluded=st.lists(st.booleans(), min_size=40, max_size=40),
+)
+def test_the_checks_walk_for_many_holds_is_the_walk_for_each(
+    starts: list[dt.datetime], zone: str, hours: list[float], excluded: list[bool]
+) -> None:
+    n = len(starts)
+    begin = np.array([np.datetime64(s.replace(second=0, microsecond=0), "m") for s in starts])
+    h, e = np.array(hours[:n]), np.array(excluded[:n])
+    many = latest_releases(begin, h, e, zone)
+    for i in range(n):
+        one = latest_release(_utc_minute(starts[i]), h[i], bool(e[i]), zone)
+        assert np.datetime64(one.replace(tzinfo=None), "m") == many[i]
 
 
 @pytest.mark.parametrize(
