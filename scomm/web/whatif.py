@@ -239,6 +239,7 @@ def _answer_in_worker(
     def progress(value: float) -> None:
         _progress.put((job_id, value))
 
+    value: Any  # the result, or the failure's message
     try:
         status, value = "done", answer(question, drafts, progress)
     except ScommError as exc:
