@@ -13,6 +13,8 @@ out/bench-web/cache between runs of this script), then measures:
   person-level pages logged in as the administrator. Target: p95 under 300 ms.
 - what_if: one county (Travis, TX) over the six years with the form's defaults (5 runs at
   sample 0.25, the reform beside the baseline), seconds from the request to the answer.
+- pages_during_what_if: the public pages, one after another, while a new what-if runs (in
+  its worker process), p50/p95/max in ms.
 - concurrency: ``--clients`` clients at once on localhost (httpx, asyncio), each making
   ``--per-client`` requests over the public pages; errors (any status but 200) and latency.
 - screenshots: each page in headless Chromium (Playwright), under
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import shutil
@@ -43,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
-from scomm.store.events import EventStore  # noqa: E402
+from scomm.store.events import EventStore, NewEvent  # noqa: E402
 from scomm.web.accounts import add_account, list_accounts  # noqa: E402
 from scomm.web.server import free_port  # noqa: E402
 
@@ -51,6 +54,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "web.json"
 SHOTS = ROOT / "benchmarks" / "results" / "web-screenshots"
 WORK = ROOT / "out" / "bench-web"
 COUNTY, OTHER = "48453", "06085"
+OTHER_CASE = f"{OTHER}-20130601-000000"
 PASSWORD = "benchmark password 1"
 TARGET_P95_MS = 300.0
 
@@ -71,6 +75,11 @@ def prepare_store(db: str) -> str:
             check=True, env=env, stdout=subprocess.DEVNULL,
         )  # fmt: skip
     with EventStore.open(db) as store:
+        if store.case_county(OTHER_CASE) is None:
+            # A booking in another county, for the county user to be refused.
+            at = dt.datetime(2013, 6, 1, 9, tzinfo=dt.UTC)
+            payload = {"county_fips": OTHER, "name": "A. Person"}
+            store.append(NewEvent(OTHER_CASE, "booking", "LEA", at, payload, "state arrest law"))
         have = {a.username for a in list_accounts(store)}
         for name, role, county in (
             ("admin", "administrator", None),
@@ -116,7 +125,7 @@ def login(client: httpx.Client, username: str) -> None:
 
 
 def what_if_url(base: str) -> tuple[str, dict[str, Any]]:
-    q = {"place": COUNTY, "reform": f"judicial_warrant_everywhere@{COUNTY}:2012-01-01"}
+    q = {"place": COUNTY, "reform": f"judicial_warrant@{COUNTY}:2012-01-01"}
     return f"{base}/api/what-if", q
 
 
@@ -137,6 +146,36 @@ def time_what_if(client: httpx.Client, base: str) -> dict[str, Any]:
         "job_seconds": job["seconds"],
         "url": share,
         "job_id": job["id"],
+    }
+
+
+def pages_during_what_if(base: str, paths: list[str]) -> dict[str, Any]:
+    """Page latency while a what-if (a new question: another seed) runs in the background:
+    the job runs in a worker process, so pages should answer as fast as without it."""
+    url, q = what_if_url(base)
+    times: list[float] = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        job = client.get(url, params={**q, "seed": 2}).json()
+        began = time.perf_counter()
+        while job["status"] not in ("done", "failed"):
+            for path in paths:
+                t = time.perf_counter()
+                r = client.get(path)
+                times.append(1000 * (time.perf_counter() - t))
+                if r.status_code != 200:
+                    raise RuntimeError(f"{path}: HTTP {r.status_code}")
+            job = client.get(f"/api/what-if/jobs/{job['id']}").json()
+        seconds = time.perf_counter() - began
+    if job["status"] != "done":
+        raise RuntimeError(f"what-if failed: {job['error']}")
+    times.sort()
+    return {
+        "what_if_seconds": round(seconds, 2),
+        "requests": len(times),
+        "p50_ms": round(statistics.median(times), 1) if times else None,
+        "p95_ms": round(times[max(0, int(round(0.95 * len(times))) - 1)], 1) if times else None,
+        "max_ms": round(times[-1], 1) if times else None,
+        "paths": paths,
     }
 
 
@@ -291,8 +330,8 @@ def pick_cases(base: str, run_id: str) -> tuple[str, str]:
         for outcome in order:
             found = admin.get(f"/api/runs/{run_id}", params={"outcome": outcome}).json()
             if found["cases"]:
-                return found["cases"][0]["case_id"], f"{OTHER}-20130601-000000"
-        return data["cases"][0]["case_id"], f"{OTHER}-20130601-000000"
+                return found["cases"][0]["case_id"], OTHER_CASE
+        return data["cases"][0]["case_id"], OTHER_CASE
 
 
 def main() -> None:
@@ -343,6 +382,8 @@ def main() -> None:
         write(results)
         public = ["/", "/api/nation", f"/counties/{COUNTY}", "/policies", "/what-if",
                   f"/api/counties/{COUNTY}", "/maps/policy.png?on=2014-06-30"]  # fmt: skip
+        results["pages_during_what_if"] = pages_during_what_if(base, public)
+        write(results)
         results["concurrency"] = asyncio.run(
             _concurrent(base, public, args.clients, args.per_client)
         )

@@ -33,7 +33,7 @@ class WebWorld:
     held_case: str
 
 
-def _events(case_id: str, county: str, start: dt.datetime, kind: str) -> list[NewEvent]:
+def case_events(case_id: str, county: str, start: dt.datetime, kind: str) -> list[NewEvent]:
     at = start
 
     def ev(step: str, actor: str, hours: float, payload: dict[str, object], basis: str) -> NewEvent:
@@ -95,7 +95,7 @@ def make_world(tmp: Path) -> WebWorld:
     with EventStore.open(url) as store:
         for cases, county in ((home, HOME), (other, OTHER)):
             for case_id, kind in zip(cases, kinds, strict=True):
-                store.append(*_events(case_id, county, day, kind))
+                store.append(*case_events(case_id, county, day, kind))
         home_run = record_run(store, HOME, day.date(), 1, 1, home)
         other_run = record_run(store, OTHER, day.date(), 1, 1, other)
         add_account(store, "admin", PASSWORD, "administrator")

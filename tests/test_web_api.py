@@ -3,6 +3,7 @@ what-if jobs, draft policies, logins, roles, CSRF, the login limit and the audit
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from _public_data import needs_public_data
-from _web import HOME, OTHER, PASSWORD, WebWorld, make_world
+from _web import HOME, OTHER, PASSWORD, WebWorld, case_events, make_world
 
 pytest.importorskip("fastapi", reason="the web extra is not installed")
 
@@ -184,7 +185,7 @@ def test_openapi_documents_every_json_twin(client: TestClient) -> None:
 
 
 def test_what_if_runs_beside_the_baseline(client: TestClient) -> None:
-    q: dict[str, Any] = {"place": HOME, "reform": f"judicial_warrant_everywhere@{HOME}:2014-02-01"}
+    q: dict[str, Any] = {"place": HOME, "reform": f"judicial_warrant@{HOME}:2014-02-01"}
     q |= {"first": "2014-01", "last": "2014-06", "runs": 2, "sample": 0.05}
     started = client.get("/api/what-if", params=q).json()
     again = client.get("/api/what-if", params=q).json()
@@ -328,6 +329,25 @@ def test_county_user_sees_own_county_only_and_every_read_is_logged(
     reads = store.audit_entries(subject=world.held_case, reader="web:travis")
     assert len(reads) == 1
     assert not store.audit_entries(subject=world.other_cases[0], reader="web:travis")
+
+
+def test_a_county_user_is_checked_against_the_cases_real_county(
+    client: TestClient, world: WebWorld, app: FastAPI
+) -> None:
+    # A case id that begins with the user's FIPS but was booked in another county, and one of
+    # the user's county whose id names no county at all: the booking event decides.
+    store: EventStore = app.state.ctx.store
+    day = dt.datetime(2013, 6, 4, 9, tzinfo=dt.UTC)
+    misleading, plain = f"{HOME}-20130604-900000", "case-20130604-a"
+    store.append(*case_events(misleading, OTHER, day, "held"))
+    store.append(*case_events(plain, HOME, day, "held"))
+    assert login(client, "travis").status_code == 303
+    refused = client.get(f"/api/cases/{misleading}")
+    assert refused.status_code == 403 and OTHER in refused.text
+    assert client.get(f"/api/cases/{plain}").json()["county"] == HOME
+    assert client.get("/api/cases/no-such-case").status_code == 404
+    assert not store.audit_entries(subject=misleading)
+    assert len(store.audit_entries(subject=plain, reader="web:travis")) == 1
 
 
 def test_run_case_list_is_searchable(client: TestClient, world: WebWorld) -> None:

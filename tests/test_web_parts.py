@@ -12,13 +12,12 @@ from typer.testing import CliRunner
 
 from scomm.cli import app as cli_app
 from scomm.errors import InputError
-from scomm.outputs import OUTPUTS, PIPELINE_ONLY
+from scomm.outputs import CASE_OUTCOMES, OUTPUTS, PIPELINE_ONLY, csv_header, term
 from scomm.pipeline.case import fold
 from scomm.pipeline.outcomes import OUTCOMES, by_outcome, outcome_of
 from scomm.pipeline.runs import get_run, list_runs, record_run, run_id_of
 from scomm.simulation.results import HEADLINE, SHARES
 from scomm.store.events import EventStore, NewEvent
-from scomm.vocabulary import CASE_OUTCOMES, csv_header, term
 
 UTC = dt.UTC
 T0 = dt.datetime(2013, 6, 3, 9, tzinfo=UTC)
@@ -42,9 +41,9 @@ def test_unknown_names_are_refused() -> None:
 
 
 def test_labels_are_unambiguous() -> None:
-    from scomm.vocabulary import SIMULATION
+    from scomm.outputs import FIGURES
 
-    labels = [t.label for t in SIMULATION.values()]
+    labels = [t.label for t in FIGURES.values()]
     assert len(labels) == len(set(labels))
 
 
@@ -132,6 +131,15 @@ def test_runs_are_recorded_and_listed(store_url: str) -> None:
             get_run(store, "nope")
 
 
+def test_a_cases_county_comes_from_its_booking_and_is_not_a_logged_read(store_url: str) -> None:
+    booking = {"county_fips": "06085", "name": "A. Person"}
+    with EventStore.open(store_url) as store:
+        store.append(NewEvent("48453-x", "booking", "LEA", T0, booking, "state arrest law"))
+        assert store.case_county("48453-x") == "06085"
+        assert store.case_county("nope") is None
+        assert store.audit_entries(subject="48453-x") == []
+
+
 def test_scomm_cases_lists_a_runs_cases_by_outcome(tmp_path: Path) -> None:
     import json
 
@@ -182,6 +190,8 @@ def test_reforms_parse_and_limit_to_a_place() -> None:
     both = parse_reform("serious_crimes_only+trust_act@06:2013-01-01")
     assert reform_text(both) == "serious_crimes_only+trust_act@06:2013-01-01"
     assert parse_reform("baseline") == [] and reform_text([]) == ""
+    # An old link's alias comes back under the scenario's own name.
+    assert reform_text([one]) == "judicial_warrant@06085:2012-01-01"
     with pytest.raises(InputError, match="FIPS"):
         parse_reform("judicial_warrant@6085")
     with pytest.raises(InputError, match="no such scenario"):
@@ -312,3 +322,15 @@ def test_declined_bins_keep_zero_and_none_apart(issued: float, declined: float, 
 
     assert declined_category(issued, declined) == bin
     assert bin in DECLINE_COLORS
+
+
+def test_a_what_if_that_fails_in_its_worker_is_reported_not_raised() -> None:
+    import queue
+
+    from scomm.web import whatif
+
+    progress: queue.Queue[Any] = queue.Queue()
+    whatif._start_worker(progress)
+    bad = whatif.Question(place="99999", reform="judicial_warrant", first="2014-01", last="2014-01")
+    status, message, seconds = whatif._answer_in_worker("job1", bad, None)
+    assert status == "failed" and "99999" in message and seconds >= 0

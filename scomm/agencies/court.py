@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from scomm.agencies.base import Emit, Send, StepResult
+from scomm.agencies.citations import PROSECUTORIAL_DISCRETION, cited_on
 from scomm.jurisdictions.timezones import county_zone, with_local_offset
 from scomm.policies import flow
 from scomm.policies.decisions import LEVEL_INDEX
@@ -89,7 +90,7 @@ def proceedings(
         flow.REMOVAL: "INA 240: order of removal by an immigration judge, or reinstatement "
         "(INA 241(a)(5))",
         flow.RELIEF: "Relief from removal granted (e.g. cancellation of removal, INA 240A)",
-        flow.DISCRETION: "Case closed in ICE's prosecutorial discretion (Morton memo, June 2011)",
+        flow.DISCRETION: cited_on(PROSECUTORIAL_DISCRETION, at.date()),
     }[code]
     return StepResult(
         (

@@ -10,6 +10,7 @@ import numpy as np
 
 from scomm.agencies import ero
 from scomm.agencies.base import Emit, Send, StepResult, iso
+from scomm.agencies.citations import DETAINER_IS_A_REQUEST, cited_on
 from scomm.agencies.ero import offense_record, release_when_due
 from scomm.jurisdictions.timezones import county_zone, with_local_offset
 from scomm.people import born_in_us
@@ -92,7 +93,7 @@ def receive_detainer(
     limit = float(hold_limit_hours(layers, rules.regime_arrays())[0])
     answer = {"honored": honored, "form": detainer["form"], "hold_limit_hours": limit}
     basis = "; ".join(layer.basis for layer in rules.layers)
-    basis += "; detainers are requests, not orders (Galarza v. Szalczyk, 3d Cir. 2014)"
+    basis += "; " + cited_on(DETAINER_IS_A_REQUEST, at.date())
     return StepResult((Emit("jail.detainer_answer", actor, at, answer, basis),), release)
 
 

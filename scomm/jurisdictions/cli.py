@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             console = Console()
             table = Table(title=f"Datasets in {root}")
             for column in ("dataset", "state", "files", "origin"):
-                table.add_column(column)
+                table.add_column(column, overflow="fold")
             colors = {"valid": "green", "missing": "red", "incomplete": "yellow", "invalid": "red"}
             for s in statuses:
                 detail = f"{s.valid}/{len(s.dataset.files)}"
@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         grid = Table(title=f"287(g) agreements ({len(shown)} of {len(table.agreements)} rows)")
         for column in ("row", "state", "agency", "years", "model", "FIPS file -> placed", "how"):
-            grid.add_column(column)
+            grid.add_column(column, overflow="fold")
         for a in shown:
             grid.add_row(
                 str(a.row),
@@ -192,7 +192,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         table = Table(title=f"{len(counties)} counties" + (f" of {state.upper()}" if state else ""))
         for column in ("fips", "name", "state", "population 2010", "ICE area", "activated"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for c in counties:
             activated = _iso(c.activation_date) or "-"
             if c.activation_imputed:

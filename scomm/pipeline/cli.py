@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from scomm.errors import InputError, TaskFailed
@@ -83,8 +84,11 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--scenario",
-                help="run under a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, "
-                "or join with +); see `scomm scenarios`",
+                # escaped: Rich would take [@PLACE] for a style and drop it
+                help=escape(
+                    "run under a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, "
+                    "or join with +); see `scomm scenarios`"
+                ),
             ),
         ] = None,
     ) -> None:
@@ -127,11 +131,11 @@ def register(app: typer.Typer) -> None:
         ] = "cli",
     ) -> None:
         """A run's cases with their outcome (each case read is logged under --reader)."""
+        from scomm.outputs import label
         from scomm.pipeline.outcomes import OUTCOMES, outcome_of
         from scomm.pipeline.runner import case_states
         from scomm.pipeline.runs import get_run
         from scomm.store import EventStore
-        from scomm.vocabulary import label
 
         if outcome is not None and outcome not in OUTCOMES:
             raise InputError("--outcome", f"{outcome!r}: use one of {', '.join(OUTCOMES)}")
@@ -147,8 +151,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(rows, indent=2))
             return
         table = Table(title=f"Run {run_id}: {len(rows)} case(s)")
-        table.add_column("case id")
-        table.add_column("outcome")
+        table.add_column("case id", overflow="fold")
+        table.add_column("outcome", overflow="fold")
         for r in rows:
             table.add_row(r["case_id"], label(r["outcome"]))
         Console().print(table)
@@ -336,15 +340,15 @@ def _record_reads(db: str | None, reader: str, subjects: list[str], purpose: str
 
 def outcome_examples(cases: dict[str, str], run_id: str, per_outcome: int = 3) -> Table:
     """A few case ids of each outcome, to open with `scomm case ID`."""
+    from scomm.outputs import label
     from scomm.pipeline.outcomes import OUTCOMES
-    from scomm.vocabulary import label
 
     table = Table(
         title=f"Run {run_id}: cases to open with `scomm case ID`",
         caption=f"all of them: scomm cases --run {run_id} [--outcome NAME]",
     )
-    table.add_column("outcome")
-    table.add_column("cases", justify="right")
+    table.add_column("outcome", overflow="fold")
+    table.add_column("cases", justify="right", overflow="fold")
     table.add_column("e.g.", overflow="fold")
     for name in OUTCOMES:
         ids = [c for c, o in cases.items() if o == name]
@@ -354,14 +358,18 @@ def outcome_examples(cases: dict[str, str], run_id: str, per_outcome: int = 3) -
 
 
 def summary_table(figures: dict[str, Any]) -> Table:
-    from scomm.outputs import LABELS, PIPELINE_ONLY
+    from scomm.outputs import OUTPUTS, PIPELINE_ONLY, term
 
     table = Table(title=figures.get("title", "Run summary"))
-    table.add_column("figure")
-    table.add_column("count", justify="right")
-    for key, label in {**LABELS, **PIPELINE_ONLY}.items():
+    table.add_column("figure", overflow="fold")
+    table.add_column("count", justify="right", overflow="fold")
+    for key in (*OUTPUTS, *PIPELINE_ONLY):
+        words = term(key)
         value = figures["counts"].get(key, 0)
-        table.add_row(label, f"{value:,}" if isinstance(value, int) else f"{value:,.1f}")
+        indent = "  " if words.part_of else ""
+        table.add_row(
+            indent + words.label, f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
+        )
     return table
 
 

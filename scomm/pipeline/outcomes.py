@@ -1,14 +1,14 @@
 """A case's outcome in one word: the furthest point of the flow it reached. Used by
 ``scomm run`` (a few case ids of each outcome), ``scomm cases`` and the web application's
-case lists; the words for each are in :data:`scomm.vocabulary.CASE_OUTCOMES`."""
+case lists; the words for each are in :data:`scomm.outputs.CASE_OUTCOMES`."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
 
+from scomm.outputs import CASE_OUTCOMES
 from scomm.pipeline.case import CaseState
-from scomm.vocabulary import CASE_OUTCOMES
 
 OUTCOMES = tuple(CASE_OUTCOMES)
 

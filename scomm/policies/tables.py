@@ -382,7 +382,8 @@ def agreements_layer() -> LayerTable | None:
                 {
                     "from": start,
                     "to": end,
-                    "summary": f"287(g) jail-model agreement {run[0]}-{run[-1]}: deputized "
+                    # Only the start: a case's basis must not tell of the end to come.
+                    "summary": f"287(g) jail-model agreement, listed from {run[0]}: deputized "
                     "jail officers screen foreign-born inmates",
                     "reference": "INA 287(g), 8 U.S.C. 1357(g): memorandum of agreement with ICE",
                     "source": table.source,

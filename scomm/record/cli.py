@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
                 title += f": {c.within_share:.0%} of periods within ±{c.tolerance:.0%}"
             table = Table(title=title, title_justify="left")
             for column in ("year", "record", "model", "90% interval", "gap", "within"):
-                table.add_column(column, justify="right")
+                table.add_column(column, justify="right", overflow="fold")
             for g in gaps_by_year(c):
                 interval = (
                     f"[{_fmt(g.low, c.share)}, {_fmt(g.high, c.share)}]"

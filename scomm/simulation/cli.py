@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -24,8 +25,11 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--scenario",
-                help="a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, or join "
-                "with + to compose); see `scomm scenarios`",
+                # escaped: Rich would take [@PLACE] for a style and drop it
+                help=escape(
+                    "a what-if overlay: NAME[@PLACE][:DATE] or FILE.yaml (repeat, or join "
+                    "with + to compose); see `scomm scenarios`"
+                ),
             ),
         ] = None,
         json_path: Annotated[
@@ -63,9 +67,10 @@ def register(app: typer.Typer) -> None:
         from scomm.policies.overlays import spec_of
         from scomm.simulation.assumptions import load_assumptions
         from scomm.simulation.engine import Options
+        from scomm.simulation.headline import print_headline
         from scomm.simulation.national import Plan, months, simulate_plan
         from scomm.simulation.rates import measured_rates
-        from scomm.simulation.results import BASELINE, Outcome, headline_rows
+        from scomm.simulation.results import BASELINE, Outcome
         from scomm.simulation.scenarios import SEPARATOR, parse_names
 
         try:
@@ -98,18 +103,12 @@ def register(app: typer.Typer) -> None:
                 progress=lambda i, n: bar.update(task, completed=i, total=n),
             )
         outcome = Outcome(plan, results, time.perf_counter() - began)
-        interval = " (mean [90% interval])" if runs > 1 else ""
-        table = Table(
-            title=f"United States, {first} to {last}, seed {seed}, {runs} run(s){interval}"
+        interval = " (mean, 90% interval under it)" if runs > 1 else ""
+        print_headline(
+            outcome,
+            f"United States, {first} to {last}, seed {seed}, {runs} run(s){interval}",
+            console,
         )
-        table.add_column("figure")
-        for name in results:
-            table.add_column(name, justify="right")
-            if name != BASELINE:
-                table.add_column("vs baseline", justify="right")
-        for row in headline_rows(outcome):
-            table.add_row(*row)
-        console.print(table)
         console.print(f"{outcome.seconds:.1f} s")
         if json_path:
             outcome.write_json(json_path)
@@ -188,20 +187,24 @@ def register(app: typer.Typer) -> None:
         )
         table = Table(title=f"Calibration: rms relative gap {fit.rms_gap:.1%}")
         for column in ("figure", "target", "model", "gap", ""):
-            table.add_column(column, justify="left" if column == "figure" else "right")
+            table.add_column(
+                column, justify="left" if column == "figure" else "right", overflow="fold"
+            )
         for row in table_rows(fit.rows):
             table.add_row(*row)
         console.print(table)
         fitted = Table(title="Fitted assumptions")
-        fitted.add_column("assumption")
-        fitted.add_column("value", justify="right")
+        fitted.add_column("assumption", overflow="fold")
+        fitted.add_column("value", justify="right", overflow="fold")
         for name, value in fit.values.items():
             fitted.add_row(name, f"{value:.4g}")
         console.print(fitted)
         if fit.record:
             record = Table(title="ICE's detainer record at the fitted values")
             for column in ("series", "rms gap", "within tolerance", ""):
-                record.add_column(column, justify="left" if column == "series" else "right")
+                record.add_column(
+                    column, justify="left" if column == "series" else "right", overflow="fold"
+                )
             for key, q in fit.record.items():
                 rms, within = q["rms_gap"], q["share_within_tolerance"]
                 record.add_row(
@@ -218,8 +221,6 @@ def register(app: typer.Typer) -> None:
     @app.command("scenarios")
     def scenarios() -> None:
         """The what-ifs (overlays) `scomm simulate --scenario` and `scomm run --scenario` take."""
-        from rich.markup import escape
-
         from scomm.policies.overlays import scenarios as known
 
         table = Table(
@@ -228,11 +229,10 @@ def register(app: typer.Typer) -> None:
                 "FIPS, DATE YYYY-MM-DD (both optional), or a YAML file; compose with +"
             )
         )
-        table.add_column("name")
-        table.add_column("what changes")
-        table.add_column("source")
+        for column in ("name", "what changes", "source"):
+            table.add_column(column, overflow="fold")
         for s in known().values():
-            name = s.name + (f" (also {', '.join(s.aliases)})" if s.aliases else "")
+            name = s.name + (f"\n(also {', '.join(s.aliases)})" if s.aliases else "")
             table.add_row(name, f"{s.title}: {' '.join(s.description.split())}", s.source)
         Console().print(table)
         Console().print(

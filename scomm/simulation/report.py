@@ -108,8 +108,8 @@ def comparison_chart(outcome: Outcome) -> str | None:
 
 def definitions_table() -> str:
     """What each headline figure counts, in the words the web app and the CLI use."""
+    from scomm.outputs import term
     from scomm.simulation.results import HEADLINE
-    from scomm.vocabulary import term
 
     return _table(
         ["figure", "what it counts", "code name (JSON, Parquet)"],

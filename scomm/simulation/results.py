@@ -194,7 +194,7 @@ def headline_rows(outcome: Outcome) -> list[list[str]]:
         for name, r in outcome.scenarios.items()
         if base is not None and name != BASELINE
     }
-    from scomm.vocabulary import label
+    from scomm.outputs import label
 
     rows = []
     for key in HEADLINE:

@@ -597,6 +597,25 @@ class EventStore:
         with self.connection(write=False) as conn:
             return list(conn.execute(query).scalars())
 
+    def case_county(self, case_id: str) -> str | None:
+        """The county FIPS the case was booked in (its booking event's ``county_fips``), None
+        for an unknown case. Where a case belongs, not its record: like :meth:`cases`, an
+        index, and not access-logged (an account's right to read is checked with it before
+        any read)."""
+        query = (
+            select(events.c.payload)
+            .where(events.c.case_id == case_id, events.c.step == "booking")
+            .order_by(events.c.seq)
+            .limit(1)
+        )
+        with self.connection(write=False) as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
+        county = payload.get("county_fips")
+        return str(county) if county is not None else None
+
     # -- the audit log (see scomm.store.audit)
 
     def record_read(self, reader: str, subject: str, purpose: str) -> None:

@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
             accounts = list_accounts(store)
         table = Table(title=f"{len(accounts)} account(s)")
         for col in ("account", "role", "county"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for a in accounts:
             table.add_row(a.username, a.role, a.county or "")
         Console().print(table)

@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from scomm.errors import InputError
+from scomm.outputs import csv_header
 from scomm.simulation.scenarios import scenarios
-from scomm.vocabulary import csv_header
 from scomm.web import views
 from scomm.web.app import check_csrf, csrf_token, ctx, render
 from scomm.web.maps import KINDS
@@ -25,6 +25,10 @@ from scomm.web.whatif import DEFAULT_SAMPLE, Question
 
 router = APIRouter()
 MAX_DRAFT_BYTES = 256 * 1024
+
+
+# The big aggregate twins are returned as JSONResponse: their dicts are already plain JSON,
+# and FastAPI's encoder would walk every number of them again on every request.
 
 
 def _national(request: Request) -> NationalRun | None:
@@ -92,7 +96,7 @@ def nation_api(request: Request) -> Any:
     run = _national(request)
     if run is None:
         return _loading_json(request)
-    return views.nation(run)
+    return JSONResponse(views.nation(run))
 
 
 @router.get("/api/nation/headline.csv", tags=["downloads"], summary="Headline figures as CSV")
@@ -165,7 +169,7 @@ def counties_api(request: Request, q: str = "") -> Any:
     run = _national(request)
     if run is None:
         return _loading_json(request)
-    return _matching(views.county_index(run), q)
+    return JSONResponse(_matching(views.county_index(run), q))
 
 
 @router.get("/counties/{fips}", include_in_schema=False)
@@ -182,7 +186,7 @@ def county_api(request: Request, fips: str) -> Any:
     run = _national(request)
     if run is None:
         return _loading_json(request)
-    return views.county(run, fips)
+    return JSONResponse(views.county(run, fips))
 
 
 @router.get("/api/counties/{fips}/series.csv", tags=["downloads"], summary="A county by month")

@@ -12,10 +12,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from scomm.errors import InputError
+from scomm.outputs import term
 from scomm.pipeline.case import fold
 from scomm.pipeline.outcomes import OUTCOMES, outcome_of
 from scomm.pipeline.runs import PipelineRun, get_run, list_runs
-from scomm.vocabulary import term
+from scomm.store.events import EventStore
 from scomm.web.accounts import Account, authenticate
 from scomm.web.app import Forbidden, check_csrf, ctx, render, require_account
 from scomm.web.audit import audit_entries, read_case
@@ -25,11 +26,11 @@ PAGE_SIZE = 50
 INDEX_READER = "web:case-index"  # the reader the case lists' outcome index reads under
 
 
-def case_county(case_id: str) -> str:
-    """Case ids begin with the booking county's FIPS (``06085-20130601-000012``)."""
-    county = case_id[:5]
-    if not county.isdigit() or case_id[5:6] != "-":
-        raise InputError(f"case {case_id}", "no such case (ids begin with a county FIPS code)")
+def case_county(store: EventStore, case_id: str) -> str:
+    """The county the case was booked in, from its events (never guessed from its id)."""
+    county = store.case_county(case_id)
+    if county is None:
+        raise InputError(f"case {case_id}", "no such case")
     return county
 
 
@@ -149,7 +150,7 @@ def run_data(
         if day and booked_day != day:
             continue
         rows.append(
-            {"case_id": case_id, "county": case_county(case_id), "booked_on": booked_day,
+            {"case_id": case_id, "county": run.county, "booked_on": booked_day,
              "outcome": o, "outcome_label": term(o).label}
         )  # fmt: skip
     counts: dict[str, int] = {}
@@ -233,7 +234,7 @@ def _midnights(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
 
 def case_data(request: Request, case_id: str) -> dict[str, Any]:
     account = require_account(request)
-    county = case_county(case_id)
+    county = case_county(ctx(request).store, case_id)
     _may_see_county(account, county, f"case {case_id}")
     events = read_case(ctx(request).store, case_id, account, "web case page")
     if not events:

@@ -1,6 +1,6 @@
 """Reforms as the web application takes them: overlays (:mod:`scomm.policies.overlays`:
 scenario names composed with ``+``, each optionally in a place from a date,
-``judicial_warrant_everywhere@06085:2012-01-01``), and a draft policy file standing in for an
+``judicial_warrant@06085:2012-01-01``), and a draft policy file standing in for an
 installed one without being installed."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scomm.policies.load import jurisdiction_policies
-from scomm.policies.overlays import SEPARATOR, Overlay, Rules, apply, parse_overlays, spec_of
+from scomm.policies.overlays import SEPARATOR, Overlay, Rules, apply, parse_overlays
 from scomm.policies.schema import JurisdictionPolicy
+from scomm.policies.tables import EVERYWHERE
 
 __all__ = ["Overlay", "parse_reform", "reform_text", "rules_for_reforms"]
 
@@ -28,8 +29,15 @@ def parse_reform(text: str) -> list[Overlay]:
 
 
 def reform_text(reforms: Sequence[Overlay]) -> str:
-    """The canonical spec, which parses back to the same overlays ("" for none)."""
-    return spec_of(reforms) if reforms else ""
+    """The canonical spec, which parses back to the same overlays ("" for none): each scenario
+    by its own name, never an old alias, so a shared link checks the form's box for it."""
+    return SEPARATOR.join(_canonical(o) for o in reforms)
+
+
+def _canonical(overlay: Overlay) -> str:
+    where = "" if overlay.place == EVERYWHERE else f"@{overlay.place}"
+    when = f":{overlay.start.isoformat()}" if overlay.start else ""
+    return f"{overlay.scenario.name}{where}{when}"
 
 
 def rules_for_reforms(reforms: Sequence[Overlay], draft: JurisdictionPolicy | None = None) -> Rules:

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import cache
 from typing import Any
 
 import numpy as np
 
 from scomm.errors import InputError, PolicyError
 from scomm.jurisdictions.counties import load_jurisdictions
+from scomm.outputs import term
 from scomm.policies.load import federal_regimes, jurisdiction_policies, parse_policy
 from scomm.policies.schema import JurisdictionPolicy
 from scomm.simulation.engine import OUTPUTS
 from scomm.simulation.results import HEADLINE, SHARES
-from scomm.vocabulary import term
 from scomm.web import record
 from scomm.web.simulate import COUNTY_OUTPUTS, NationalRun, band, estimate
 
@@ -184,7 +185,9 @@ def _county_index(run: NationalRun) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- policies
 
 
+@cache
 def policy_files() -> list[dict[str, Any]]:
+    """The package's policy files (they do not change while the server runs)."""
     files: list[dict[str, Any]] = [
         {
             "fips": "US",
@@ -208,15 +211,24 @@ def policy_files() -> list[dict[str, Any]]:
 
 
 def _path_of(fips: str) -> str:
-    from importlib import resources
-
     if fips == "US":
         return "scomm/policies/federal/regimes.yaml"
+    path = _jurisdiction_paths().get(fips)
+    if path is None:
+        raise InputError(f"policy {fips}", "no such policy file (see /policies)")
+    return path
+
+
+@cache
+def _jurisdiction_paths() -> dict[str, str]:
+    from importlib import resources
+
     root = resources.files("scomm.policies").joinpath("jurisdictions")
-    for entry in root.iterdir():
-        if entry.name.split("-")[0] == fips and entry.name.endswith((".yaml", ".yml")):
-            return f"scomm/policies/jurisdictions/{entry.name}"
-    raise InputError(f"policy {fips}", "no such policy file (see /policies)")
+    return {
+        entry.name.split("-")[0]: f"scomm/policies/jurisdictions/{entry.name}"
+        for entry in sorted(root.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith((".yaml", ".yml"))
+    }
 
 
 def policy_file(fips: str) -> dict[str, Any]:

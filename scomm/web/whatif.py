@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from scomm.errors import InputError, ScommError
+from scomm.outputs import term
 from scomm.policies.load import parse_policy
 from scomm.policies.schema import JurisdictionPolicy
 from scomm.simulation.engine import OUTPUTS, Options
 from scomm.simulation.national import months
 from scomm.simulation.results import SHARES
 from scomm.simulation.scenarios import baseline_rules
-from scomm.vocabulary import term
 from scomm.web.reforms import parse_reform, reform_text, rules_for_reforms
 from scomm.web.simulate import band, estimate, place_of, place_runs
 
@@ -212,19 +213,68 @@ def answer(question: Question, drafts: Drafts, progress: Any = None) -> dict[str
     }
 
 
+# In a what-if worker process: where its jobs report their progress.
+_progress: Any = None
+
+
+def _start_worker(progress: Any) -> None:
+    global _progress
+    _progress = progress
+
+
+def _warm() -> None:
+    """Nothing: run once so that the worker has started and imported scomm before a job."""
+
+
+def _answer_in_worker(
+    job_id: str, question: Question, draft_text: str | None
+) -> tuple[str, Any, float]:
+    """``answer`` in the worker process: ("done", result, seconds) or ("failed", message,
+    seconds), never an exception (a job's failure is shown on its page; the worker goes on)."""
+    began = time.perf_counter()
+    drafts = Drafts(None)
+    if draft_text is not None:
+        drafts.add(draft_text)
+
+    def progress(value: float) -> None:
+        _progress.put((job_id, value))
+
+    value: Any  # the result, or the failure's message
+    try:
+        status, value = "done", answer(question, drafts, progress)
+    except ScommError as exc:
+        status, value = "failed", str(exc)
+    except Exception as exc:
+        status, value = "failed", f"{type(exc).__name__}: {exc}"
+    return status, value, time.perf_counter() - began
+
+
 class Jobs:
-    """The job queue: one job at a time in a background thread (the machine's cores are the
-    simulation's); a question already answered or under way is not run twice."""
+    """The job queue: one job at a time in a worker process of its own, so that a simulation
+    never holds the server's interpreter while it serves pages; a question already answered or
+    under way is not run twice. Progress comes back over a queue that a thread reads."""
 
     def __init__(self, drafts: Drafts, workers: int = 1) -> None:
         self.drafts = drafts
         self._jobs: dict[str, Job] = {}
         self._by_question: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="what-if")
+        # spawn: the server has threads, which a forked child must not inherit half-held.
+        context = multiprocessing.get_context("spawn")
+        self._queue: Any = context.Queue()
+        self._pool = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(self._queue,)
+        )
+        self._listener = threading.Thread(target=self._listen, name="what-if progress", daemon=True)
+        self._listener.start()
+
+    def warm(self) -> None:
+        """Start the worker now (imports take seconds), not on the first question."""
+        self._pool.submit(_warm)
 
     def submit(self, question: Question) -> Job:
         question = question.checked()
+        draft_text = self.drafts.text(question.draft) if question.draft else None
         if question.draft:
             self.drafts.policy(question.draft)  # refuse a bad draft now, not in the job
         with self._lock:
@@ -234,7 +284,8 @@ class Jobs:
             job = Job(uuid.uuid4().hex[:12], question)
             self._jobs[job.id] = job
             self._by_question[question.key()] = job.id
-        self._pool.submit(self._run, job)
+        future = self._pool.submit(_answer_in_worker, job.id, question, draft_text)
+        future.add_done_callback(lambda f: self._finish(job, f))
         return job
 
     def find(self, question: Question) -> Job | None:
@@ -248,22 +299,32 @@ class Jobs:
             raise InputError(f"what-if job {job_id}", "no such job (it may predate a restart)")
         return job
 
-    def _run(self, job: Job) -> None:
-        job.status = "running"
-        began = time.perf_counter()
+    def _listen(self) -> None:
+        while True:
+            message = self._queue.get()
+            if message is None:
+                return
+            job_id, value = message
+            job = self._jobs.get(job_id)
+            if job is not None and job.status in ("queued", "running"):
+                job.status, job.progress = "running", value
 
-        def progress(value: float) -> None:
-            job.progress = value
-
+    def _finish(self, job: Job, future: Future[tuple[str, Any, float]]) -> None:
         try:
-            job.result = answer(job.question, self.drafts, progress)
-            job.status = "done"
-            job.progress = 1.0
-        except ScommError as exc:
-            job.status, job.error = "failed", str(exc)
-        except Exception as exc:  # a job's failure is shown on its page; the server goes on
-            job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
-        job.seconds = round(time.perf_counter() - began, 2)
+            status, value, seconds = future.result()
+        except Exception as exc:  # the worker died (killed, out of memory)
+            status, value = "failed", f"the what-if worker stopped: {type(exc).__name__}: {exc}"
+            seconds = time.time() - job.submitted
+        if status == "done":
+            job.result, job.progress = value, 1.0
+        else:
+            job.error = str(value)
+        job.seconds = round(seconds, 2)
+        job.status = status  # last: a reader that sees "done" finds the result there
 
     def shutdown(self) -> None:
+        """Stop taking jobs; a job under way ends in its worker, which then exits."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._queue.put(None)
+        self._listener.join(timeout=5)
+        self._queue.close()
