@@ -66,7 +66,11 @@ def decide(
                 level_index,
                 rules.regime_arrays(),
                 np.array([iar["us_citizen"]]),
-                practice.act_probability(level, rules.regime.name),
+                min(
+                    1.0,
+                    practice.act_probability(level, rules.regime.name)
+                    * float(flow.act_phase_in(practice, np.array([at.date()]))[0]),
+                ),
                 practice,
             )[0]
         )
