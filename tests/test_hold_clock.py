@@ -170,6 +170,20 @@ def test_dates_outside_the_calendar_are_refused_by_name() -> None:
         hold_expires_at(at(2100, 12, 31, 12), 48, True, LA)
 
 
+def test_a_hold_starting_on_new_years_eve_local_time_in_a_new_utc_decade() -> None:
+    # 1 January 2010, 03:00 UTC is Thursday 31 December 2009, 19:00 in Los Angeles: the jail's
+    # day is the last of the decade before (the clock once looked in 2010's table and refused
+    # it as "before 1990"). Five hours of Thursday; Friday is New Year's Day, then the weekend;
+    # Monday's 24 hours and 19 of Tuesday's.
+    expected = local(LA, 2010, 1, 5, 19, 0)
+    assert hold_expires_at(at(2010, 1, 1, 3), 48, True, LA) == expected
+    starts = np.array([np.datetime64("2010-01-01T03:00"), np.datetime64("2010-06-01T12:00")])
+    ends = hold_expiry(starts, 48.0, True, LA)
+    assert ends[0] == np.datetime64(expected.astimezone(UTC).replace(tzinfo=None), "m")
+    limits = [(np.full(2, 48.0), np.ones(2, bool))]
+    assert not over_held_many(starts, ends, limits, [LA], np.zeros(2, np.intp)).any()
+
+
 def test_elapsed_limit_stays_in_elapsed_hours_across_daylight_saving() -> None:
     # Friday 1 November 2013 12:00 PDT + 48 elapsed hours: the clocks went back on Sunday,
     # so the wall clock shows 11:00 PST, 48 real hours later.
@@ -300,6 +314,7 @@ def test_no_code_path_lets_a_pickup_pass_the_local_limit() -> None:
             PIMA_BAIL,
             expires,
             default_practice(),
+            rng=np.random.default_rng(0),
         )
 
 

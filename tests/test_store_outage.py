@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from scomm.store import EventStore, Fact, NewEvent, NextTask, StepResult, Task, enqueue
+from scomm.store import EventStore, Fact, HandlerResult, NewEvent, NextTask, Task, enqueue
 from scomm.store.outage import StoreUnavailable
 from scomm.store.queue import counts, run_worker
 
@@ -25,13 +25,13 @@ T0 = dt.datetime(2013, 6, 1, 8, 30, tzinfo=dt.UTC)
 FLOW = ("booking", "sib.route", "cjis.search", "ident.search")
 
 
-def chain(task: Task, history: Sequence[Fact]) -> StepResult:
+def chain(task: Task, history: Sequence[Fact]) -> HandlerResult:
     at = FLOW.index(task.step)
     event_ = NewEvent(
         task.case_id, task.step, "SIB", T0, {"n": len(history), "pad": "x" * 600}, "t"
     )
     following = (NextTask(FLOW[at + 1]),) if at + 1 < len(FLOW) else ()
-    return StepResult((event_,), following)
+    return HandlerResult((event_,), following)
 
 
 HANDLERS = dict.fromkeys(FLOW, chain)
@@ -123,7 +123,7 @@ def test_connections_dropped_mid_run_are_waited_out(store_url: str) -> None:
 
 
 def _slowly(handler: Any) -> Any:
-    def run(task: Task, history: Sequence[Fact]) -> StepResult:
+    def run(task: Task, history: Sequence[Fact]) -> HandlerResult:
         time.sleep(0.001)
         return handler(task, history)
 

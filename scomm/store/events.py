@@ -19,10 +19,10 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -51,9 +51,6 @@ from scomm.store.schema import (
     tasks,
     write_all,
 )
-
-if TYPE_CHECKING:
-    from scomm.store.queue import Work
 
 UTC = dt.UTC
 S = TypeVar("S")
@@ -628,26 +625,6 @@ class EventStore:
                 after = chunk[-1].seq
 
         return audit.verify_entries(chunks())
-
-    # -- the work queue (see scomm.store.queue)
-
-    def claim(
-        self,
-        batch: int = 128,
-        worker: str = "worker",
-        *,
-        max_attempts: int = 3,
-        retry_delay: float = 1.0,
-        ids: Sequence[int] | None = None,
-        record_failure: bool = True,
-    ) -> AbstractContextManager[Work]:
-        """``with store.claim(batch=N, worker="w1") as work:`` see :func:`scomm.store.queue.claim`."""
-        from scomm.store.queue import claim
-
-        return claim(
-            self, batch, worker, max_attempts=max_attempts, retry_delay=retry_delay, ids=ids,
-            record_failure=record_failure,
-        )  # fmt: skip
 
 
 __all__ = ["Event", "EventStore", "Fact", "NewEvent", "Tx", "hide_password", "utcnow"]
