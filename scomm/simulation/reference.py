@@ -55,7 +55,14 @@ from scomm.policies.decisions import (
 from scomm.policies.hold_check import held_too_long
 from scomm.policies.hold_clock import hold_ends_by
 from scomm.policies.overlays import Rules, baseline_rules
-from scomm.population import STATUS_INDEX, Cohort, OffenseCodes, admissions_per_capita, draw_cohort
+from scomm.population import (
+    STATUS_INDEX,
+    Cohort,
+    OffenseCodes,
+    admissions_per_capita,
+    draw_cohort,
+    season,
+)
 from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.engine import BED_DAY_COST, BiometricRates, Counties, Options
 from scomm.simulation.national import counties_in, county_table, months, run_months
@@ -278,6 +285,7 @@ def _arrivals(world: _World) -> Generator[simpy.Event, Any, None]:
         per_minute = (
             float(county.population[0])
             * admissions_per_capita(year)
+            * season(int(str(month)[5:7]))  # the bookings' season, as the engine's month loop
             * world.options.sample
             / MINUTES_PER_YEAR
         )
