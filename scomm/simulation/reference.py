@@ -335,7 +335,10 @@ def _booking(
         iar_citizen = flow.lesc_says_citizen(
             match_a, _one(person.citizen), _one(person.stale_record), false_a
         )
-        act_rate = flow.act_rates(practice, names)[row, level]
+        # ICE's capacity to act, as its field offices had taken up the regime that day.
+        act_rate = np.minimum(
+            1.0, flow.act_rates(practice, names)[row, level] * flow.act_phase_in(practice, day)
+        )
         action = Action(
             int(flow.ero_decision(rng, level, regime, iar_citizen, act_rate, practice)[0])
         )
@@ -392,7 +395,10 @@ def _booking(
     if detainer:
         # The jail answers under the layers in force on the booking day (as the engine reads
         # them: one day's rules per booking).
-        honored = bool(honor_detainer(layers, person.record, False, False)[0])
+        # ... and, whatever they say, the jail may decline this one (a court's order).
+        honored = bool(honor_detainer(layers, person.record, False, False)[0]) and not bool(
+            flow.jail_declines_anyway(rng, 1, practice)[0]
+        )
         world.count(m, "detainers_honored" if honored else "detainers_declined")
 
     yield release_timer
