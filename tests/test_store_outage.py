@@ -128,3 +128,27 @@ def _slowly(handler: Any) -> Any:
         return handler(task, history)
 
     return run
+
+
+def test_an_io_error_on_a_disk_without_room_is_called_a_full_disk(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite says only "disk I/O error" when a nearly full disk has no room for its journal
+    # or shared-memory file (seen on a 20 MB tmpfs with 27 KB left): the free space tells.
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from scomm.store import outage as outages
+
+    orig = sqlite3.OperationalError("disk I/O error")
+    orig.sqlite_errorcode = 10 | (3 << 8)  # SQLITE_IOERR_WRITE
+    exc = OperationalError("INSERT INTO events ...", {}, orig)
+    database = tmp_path / "store.sqlite"
+    monkeypatch.setattr(outages, "free_bytes", lambda _path: 27_664)
+    found = outages.outage(exc, database)
+    assert found is not None and found.kind == "disk full" and "27,664 bytes free" in found.detail
+    assert "is full" in str(outages.unavailable(found, "sqlite:///store.sqlite"))
+    monkeypatch.setattr(outages, "free_bytes", lambda _path: 10 << 30)
+    assert outages.outage(exc, database) == outages.Outage("unusable", "disk I/O error")
+    assert outages.outage(exc) == outages.Outage("unusable", "disk I/O error")  # no file known

@@ -412,7 +412,7 @@ def run_worker(
                 continue
             pending, next_due = queue_state(store)
         except Exception as exc:
-            found = outage(exc)
+            found = outage(exc, store.database_file)
             if found is None:
                 raise
             now = time.monotonic()
