@@ -44,6 +44,13 @@ def admissions_per_capita(year: int) -> float:
     return float(np.interp(year, years, [table[y] for y in years]))
 
 
+def season(month: int) -> float:
+    """Jail admissions per day in calendar ``month`` (1-12) over the year's mean
+    (``population.yaml``, ``jail_admissions.season``; 1 where none is given)."""
+    table = parameters()["jail_admissions"].get("season") or {}
+    return float(table.get(month, 1.0))
+
+
 FIRST = [
     "JOSE",
     "MARIA",

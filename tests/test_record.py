@@ -88,7 +88,10 @@ def test_compare_on_a_made_up_record(tmp_path: Path) -> None:
     # FY2010 lacks Oct-Dec 2009 in the run, FY2011 the months after February: neither.
     assert by_key["national_by_fiscal_year"].rows == ()
     declined = by_key["declined_by_year"].rows[0]
-    assert declined.real == 50 and declined.mean == pytest.approx(0.1 * base[:12].sum())
+    # The record gives 200 of 2010's detainers a reason: the model's declines at that share.
+    with_reason = 200 / base[:12].sum()
+    assert declined.real == 50
+    assert declined.mean == pytest.approx(0.1 * base[:12].sum() * with_reason)
     share = by_key["declined_share_by_year"].rows[0]
     assert share.real == pytest.approx(50 / 200) and share.mean == pytest.approx(0.1)
     # No watched counties: no Pennsylvania comparison.
@@ -239,31 +242,51 @@ def test_validate_on_a_saved_run(tmp_path: Path) -> None:
 
 
 def test_the_prison_door_is_dated_by_regime(tmp_path: Path) -> None:
+    import calendar
+
     from scomm.policies.practice import default_practice
-    from scomm.simulation.prisons import prison_detainers, regime_of_month
+    from scomm.population import season
+    from scomm.simulation.prisons import AVERAGE_MONTH_DAYS, prison_detainers
 
     practice = default_practice().model_copy(
         update={
             "prison_detainers_per_month": {"threat_levels_2008": 100.0, "mandatory_2011": 300.0},
             "prison_custody_share": 0.5,
+            "phase_in_days": 0.0,
         }
     )
-    assert regime_of_month("2008-10") == "threat_levels_2008"  # before 27 October: the first
-    assert regime_of_month("2012-01") == "mandatory_2011"
-    months = ["2010-01", "2012-01", "2013-06"]
-    assert prison_detainers(months, practice).tolist() == [100.0, 300.0, 0.0]
+    months = ["2010-01", "2010-02", "2012-01", "2013-06"]
+
+    def expected(rate: float, month: str) -> float:
+        days = calendar.monthrange(int(month[:4]), int(month[5:]))[1]
+        return rate * days / AVERAGE_MONTH_DAYS * season(int(month[5:]))
+
+    got = prison_detainers(months, practice)
+    assert got.tolist() == pytest.approx(
+        [expected(100.0, "2010-01"), expected(100.0, "2010-02"), expected(300.0, "2012-01"), 0.0]
+    )
+    # A month before the program began takes the first regime's rate.
+    assert prison_detainers(["2008-09"], practice)[0] == pytest.approx(expected(100.0, "2008-09"))
+    # Taken up over a year: five months into mandatory_2011 (from 2011-08-05) the door stands
+    # between the old and the new rate.
+    slow = practice.model_copy(update={"phase_in_days": 365.0})
+    january = prison_detainers(["2012-01"], slow)[0] / expected(1.0, "2012-01")
+    assert 100.0 < january < 300.0
+    assert prison_detainers(["2013-06"], slow)[0] > 0.0  # the gap to 0 closes over a year too
 
     # Beside the county run, the door adds to detainers and, at its custody share, to transfers.
     span = [f"2010-{m:02d}" for m in range(1, 13)]
     _write_record(tmp_path, {m: 1100 for m in span}, {2010: 10})
     model = _model(span, np.full((1, 12), 1000.0)).with_prisons(practice)
     by_key = {c.key: c for c in compare(model, tmp_path)}
-    assert by_key["national_by_month"].rows[0].mean == pytest.approx(1100.0)
+    door = prison_detainers(span, practice)
+    assert by_key["national_by_month"].rows[0].mean == pytest.approx(1000.0 + door[0])
     assert "prison door" in " ".join(by_key["national_by_month"].model_outputs)
     booked = by_key["booked_by_year"].rows[0]
-    assert booked.mean == pytest.approx(12 * (500.0 + 50.0))
+    with_reason = 40 / (12 * 1100)  # the record's reasons: 10 declined, 30 booked
+    assert booked.mean == pytest.approx((12 * 500.0 + 0.5 * door.sum()) * with_reason)
     declined = by_key["declined_by_year"].rows[0]
-    assert declined.mean == pytest.approx(12 * 100.0)  # prisons decline nothing
+    assert declined.mean == pytest.approx(12 * 100.0 * with_reason)  # prisons decline nothing
 
 
 def test_calibrate_refuses_an_unknown_free_assumption() -> None:

@@ -84,7 +84,9 @@ def test_no_prints_reach_ident_before_activation() -> None:
 def test_california_trust_act_declines_from_2014() -> None:
     before, after = month("2013-10"), month("2014-03")
     la = 0
-    assert before["detainers_declined"][la] == 0
+    # Before the Act only the jail's own occasional declines (practice.lea_own_decline_rate).
+    answered = before["detainers_declined"][la] + before["detainers_honored"][la]
+    assert answered > 100 and before["detainers_declined"][la] < 0.02 * answered
     assert after["detainers_declined"][la] > 0.5 * after["detainers_honored"][la]
 
 

@@ -86,7 +86,11 @@ def decide(
         subject.level_index,
         rules.regime_arrays(),
         np.array([iar["us_citizen"]]),
-        practice.act_probability(subject.level, rules.regime.name),
+        min(
+            1.0,
+            practice.act_probability(subject.level, rules.regime.name)
+            * float(flow.act_phase_in(practice, np.array([at.date()]))[0]),
+        ),
         practice,
     )
     return _act(at, subject, iar, rules, practice, Action(int(draw[0])), "secure_communities")

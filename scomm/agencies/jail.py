@@ -89,6 +89,7 @@ def receive_detainer(
             detainer["judicial_warrant"],
             detainer["reimbursement_offered"],
         )[0]
+        and not flow.jail_declines_anyway(rng, 1, practice)[0]
     )
     limit = float(hold_limit_hours(layers, rules.regime_arrays())[0])
     answer = {"honored": honored, "form": detainer["form"], "hold_limit_hours": limit}

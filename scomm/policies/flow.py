@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -119,6 +120,54 @@ def act_rates(practice: Practice, regime_names: Sequence[str]) -> Array:
             for name in regime_names
         ]
     ).reshape(len(regime_names), len(LEVEL_CODES))
+
+
+@cache
+def _federal_starts() -> tuple[np.ndarray, tuple[str, ...]]:
+    """The federal regimes' first days, in order, and their names."""
+    from scomm.policies.load import federal_regimes  # load -> schema; kept out of import time
+
+    periods = sorted(federal_regimes().periods, key=lambda p: p.start)
+    starts = np.array([np.datetime64(p.start, "D") for p in periods], dtype="datetime64[D]")
+    return starts, tuple(p.regime.name for p in periods)
+
+
+def phased_in(
+    values: Mapping[str, float], fallback: float, days: Array, phase_in_days: float
+) -> tuple[Array, Array]:
+    """A practice dated by federal regime (``act_scale``, ``prison_detainers_per_month``) as ICE
+    followed it on each of ``days``: a new regime's value is reached ``phase_in_days`` after the
+    regime begins, moving in a straight line from where the practice stood that day (ICE's
+    field offices take up a memo over months, not overnight; ``practice.yaml``). Returns the
+    value followed and the regime's own value, per day. Days before the first regime take the
+    first regime's value."""
+    starts, names = _federal_starts()
+    target = np.array([float(values.get(n, fallback)) for n in names])
+    begin = target.copy()  # where the practice stood when each regime began
+    for k in range(1, len(names)):
+        lasted = float((starts[k] - starts[k - 1]).astype(np.int64))
+        left = max(0.0, 1.0 - lasted / phase_in_days) if phase_in_days > 0 else 0.0
+        begin[k] = target[k - 1] + (begin[k - 1] - target[k - 1]) * left
+    d = np.asarray(days, dtype="datetime64[D]")
+    row = np.clip(np.searchsorted(starts, d, side="right") - 1, 0, len(names) - 1)
+    elapsed = np.maximum((d - starts[row]).astype(np.int64), 0).astype(np.float64)
+    left_now = np.clip(1.0 - elapsed / phase_in_days, 0.0, 1.0) if phase_in_days > 0 else 0.0
+    return target[row] + (begin[row] - target[row]) * left_now, target[row]
+
+
+def act_phase_in(practice: Practice, days: Array) -> Array:
+    """Per day, ICE's capacity to act as followed over its regime's own (``act_scale``):
+    the multiplier of :func:`act_rates` while a regime's practice is being taken up (1 once
+    it is, and wherever the regimes' scales are equal, as under the priors)."""
+    followed, own = phased_in(practice.act_scale, 1.0, days, practice.phase_in_days)
+    return np.where(own > 0, followed / np.where(own > 0, own, 1.0), 1.0)
+
+
+def jail_declines_anyway(rng: np.random.Generator, n: int, practice: Practice) -> Array:
+    """Detainers a jail declines whatever its policy says (a court orders the release, a
+    sheriff's call on one case): ICE's record has some before any local policy declined a
+    detainer (``practice.yaml``, ``lea_own_decline_rate``). One draw per case."""
+    return rng.random(n) < practice.lea_own_decline_rate
 
 
 def ero_decision(

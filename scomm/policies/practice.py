@@ -37,6 +37,9 @@ class Practice(BaseModel):
     act_rate: dict[str, Rate]
     # ICE's capacity under each federal regime, as a multiplier of act_rate (1: as act_rate).
     act_scale: dict[str, float] = Field(default_factory=dict)
+    # Days ICE's field offices take to move from one regime's practice (act_scale, the prison
+    # door) to the next, in a straight line (scomm.policies.flow.phased_in; 0: overnight).
+    phase_in_days: float = Field(default=0.0, ge=0)
     pickup_rate: float = Field(ge=0, le=1)
     pickup_delay_median_hours: float = Field(gt=0)
     pickup_delay_sigma: float = Field(ge=0)
@@ -49,6 +52,8 @@ class Practice(BaseModel):
     # a door the county model does not draw booking by booking (practice.yaml).
     prison_detainers_per_month: dict[str, float] = Field(default_factory=dict)
     prison_custody_share: float = Field(default=0.9, ge=0, le=1)
+    # Share of the detainers a jail receives in time that it declines whatever its policy says.
+    lea_own_decline_rate: float = Field(default=0.0, ge=0, le=1)
     removal_rate: dict[str, Rate]
     voluntary_return_share: float = Field(ge=0, le=1)
     relief_share: float = Field(ge=0, le=1)

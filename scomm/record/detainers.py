@@ -29,6 +29,7 @@ are kept apart by kind.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import polars as pl
 
 from scomm.errors import DataError
@@ -272,3 +274,36 @@ def pennsylvania_county_month(root: Path | None = None) -> pl.DataFrame:
         .with_columns(pl.col("detainers").fill_null(0).cast(pl.Int64))
         .sort("fips", "month")
     )
+
+
+def seasonal_profile(series: pl.DataFrame, first: str, last: str) -> dict[int, float]:
+    """Calendar month -> detainers per day over their centred 12-month mean, averaged over the
+    months ``first``..``last`` (``YYYY-MM``) of ``series`` (:func:`national_by_month`), scaled
+    to a mean of 1. Per day, so February's short month is not read as a season; the centred
+    mean (a 2x12 moving average) takes out the trend of the rollout and of ICE's practice.
+    ``population.yaml``'s ``jail_admissions.season`` is this profile over the months before
+    the judged span (the figures then set beside the record are not the ones it was read from).
+    """
+    months = series["month"].to_list()
+    per_day = np.array(
+        [
+            count / calendar.monthrange(m.year, m.month)[1]
+            for m, count in zip(months, series["detainers"].to_list(), strict=True)
+        ],
+        dtype=np.float64,
+    )
+    ratios: dict[int, list[float]] = {}
+    for i in range(6, len(months) - 6):
+        label = f"{months[i].year:04d}-{months[i].month:02d}"
+        if not first <= label <= last:
+            continue
+        centred = (per_day[i - 6] / 2 + per_day[i - 5 : i + 6].sum() + per_day[i + 6] / 2) / 12
+        ratios.setdefault(months[i].month, []).append(per_day[i] / centred)
+    missing = sorted(set(range(1, 13)) - set(ratios))
+    if missing:
+        raise DataError(
+            BY_MONTH_CSV, f"months {first}..{last} do not cover calendar months {missing}"
+        )
+    profile = {m: float(np.mean(v)) for m, v in sorted(ratios.items())}
+    mean = float(np.mean(list(profile.values())))
+    return {m: v / mean for m, v in profile.items()}

@@ -11,23 +11,26 @@ real series                       model output                                  
 detainers by month                ``detainers_issued`` by month                   fitted
 detainers by fiscal year          ``detainers_issued`` by fiscal year (Oct-Sep)   fitted
 detainers by calendar year        ``detainers_issued`` by calendar year           check
-"Detainer Declined by LEA"        ``detainers_declined`` by calendar year         fitted
-"Booked into Detention"           ``transfers`` by calendar year                  fitted
+"Detainer Declined by LEA"        ``detainers_declined`` by calendar year, times  fitted
+                                  the year's share with a recorded reason
+"Booked into Detention"           ``transfers`` by calendar year, as above        fitted
 lift-reason mix (share booked,    ``transfers`` / ``detainers_declined`` /        fitted
 declined, other, of detainers     rest, over ``detainers_issued``
 with a recorded reason)
-"United States Citizen            ``us_citizens_detainers`` by calendar year      check
-Interviewed"                      (citizens given a detainer; the record counts
-                                  those ICE found out: a floor)
+"United States Citizen            ``us_citizens_detainers`` by calendar year, as  check
+Interviewed"                      above (citizens given a detainer; the record
+                                  counts those ICE found out: a floor)
 Pennsylvania county-month         ``detainers_issued`` of the county by month     fitted
 (local jails and lockups)
 Philadelphia, booked into         ``transfers`` of 42101 by month                 check
 detention by month
 ================================  =============================================  ===========
 
-Counts by lift reason are floors: about half the detainers of the release carry no reason.
-The model's counts are compared with them as they are (so a model above the floor is not
-necessarily wrong), and the mix is compared as shares among detainers with a reason.
+Counts by lift reason cover only the detainers the release gives a reason: about half of each
+year's (the lift-reason file's total over the calendar-year file's). The model's count of a
+reason is set beside the record's at that year's share, taking the reasons as missing at
+random (nothing in the release says which go missing); the mix is compared as shares among
+detainers with a reason, which needs no such step.
 
 A period is compared only when the run covers all of it and the record has it.
 """
@@ -327,20 +330,26 @@ def compare(model: ModelSeries, root: Path | None = None) -> list[Comparison]:
         extra = {"detainers_issued": PRISON_DOOR, "transfers": custody}
         return names + tuple(extra[n] for n in names if n in extra)
 
+    # The share of each year's detainers the release gives a lift reason: the record counts a
+    # reason only among those, so the model's count is set beside it at that share.
+    all_by_year = {str(y): float(n) for y, n in record.national_by_year(root).iter_rows()}
+    with_reason = {y: recorded[y] / all_by_year[y] for y in recorded if all_by_year.get(y)}
     for key, reason, outputs, fitted, tol in (
         ("declined_by_year", record.DECLINED, ("detainers_declined",), True, 0.25),
         ("booked_by_year", record.BOOKED, ("transfers",), True, 0.25),
         ("us_citizens_by_year", record.US_CITIZEN, ("us_citizens_detainers",), False, None),
     ):
+        counted = {y: v * with_reason[y] for y, v in yearly(outputs).items() if y in with_reason}
         out.append(
             Comparison(
                 key,
                 f'"{reason}", by year',
-                f"detainers ended as {reason!r} (a floor: half have no reason recorded)",
-                shown(outputs),
+                f"detainers ended as {reason!r}; the model's count times the year's share of "
+                "detainers with a recorded reason (about half)",
+                shown(outputs) + ("x share with a reason",),
                 fitted,
                 tol,
-                _rows(by_reason.get(reason, {}), yearly(outputs)),
+                _rows(by_reason.get(reason, {}), counted),
                 record.NATIONAL_SOURCE,
             )
         )

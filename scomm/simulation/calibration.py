@@ -48,11 +48,17 @@ FREE: dict[str, tuple[float, float]] = {
     # ICE's practice as dated parameters, one per federal regime of the span (practice.yaml):
     # where one national set cannot follow ICE's record, the practice moves, not the others.
     "practice.cap_interview_rate": (0.01, 1.0),
+    "practice.act_scale.discretion_memo_2011": (0.2, 1.5),
     "practice.act_scale.mandatory_2011": (0.2, 1.5),
     "practice.act_scale.detainer_guidance_2012": (0.1, 1.5),
     "practice.prison_detainers_per_month.threat_levels_2008": (0.0, 20000.0),
+    "practice.prison_detainers_per_month.discretion_memo_2011": (0.0, 20000.0),
     "practice.prison_detainers_per_month.mandatory_2011": (0.0, 20000.0),
     "practice.prison_detainers_per_month.detainer_guidance_2012": (0.0, 20000.0),
+    # How long ICE takes up a new regime's practice (flow.phased_in).
+    "practice.phase_in_days": (0.0, 720.0),
+    # Declines by jails before any local policy declined detainers (ICE's record, 2008-2010).
+    "practice.lea_own_decline_rate": (0.0, 0.02),
     # The doors and routes the one flow added (practice.yaml marks them as fitted).
     "practice.g287_detainer_rate": (0.05, 1.0),
     "practice.release_pickup_rate.default": (0.0, 1.0),

@@ -227,6 +227,7 @@ def cases_outcome(
 
     level = offense_level(c.record, regime.count_charges)
     act_rate = flow.act_rates(practice, tables.regime_names)[regime_row, level]
+    act_rate = np.minimum(1.0, act_rate * flow.act_phase_in(practice, day))
     ero = flow.ero_decision(rng, level, regime, iar_citizen, act_rate, practice)
     action = np.where(match, ero, Action.NO_ACTION)
     # The jail's other doors, for the foreign-born IDENT did not match: 287(g) officers where
@@ -255,7 +256,11 @@ def cases_outcome(
     in_time = flow.arrives_in_time(c.custody_hours, arrival)
     late = request & ~stopped & ~in_time
     answered = detainer & ~stopped & in_time
-    honored = answered & honor_detainer(layers, c.record, False, False)
+    honored = (
+        answered
+        & honor_detainer(layers, c.record, False, False)
+        & ~flow.jail_declines_anyway(rng, n, practice)
+    )
     declined = answered & ~honored
 
     # The hold clock, from the moment the person would otherwise walk out; computed for the

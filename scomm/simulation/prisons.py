@@ -10,29 +10,27 @@ outputs.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
 
-from scomm.policies.load import federal_regimes
+from scomm.policies.flow import phased_in
 from scomm.policies.practice import Practice
+from scomm.population import season
 
-
-def regime_of_month(month: str) -> str:
-    """The federal regime in force on the 15th of a ``YYYY-MM`` month (the first regime for
-    months before the program began)."""
-    regimes = federal_regimes()
-    day = dt.date(int(month[:4]), int(month[5:7]), 15)
-    period = regimes.in_force(day)
-    if period is None:
-        first = min(regimes.periods, key=lambda p: p.start)
-        last = max(regimes.periods, key=lambda p: p.start)
-        period = first if day < first.start else last
-    return period.regime.name
+AVERAGE_MONTH_DAYS = 365.25 / 12
 
 
 def prison_detainers(months: Sequence[str], practice: Practice) -> np.ndarray:
-    """Detainers lodged in prisons, per month of ``months``."""
-    rates = practice.prison_detainers_per_month
-    return np.array([float(rates.get(regime_of_month(m), 0.0)) for m in months])
+    """Detainers lodged in prisons, per month of ``months``: the regime's monthly rate is for
+    a month of average length, followed day by day as ICE took each regime up
+    (:func:`scomm.policies.flow.phased_in`) and paced by the season (``population.yaml``)."""
+    out = np.zeros(len(months))
+    for i, month in enumerate(months):
+        first = np.datetime64(month, "M")
+        days = np.arange(first.astype("datetime64[D]"), (first + 1).astype("datetime64[D]"))
+        per_month, _ = phased_in(
+            practice.prison_detainers_per_month, 0.0, days, practice.phase_in_days
+        )
+        out[i] = per_month.sum() / AVERAGE_MONTH_DAYS * season(int(month[5:7]))
+    return out

@@ -55,7 +55,14 @@ from scomm.policies.decisions import (
 from scomm.policies.hold_check import held_too_long
 from scomm.policies.hold_clock import hold_ends_by
 from scomm.policies.overlays import Rules, baseline_rules
-from scomm.population import STATUS_INDEX, Cohort, OffenseCodes, admissions_per_capita, draw_cohort
+from scomm.population import (
+    STATUS_INDEX,
+    Cohort,
+    OffenseCodes,
+    admissions_per_capita,
+    draw_cohort,
+    season,
+)
 from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.engine import BED_DAY_COST, BiometricRates, Counties, Options
 from scomm.simulation.national import counties_in, county_table, months, run_months
@@ -278,6 +285,7 @@ def _arrivals(world: _World) -> Generator[simpy.Event, Any, None]:
         per_minute = (
             float(county.population[0])
             * admissions_per_capita(year)
+            * season(int(str(month)[5:7]))  # the bookings' season, as the engine's month loop
             * world.options.sample
             / MINUTES_PER_YEAR
         )
@@ -327,7 +335,10 @@ def _booking(
         iar_citizen = flow.lesc_says_citizen(
             match_a, _one(person.citizen), _one(person.stale_record), false_a
         )
-        act_rate = flow.act_rates(practice, names)[row, level]
+        # ICE's capacity to act, as its field offices had taken up the regime that day.
+        act_rate = np.minimum(
+            1.0, flow.act_rates(practice, names)[row, level] * flow.act_phase_in(practice, day)
+        )
         action = Action(
             int(flow.ero_decision(rng, level, regime, iar_citizen, act_rate, practice)[0])
         )
@@ -384,7 +395,10 @@ def _booking(
     if detainer:
         # The jail answers under the layers in force on the booking day (as the engine reads
         # them: one day's rules per booking).
-        honored = bool(honor_detainer(layers, person.record, False, False)[0])
+        # ... and, whatever they say, the jail may decline this one (a court's order).
+        honored = bool(honor_detainer(layers, person.record, False, False)[0]) and not bool(
+            flow.jail_declines_anyway(rng, 1, practice)[0]
+        )
         world.count(m, "detainers_honored" if honored else "detainers_declined")
 
     yield release_timer
