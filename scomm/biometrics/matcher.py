@@ -60,7 +60,11 @@ MIN_MATCHABLE = 0.60  # minME: share of disc cells valid in both cylinders
 DIRECTION_GATE_COS = 0.5  # cos(60 degrees)
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4  # n_P from the number of cylinders
 RELAX_ITERATIONS, RELAX_WEIGHT = 5, 0.5  # n_rel, w_R
-MU_RHO_DIST, TAU_RHO_DIST = 5.0, -1.6  # rho: distance agreement (pixels)
+# rho: distance agreement (pixels). The paper's 5 px (tau -1.6) is for prints pressed without
+# distortion; FVC2002's volunteers were asked to distort some impressions, and a tolerance of
+# 7 px (tau -1.2) lowered the EER with the sets' reference minutiae and with ours alike
+# (average over DB1-4_B with every impostor pair: 2.35 -> 2.11%, ours 2.66 -> 2.60%).
+MU_RHO_DIST, TAU_RHO_DIST = 7.0, -1.2
 MU_RHO_ANGLE, TAU_RHO_ANGLE = math.pi / 12.0, -30.0  # rho: direction agreements (radians)
 
 WORDS_PER_LAYER = (NS * NS + 63) // 64  # 4 uint64 words hold one 16 x 16 layer
