@@ -47,7 +47,8 @@ MIN_FOREGROUND_PX = 64 * 64
 GOOD_MINUTIAE = 24
 # A ridge shorter than this many periods is a dot or a spur. 1.2 also took the short true
 # ridges of dry prints (FVC2002 DB3's recall was the lowest); 0.8 lowered the EER over
-# DB1-4_B with every impostor pair from 3.25 to 2.83% (with BORDER_PX 6 below: 2.66%).
+# DB1-4_B with every impostor pair from 3.25 to 2.83% (with BORDER_PX 6 below: 2.66%; both
+# with the relaxation's earlier 5 px tolerance).
 SHORT_RIDGE_PERIODS = 0.8
 BROKEN_GAP_PERIODS = 1.6  # facing endings closer than this are one ridge broken
 SEGMENT_COHERENCE = 0.17  # ridge flow; pure noise stays near 0.1 over a 3-block window (0.22

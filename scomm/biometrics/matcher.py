@@ -641,7 +641,7 @@ def _score_core(
     iw: np.ndarray,
     rho: np.ndarray,
 ) -> float:
-    """MCC score of a probe and a candidate, each with its :func:`_sides` (cos, sin and
+    """MCC score of a probe and a candidate, each with its :func:`_sides_into` (cos, sin and
     layer planes), in a workspace."""
     na = ax.shape[0]
     nb = bx.shape[0]
