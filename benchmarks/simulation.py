@@ -12,8 +12,9 @@ engine against the one-booking-at-a-time SimPy reference.
     calendar) that a mid-sized county's 1,300 bookings do not amortize and Los Angeles's
     30,000 do, while the reference's cost is per booking whatever the county.
 
-Writes ``benchmarks/results/simulation.json`` (``--quick``: a short smoke run, written to
-``simulation-quick.json`` so it never replaces the real figures).
+Writes ``benchmarks/results/simulation.json`` as each part ends (``parts_not_run`` names those
+still to come; ``--quick``: a short smoke run, written to ``simulation-quick.json`` so it never
+replaces the real figures).
 
     python benchmarks/simulation.py
     python benchmarks/simulation.py --quick
@@ -53,10 +54,24 @@ def _maxrss_gb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024**2  # Linux reports kilobytes
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished workers: under a shared machine's load the
+    wall time stretches, the CPU time much less."""
+    return sum(
+        u.ru_utime + u.ru_stime
+        for u in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
+
+
 def full_run(first: str, last: str, workers: int | None) -> dict:
-    started = time.perf_counter()
+    load_before = os.getloadavg()
+    started, cpu_before = time.perf_counter(), _cpu_seconds()
     results = simulate_plan(Plan(first, last, seed=1), workers=workers)
     seconds = time.perf_counter() - started
+    cpu_seconds = _cpu_seconds() - cpu_before
     totals = results["baseline"].totals()
     self_gb = _maxrss_gb(resource.RUSAGE_SELF)
     # RUSAGE_CHILDREN's maxrss is the largest single worker's peak, not their sum: with every
@@ -70,6 +85,8 @@ def full_run(first: str, last: str, workers: int | None) -> dict:
         "months": len(results["baseline"].months),
         "workers": n_workers,
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),  # this process and its workers
+        "load_average_before": [round(x, 2) for x in load_before],
         "bookings": int(bookings),
         "bookings_per_second": round(bookings / seconds),
         "cpu_microseconds_per_booking": round(seconds * n_workers / bookings * 1e6, 3),
@@ -136,11 +153,39 @@ def main() -> None:
 
     span = ("2013-01", "2013-02") if args.quick else ("2008-10", "2014-09")
     comparisons = QUICK_COMPARISONS if args.quick else COMPARISONS
+    path = RESULTS / ("simulation-quick.json" if args.quick else "simulation.json")
+    compare: dict[str, dict] = {}
+    figures: dict = {}
+
+    def write(full: dict, parts_left: list[str]) -> None:
+        """The figures so far, written as each part ends (a stopped run keeps its parts)."""
+        targets = {
+            "full_run_seconds": full["seconds_target_met"],
+            "full_run_memory": full["memory_target_met"],
+            **{f"engine_vs_reference_ratio_{k}": c["ratio_target_met"] for k, c in compare.items()},
+        }
+        figures.update(
+            {
+                "benchmark": "simulation",
+                "command": "python " + " ".join(sys.argv),
+                "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "machine": describe(numpy=np.__version__),
+                "quick": args.quick,
+                "full_run": full,
+                "engine_vs_reference": compare,
+                "targets_met": targets,
+                "parts_not_run": parts_left,
+            }
+        )
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"written {path}", flush=True)
 
     print(f"(a) full run {span[0]} to {span[1]}, every booking in every county ...", flush=True)
     full = full_run(*span, args.workers)
     print(
         f"    {full['bookings']:,} bookings in {full['seconds']} s "
+        f"({full['cpu_seconds']} s CPU; load average {full['load_average_before'][0]} before) "
         f"({full['bookings_per_second']:,}/s on {full['workers']} workers); "
         f"peak RSS {full['peak_rss_gb']['self']} GB here, "
         f"{full['peak_rss_gb']['largest_worker']} GB largest worker, "
@@ -151,8 +196,12 @@ def main() -> None:
         f", <= {TARGET_GB:.0f} GB {'met' if full['memory_target_met'] else 'MISSED'}"
     )
 
-    compare = {}
-    for label, fips, first, last, seeds in comparisons:
+    def labels_after(i: int) -> list[str]:
+        return [f"engine_vs_reference.{c[0]}" for c in comparisons[i + 1 :]]
+
+    write(full, labels_after(-1))
+
+    for i, (label, fips, first, last, seeds) in enumerate(comparisons):
         print(f"(b) engine vs SimPy reference, {label} county {fips}, {first} to {last}")
         c = compare[label] = per_booking(fips, first, last, seeds)
         for name in ("engine", "reference"):
@@ -165,25 +214,7 @@ def main() -> None:
             f"    ratio {c['ratio']}x (target >= {TARGET_RATIO:.0f}x: "
             f"{'met' if c['ratio_target_met'] else 'MISSED'})"
         )
-
-    figures = {
-        "benchmark": "simulation",
-        "command": "python " + " ".join(sys.argv),
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": describe(numpy=np.__version__),
-        "quick": args.quick,
-        "full_run": full,
-        "engine_vs_reference": compare,
-        "targets_met": {
-            "full_run_seconds": full["seconds_target_met"],
-            "full_run_memory": full["memory_target_met"],
-            **{f"engine_vs_reference_ratio_{k}": c["ratio_target_met"] for k, c in compare.items()},
-        },
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("simulation-quick.json" if args.quick else "simulation.json")
-    path.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"written {path}")
+        write(full, labels_after(i))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
 
-from scomm.store import EventStore, Fact, NewEvent, NextTask, StepResult, Task, run_worker  # noqa: E402
+from scomm.store import EventStore, Fact, HandlerResult, NewEvent, NextTask, Task, run_worker  # noqa: E402
 from scomm.store.queue import counts  # noqa: E402
 
 FLOW = (
@@ -49,13 +49,13 @@ T0 = dt.datetime(2013, 6, 1, 8, 30, tzinfo=dt.UTC)
 RESULTS = ROOT / "benchmarks" / "results" / "store.json"
 
 
-def step(task: Task, history: Sequence[Fact]) -> StepResult:
+def step(task: Task, history: Sequence[Fact]) -> HandlerResult:
     at = FLOW.index(task.step)
     event = NewEvent(
         task.case_id, task.step, "SIB", T0 + dt.timedelta(minutes=at),
         {"county_fips": "06037", "n": len(history)}, "8 CFR 287.7",
     )  # fmt: skip
-    return StepResult((event,), (NextTask(FLOW[at + 1]),) if at + 1 < len(FLOW) else ())
+    return HandlerResult((event,), (NextTask(FLOW[at + 1]),) if at + 1 < len(FLOW) else ())
 
 
 def _worker(url: str, name: str, batch: int, go: Any) -> None:

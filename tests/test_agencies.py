@@ -19,6 +19,7 @@ from scomm.policies.tables import rules_in_force
 
 UTC = dt.UTC
 PRACTICE = default_practice()
+RNG = np.random.default_rng(0)  # draws no assertion here depends on
 # ICE acts on every match its priorities allow (every act rate 1): a decision without chance.
 ACTING = PRACTICE.model_copy(
     update={"act_rate": dict.fromkeys(PRACTICE.act_rate, 1.0), "act_scale": {}}
@@ -202,7 +203,7 @@ def test_pickup_within_the_limit_is_a_transfer() -> None:
     pickup = result.next[0]
     expires = dt.datetime.fromisoformat(result.events[0].payload["hold_expires_at"])
     assert pickup.at <= expires
-    transfer = court.transfer(pickup.at, booking(), at, expires, PRACTICE)
+    transfer = court.transfer(pickup.at, booking(), at, expires, PRACTICE, rng=RNG)
     assert [e.step for e in transfer.events] == ["hold.ended", "transfer"]
 
 
@@ -210,7 +211,7 @@ def test_no_code_path_holds_past_the_limit() -> None:
     at = dt.datetime(2013, 6, 4, 16, tzinfo=UTC)
     expires = at + dt.timedelta(hours=48)
     with pytest.raises(AssertionError, match="past the hold's limit"):
-        court.transfer(expires + dt.timedelta(minutes=1), booking(), at, expires, PRACTICE)
+        court.transfer(expires + dt.timedelta(minutes=1), booking(), at, expires, PRACTICE, rng=RNG)
 
 
 def test_dc_limits_holds_to_24_hours() -> None:
@@ -232,9 +233,29 @@ def test_declined_detainer_means_release_and_ice_told_who_may_come_to_the_door()
     assert [(s.step, s.at, s.payload["route"]) for s in result.next] == [
         ("ero.pickup", at, "release")
     ]
-    transfer = court.transfer(at, booking(), None, None, always, "release")
+    transfer = court.transfer(at, booking(), None, None, always, "release", rng=RNG)
     assert [e.step for e in transfer.events] == ["transfer"]
     assert transfer.events[0].payload["route"] == "release"
+
+
+def test_proceedings_end_as_long_after_custody_as_they_take() -> None:
+    at = dt.datetime(2013, 6, 4, 16, tzinfo=UTC)
+    fixed = PRACTICE.model_copy(update={"proceedings_days_sigma": 0.0})
+    for result in (
+        court.transfer(at, booking(), None, None, fixed, "release", rng=RNG),
+        court.arrest_at_large(at, fixed, RNG),
+    ):
+        [due] = result.next
+        assert due.step == "court.proceedings"
+        assert due.at == at + dt.timedelta(days=fixed.proceedings_days_median)
+    # With their spread, the same draws as every runner's (flow.proceedings_minutes).
+    spread = PRACTICE.model_copy(update={"proceedings_days_sigma": 0.8})
+    days = [
+        (court.arrest_at_large(at, spread, case_rng(3, f"c{i}", "d")).next[0].at - at).days
+        for i in range(400)
+    ]
+    assert len(set(days)) > 50
+    assert abs(np.median(days) - spread.proceedings_days_median) < 6
 
 
 def test_a_jail_that_tells_ice_nothing_leaves_only_an_arrest_at_large() -> None:

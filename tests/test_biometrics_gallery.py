@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xxhash
 from _biometric_templates import impression, random_template
 
+from scomm.biometrics import storage
 from scomm.biometrics.engine import BiometricEngine
 from scomm.biometrics.evaluation import threshold_for_fpir
 from scomm.biometrics.gallery import Gallery
@@ -124,6 +127,66 @@ def test_truncated_journal_is_a_gallery_error_naming_it(gallery_dir: Path) -> No
     journal.write_bytes(data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])
     with pytest.raises(GalleryError, match="journal-0.bin"):
         Gallery.open(gallery_dir)
+
+
+def test_journal_cut_at_a_record_or_deleted_is_refused_by_the_manifest(
+    gallery_dir: Path,
+) -> None:
+    journal = gallery_dir / "journal-0.bin"
+    data = journal.read_bytes()
+    last = [pos for _k, _p, pos in storage.read_records(journal)][-1]
+    journal.write_bytes(data[:last])  # a valid journal, one enrolment short
+    with pytest.raises(GalleryError, match="cut short.*24 records"):
+        Gallery.open(gallery_dir)
+    journal.unlink()
+    with pytest.raises(GalleryError, match="journal-0.bin: missing"):
+        Gallery.open(gallery_dir)
+
+
+def test_an_uncommitted_journal_tail_is_ignored_then_cut_by_the_next_write(
+    gallery_dir: Path,
+) -> None:
+    # A crash after the record reached the disk but before the manifest said so.
+    manifest = storage.read_manifest(gallery_dir)
+    storage.append_record(gallery_dir / "journal-0.bin", b"R", b"S001")
+    assert storage.read_manifest(gallery_dir) == manifest
+    g = Gallery.open(gallery_dir)
+    assert "S001" in g and len(g) == SUBJECTS
+    g.remove("S002")
+    reopened = Gallery.open(gallery_dir)
+    assert "S001" in reopened and "S002" not in reopened and len(reopened) == SUBJECTS - 1
+
+
+def test_a_failed_manifest_write_takes_the_journal_record_back(
+    gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = gallery_dir / "journal-0.bin"
+    size = journal.stat().st_size
+
+    def disk_full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage, "write_manifest", disk_full)
+    g = Gallery.open(gallery_dir)
+    with pytest.raises(OSError):
+        g.remove("S001")
+    assert journal.stat().st_size == size and "S001" in g
+    monkeypatch.undo()
+    assert "S001" in Gallery.open(gallery_dir)
+
+
+def test_a_version_2_manifest_is_read_with_its_journal_as_it_stands(gallery_dir: Path) -> None:
+    raw = json.loads((gallery_dir / "manifest.json").read_bytes())
+    del raw["checksum"], raw["journal"]
+    raw["version"] = 2
+    body = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+    raw["checksum"] = xxhash.xxh3_64_hexdigest(body)
+    (gallery_dir / "manifest.json").write_text(json.dumps(raw))
+    g = Gallery.open(gallery_dir)
+    assert len(g) == SUBJECTS
+    g.remove("S003")  # the first write records the journal: version 3 from here on
+    assert storage.read_manifest(gallery_dir).version == storage.FORMAT_VERSION
+    assert len(Gallery.open(gallery_dir)) == SUBJECTS - 1
 
 
 def test_missing_or_foreign_gallery_is_a_gallery_error(tmp_path: Path) -> None:

@@ -20,7 +20,12 @@ from scomm.jurisdictions.timezones import county_zone
 from scomm.pipeline.case import fold
 from scomm.pipeline.summary import summarize
 from scomm.policies.decisions import hold_limits
-from scomm.policies.hold_check import held_too_long, latest_release, over_held_many
+from scomm.policies.hold_check import (
+    held_too_long,
+    latest_release,
+    latest_releases,
+    over_held_many,
+)
 from scomm.policies.hold_clock import (
     OutsideCalendar,
     earliest_expiry,
@@ -170,6 +175,20 @@ def test_dates_outside_the_calendar_are_refused_by_name() -> None:
         hold_expires_at(at(2100, 12, 31, 12), 48, True, LA)
 
 
+def test_a_hold_starting_on_new_years_eve_local_time_in_a_new_utc_decade() -> None:
+    # 1 January 2010, 03:00 UTC is Thursday 31 December 2009, 19:00 in Los Angeles: the jail's
+    # day is the last of the decade before (the clock once looked in 2010's table and refused
+    # it as "before 1990"). Five hours of Thursday; Friday is New Year's Day, then the weekend;
+    # Monday's 24 hours and 19 of Tuesday's.
+    expected = local(LA, 2010, 1, 5, 19, 0)
+    assert hold_expires_at(at(2010, 1, 1, 3), 48, True, LA) == expected
+    starts = np.array([np.datetime64("2010-01-01T03:00"), np.datetime64("2010-06-01T12:00")])
+    ends = hold_expiry(starts, 48.0, True, LA)
+    assert ends[0] == np.datetime64(expected.astimezone(UTC).replace(tzinfo=None), "m")
+    limits = [(np.full(2, 48.0), np.ones(2, bool))]
+    assert not over_held_many(starts, ends, limits, [LA], np.zeros(2, np.intp)).any()
+
+
 def test_elapsed_limit_stays_in_elapsed_hours_across_daylight_saving() -> None:
     # Friday 1 November 2013 12:00 PDT + 48 elapsed hours: the clocks went back on Sunday,
     # so the wall clock shows 11:00 PST, 48 real hours later.
@@ -300,6 +319,7 @@ def test_no_code_path_lets_a_pickup_pass_the_local_limit() -> None:
             PIMA_BAIL,
             expires,
             default_practice(),
+            rng=np.random.default_rng(0),
         )
 
 
@@ -376,6 +396,25 @@ def test_a_batch_is_clocked_as_each_hold_alone(
     limits = [(h, e)]
     assert not over_held_many(begin, many, limits, ZONES, index).any()
     assert over_held_many(begin, many + np.timedelta64(1, "m"), limits, ZONES, index).all()
+
+
+@SETTINGS
+@given(
+    starts=st.lists(STARTS, min_size=1, max_size=40),
+    zone=st.sampled_from(ZONES),
+    hours=st.lists(st.integers(0, 120 * 60).map(lambda m: m / 60), min_size=40, max_size=40),
+    excluded=st.lists(st.booleans(), min_size=40, max_size=40),
+)
+def test_the_checks_walk_for_many_holds_is_the_walk_for_each(
+    starts: list[dt.datetime], zone: str, hours: list[float], excluded: list[bool]
+) -> None:
+    n = len(starts)
+    begin = np.array([np.datetime64(s.replace(second=0, microsecond=0), "m") for s in starts])
+    h, e = np.array(hours[:n]), np.array(excluded[:n])
+    many = latest_releases(begin, h, e, zone)
+    for i in range(n):
+        one = latest_release(_utc_minute(starts[i]), h[i], bool(e[i]), zone)
+        assert np.datetime64(one.replace(tzinfo=None), "m") == many[i]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from _public_data import JURISDICTIONS
@@ -21,6 +20,7 @@ from _public_data import JURISDICTIONS
 from scomm.errors import InputError, TaskFailed
 from scomm.settings import data_dir
 from scomm.store import EventStore, NewEvent
+from tests.fuzz.processes import cases_with_two_detainers, event_log
 
 
 def needs_data() -> None:
@@ -51,22 +51,6 @@ def start(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def event_log(url: str) -> Counter[tuple[Any, ...]]:
-    """The log as a multiset of what each event says (ids and wall times aside), the same
-    whichever backend holds it."""
-    with EventStore.open(url) as store, store.connection(write=False) as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT case_id, seq, step, actor, occurred_at, payload, legal_basis FROM events"
-        ).all()
-    log: Counter[tuple[Any, ...]] = Counter()
-    for case_id, seq, step, actor, at, payload, basis in rows:
-        when = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
-        body = json.loads(payload) if isinstance(payload, str) else payload
-        log[(case_id, seq, step, actor, when.astimezone(dt.UTC).isoformat(),
-             json.dumps(body, sort_keys=True), basis)] += 1  # fmt: skip
-    return log
 
 
 # --------------------------------------------------------------------- transaction control numbers
@@ -142,8 +126,39 @@ def test_two_processes_on_one_run_do_everything_once(store_url: str, tmp_path: P
     log = event_log(store_url)
     assert log == event_log(reference)
     assert max(log.values()) == 1
-    per_case = Counter(key[0] for key in log if key[2] == "ero.detainer_issued")
-    assert not per_case or max(per_case.values()) == 1
+    assert cases_with_two_detainers(log) == 0
+
+
+def test_processes_recording_one_run_at_once_make_one_record(store_url: str) -> None:
+    # Found by benchmarks/faults.py: of two `scomm run` started together on PostgreSQL, one
+    # exited 2 on "duplicate key ... pipeline_runs_pkey" (a delete then an insert raced).
+    import threading
+
+    from scomm.pipeline.runs import list_runs, record_run
+
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def record() -> None:
+        try:
+            with EventStore.open(store_url) as own:  # its own engine, as another process has
+                barrier.wait(30)
+                record_run(own, "48201", dt.date(2011, 10, 3), 1, 2, ["48201-A", "48201-B"])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=record) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert not errors, errors[:2]
+    with EventStore.open(store_url) as store:
+        runs = list_runs(store)
+    assert [(r.run_id, r.case_ids) for r in runs] == [
+        ("48201-20111003-1d-s2", ("48201-A", "48201-B"))
+    ]
 
 
 # --------------------------------------------------------------------- release: failures, times

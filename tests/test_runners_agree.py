@@ -164,7 +164,7 @@ def _engine(seed: int, rules: Rules, replicas: int = 1) -> np.ndarray:
         PERFECT,
         PRIORS,
         Options(safeguards=True),  # the pipeline's jail always checks citizenship records
-    )
+    ).sums  # by month of booking, as the pipeline's case log counts
 
 
 # History, and the same county under a judicial-warrant overlay from mid-month, where every

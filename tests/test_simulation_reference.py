@@ -82,10 +82,11 @@ def _runs(first: str, last: str, **kwargs):
 def _disagreements(engine, reference) -> list[str]:
     """Outputs whose totals, averaged over seeds, differ by more than 4 standard errors.
 
-    The months of a run are independent (each month's bookings are a fresh Poisson draw and
-    everything that follows a booking counts in its month), so the variance of a total is the
-    sum of the months' variances, each estimated across seeds: more degrees of freedom than the
-    seeds' totals alone give, hence a standard error that is itself less noisy.
+    The months of a run are independent: each month's bookings are a fresh Poisson draw, and
+    removals, counted in the month they happen, are a thinning of those Poisson streams into
+    disjoint months (independent counts again). So the variance of a total is the sum of the
+    months' variances, each estimated across seeds: more degrees of freedom than the seeds'
+    totals alone give, hence a standard error that is itself less noisy.
     """
     bad = []
     for name in COMPARED:
@@ -114,10 +115,6 @@ def trust_act_with_safeguards():
     return _runs("2014-02", "2014-05", options=Options(safeguards=True))
 
 
-@pytest.mark.xfail(
-    reason="removals are now counted in the month they happen (proceedings timing) by the engine's month loop but not yet by the SimPy reference: open in issue 11's note",
-    strict=False,
-)
 def test_means_agree_after_activation(after_activation) -> None:
     engine, reference, _ = after_activation
     totals = reference[0].totals()
@@ -133,10 +130,6 @@ def test_hold_hours_one_distribution_after_activation(after_activation) -> None:
     assert stats.ks_2samp(hours_engine, hours_reference).pvalue > 0.001
 
 
-@pytest.mark.xfail(
-    reason="removals are now counted in the month they happen (proceedings timing) by the engine's month loop but not yet by the SimPy reference: open in issue 11's note",
-    strict=False,
-)
 def test_means_agree_under_the_trust_act_with_safeguards(trust_act_with_safeguards) -> None:
     engine, reference, _ = trust_act_with_safeguards
     totals = reference[0].totals()

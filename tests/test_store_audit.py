@@ -3,6 +3,7 @@ entry and never forks under concurrent writers; on SQLite and PostgreSQL, and fr
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ from sqlalchemy import text
 
 from scomm.errors import InputError
 from scomm.store import EventStore
-from scomm.store.audit import GENESIS, entry_hash
+from scomm.store.audit import GENESIS, Head, entry_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,3 +146,53 @@ def test_audit_list_and_verify_from_the_command_line(tmp_path: Path) -> None:
     assert broken.returncode == 1
     assert "broken at entry 3" in broken.stderr and "entry 2 is missing" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+def test_the_newest_entries_deleted_show_against_a_head_kept_elsewhere(store: EventStore) -> None:
+    for n in range(5):
+        store.record_read("clerk", f"person:{n}", "listing")
+    kept = store.verify_audit().head  # what a witness keeps outside the database
+    assert kept.entries == 5 and Head.parse(str(kept)) == kept
+    store.record_read("clerk", "person:5", "listing")
+    assert store.verify_audit([kept]).intact  # a log that grew extends its checkpoint
+    tamper(store, "DELETE FROM audit_log WHERE seq >= 4")
+    assert store.verify_audit().intact  # the chain alone: a whole, shorter one
+    check = store.verify_audit([kept])
+    assert not check.intact and check.broken_at == 4
+    assert check.problem is not None and "entries 4 to 5 were deleted" in check.problem
+
+
+def test_a_log_rewritten_past_a_checkpoint_shows(store: EventStore) -> None:
+    for n in range(3):
+        store.record_read("clerk", f"person:{n}", "listing")
+    kept = store.verify_audit().head
+    tamper(store, "DELETE FROM audit_log WHERE seq = 3")
+    store.record_read("clerk", "person:other", "listing")  # a new, well-chained entry 3
+    assert store.verify_audit().intact
+    check = store.verify_audit([kept])
+    assert check.broken_at == 3
+    assert check.problem is not None and "rewritten" in check.problem
+
+
+def test_a_head_that_is_not_one_is_refused_by_name() -> None:
+    for bad in ("", "5", "x:" + "a" * 64, "5:" + "a" * 63, "5:" + "A" * 64, "-1:" + "a" * 64):
+        with pytest.raises(InputError, match="--expect-head"):
+            Head.parse(bad)
+
+
+def test_verify_prints_the_head_and_checks_it_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store.sqlite"
+    with EventStore.open(url) as store:
+        store.record_reads("alice", ["person:1", "person:2", "person:3"], "listing")
+    ok = scomm("audit", "verify", "--db", url, "--json")
+    assert ok.returncode == 0, ok.stderr
+    head = json.loads(ok.stdout)["head"]
+    assert head.startswith("3:")
+    with EventStore.open(url) as store:
+        tamper(store, "DELETE FROM audit_log WHERE seq = 3")
+    assert scomm("audit", "verify", "--db", url).returncode == 0
+    cut = scomm("audit", "verify", "--db", url, "--expect-head", head)
+    assert cut.returncode == 1 and "entry 3 was deleted" in cut.stderr
+    assert "Traceback" not in cut.stderr
+    bad = scomm("audit", "verify", "--db", url, "--expect-head", "3:nothex")
+    assert bad.returncode == 2 and "is not a head" in bad.stderr

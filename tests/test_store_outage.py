@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from scomm.store import EventStore, Fact, NewEvent, NextTask, StepResult, Task, enqueue
+from scomm.store import EventStore, Fact, HandlerResult, NewEvent, NextTask, Task, enqueue
 from scomm.store.outage import StoreUnavailable
 from scomm.store.queue import counts, run_worker
 
@@ -25,13 +25,13 @@ T0 = dt.datetime(2013, 6, 1, 8, 30, tzinfo=dt.UTC)
 FLOW = ("booking", "sib.route", "cjis.search", "ident.search")
 
 
-def chain(task: Task, history: Sequence[Fact]) -> StepResult:
+def chain(task: Task, history: Sequence[Fact]) -> HandlerResult:
     at = FLOW.index(task.step)
     event_ = NewEvent(
         task.case_id, task.step, "SIB", T0, {"n": len(history), "pad": "x" * 600}, "t"
     )
     following = (NextTask(FLOW[at + 1]),) if at + 1 < len(FLOW) else ()
-    return StepResult((event_,), following)
+    return HandlerResult((event_,), following)
 
 
 HANDLERS = dict.fromkeys(FLOW, chain)
@@ -123,8 +123,32 @@ def test_connections_dropped_mid_run_are_waited_out(store_url: str) -> None:
 
 
 def _slowly(handler: Any) -> Any:
-    def run(task: Task, history: Sequence[Fact]) -> StepResult:
+    def run(task: Task, history: Sequence[Fact]) -> HandlerResult:
         time.sleep(0.001)
         return handler(task, history)
 
     return run
+
+
+def test_an_io_error_on_a_disk_without_room_is_called_a_full_disk(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite says only "disk I/O error" when a nearly full disk has no room for its journal
+    # or shared-memory file (seen on a 20 MB tmpfs with 27 KB left): the free space tells.
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from scomm.store import outage as outages
+
+    orig = sqlite3.OperationalError("disk I/O error")
+    orig.sqlite_errorcode = 10 | (3 << 8)  # SQLITE_IOERR_WRITE
+    exc = OperationalError("INSERT INTO events ...", {}, orig)
+    database = tmp_path / "store.sqlite"
+    monkeypatch.setattr(outages, "free_bytes", lambda _path: 27_664)
+    found = outages.outage(exc, database)
+    assert found is not None and found.kind == "disk full" and "27,664 bytes free" in found.detail
+    assert "is full" in str(outages.unavailable(found, "sqlite:///store.sqlite"))
+    monkeypatch.setattr(outages, "free_bytes", lambda _path: 10 << 30)
+    assert outages.outage(exc, database) == outages.Outage("unusable", "disk I/O error")
+    assert outages.outage(exc) == outages.Outage("unusable", "disk I/O error")  # no file known

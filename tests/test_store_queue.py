@@ -13,16 +13,16 @@ from scomm.errors import InputError
 from scomm.store import (
     EventStore,
     Fact,
+    HandlerResult,
     NewEvent,
     NextTask,
-    StepResult,
     Task,
     WorkerStats,
     enqueue,
     run_worker,
     run_workers,
 )
-from scomm.store.queue import counts, retry_failed, task_list
+from scomm.store.queue import claim, counts, retry_failed, task_list
 
 T0 = dt.datetime(2013, 6, 1, 8, 30, tzinfo=dt.UTC)
 FLOW = ("booking", "sib.route", "cjis.search", "ident.search", "lesc.iar", "ero.decision")
@@ -32,14 +32,14 @@ def ev(case_id: str, step: str, **payload: Any) -> NewEvent:
     return NewEvent(case_id, step, "SIB", T0, payload, "8 CFR 287.7")
 
 
-def chain(task: Task, history: Sequence[Fact]) -> StepResult:
+def chain(task: Task, history: Sequence[Fact]) -> HandlerResult:
     """A flow of six steps: record this one, ask for the next."""
     at = FLOW.index(task.step)
     event = NewEvent(
         task.case_id, task.step, "SIB", T0 + dt.timedelta(minutes=at), {"n": len(history)}, "test"
     )
     following = (NextTask(FLOW[at + 1], {"from": task.step}),) if at + 1 < len(FLOW) else ()
-    return StepResult((event,), following)
+    return HandlerResult((event,), following)
 
 
 HANDLERS = dict.fromkeys(FLOW, chain)
@@ -87,7 +87,7 @@ def test_worker_reads_are_logged(store: EventStore) -> None:
 
 def test_claim_commits_events_tasks_and_done_together(store: EventStore) -> None:
     book(store, 3)
-    with store.claim(batch=2, worker="w1") as work:
+    with claim(store, batch=2, worker="w1") as work:
         assert [t.case_id for t in work.tasks] == ["06037-000000", "06037-000001"]
         for task in work.tasks:
             work.append(ev(task.case_id, "booking"))
@@ -99,7 +99,7 @@ def test_claim_commits_events_tasks_and_done_together(store: EventStore) -> None
 
 def test_an_exception_rolls_back_the_batch_and_counts_an_attempt(store: EventStore) -> None:
     book(store, 2)
-    with pytest.raises(RuntimeError, match="IAFIS down"), store.claim(batch=10) as work:
+    with pytest.raises(RuntimeError, match="IAFIS down"), claim(store, batch=10) as work:
         for task in work.tasks:
             work.append(ev(task.case_id, "booking"))
             work.enqueue(task.case_id, "sib.route")
@@ -117,7 +117,7 @@ def test_an_exception_rolls_back_the_batch_and_counts_an_attempt(store: EventSto
 def test_a_failing_handler_fails_its_task_and_the_batch_goes_on(store: EventStore) -> None:
     book(store, 5)
 
-    def flaky(task: Task, history: Sequence[Fact]) -> StepResult:
+    def flaky(task: Task, history: Sequence[Fact]) -> HandlerResult:
         if task.case_id == "06037-000002":
             raise ValueError("no prints in the transaction")
         return chain(task, history)
@@ -141,10 +141,10 @@ def test_a_failing_handler_fails_its_task_and_the_batch_goes_on(store: EventStor
 def test_a_malformed_result_is_a_failure_of_that_task_only(store: EventStore) -> None:
     book(store, 2)
 
-    def bad(task: Task, history: Sequence[Fact]) -> StepResult:
+    def bad(task: Task, history: Sequence[Fact]) -> HandlerResult:
         if task.case_id == "06037-000001":
             good = ev(task.case_id, "booking")
-            return StepResult((good, ev(task.case_id, "booking", when=dt.date(2013, 1, 1))))
+            return HandlerResult((good, ev(task.case_id, "booking", when=dt.date(2013, 1, 1))))
         return chain(task, history)
 
     run_worker(store, {**HANDLERS, "booking": bad}, max_attempts=1)
@@ -196,7 +196,7 @@ def test_not_before_is_honored(store: EventStore) -> None:
     with store.write() as tx:
         enqueue(tx, "a", "booking", not_before=later)
         enqueue(tx, "b", "booking")
-    with store.claim(batch=10) as work:
+    with claim(store, batch=10) as work:
         assert [t.case_id for t in work.tasks] == ["b"]
     # Unfinished tasks go back unchanged.
     assert [(t.case_id, t.attempts) for t in task_list(store, status="pending")] == [
@@ -212,8 +212,8 @@ def test_two_tasks_of_one_case_in_one_batch_see_each_other(store: EventStore) ->
         enqueue(tx, "a", "booking")
         enqueue(tx, "a", "sib.route")
 
-    def note(task: Task, history: Sequence[Fact]) -> StepResult:
-        return StepResult((ev(task.case_id, task.step, seen=[e.step for e in history]),))
+    def note(task: Task, history: Sequence[Fact]) -> HandlerResult:
+        return HandlerResult((ev(task.case_id, task.step, seen=[e.step for e in history]),))
 
     run_worker(store, {"booking": note, "sib.route": note}, batch=10)
     history = store.events("a", reader="test")
@@ -222,7 +222,7 @@ def test_two_tasks_of_one_case_in_one_batch_see_each_other(store: EventStore) ->
 
 def test_a_task_cannot_be_marked_twice(store: EventStore) -> None:
     book(store, 1)
-    with store.claim() as work:
+    with claim(store) as work:
         (task,) = work.tasks
         work.done(task)
         with pytest.raises(Exception, match="already marked"):
@@ -231,7 +231,7 @@ def test_a_task_cannot_be_marked_twice(store: EventStore) -> None:
 
 def test_flushing_early_and_again_writes_each_thing_once(store: EventStore) -> None:
     book(store, 2)
-    with store.claim(batch=10, max_attempts=2, retry_delay=0) as work:
+    with claim(store, batch=10, max_attempts=2, retry_delay=0) as work:
         first, second = work.tasks
         work.apply(first, chain(first, work.history(first.case_id, purpose="test")))
         work.flush()

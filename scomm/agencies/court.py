@@ -22,6 +22,8 @@ def transfer(
     expires_at: dt.datetime | None,
     practice: Practice,
     route: str = "hold",
+    *,
+    rng: np.random.Generator,
 ) -> StepResult:
     """ICE takes custody at the jail: at the end of a hold, or at the door on release
     (``route`` "release": the jail told ICE); the hold (if any) ends here."""
@@ -49,11 +51,17 @@ def transfer(
             "Transfer to ICE custody: 8 U.S.C. 1226(a) (arrest and detention pending removal proceedings)",
         )
     )
-    days = practice.proceedings_days_median
-    return StepResult(tuple(events), (Send("court.proceedings", at + dt.timedelta(days=days)),))
+    return StepResult(tuple(events), (_proceedings_end(at, practice, rng),))
 
 
-def arrest_at_large(at: dt.datetime, practice: Practice) -> StepResult:
+def _proceedings_end(at: dt.datetime, practice: Practice, rng: np.random.Generator) -> Send:
+    """The proceedings' outcome, as long after ICE took custody as they take
+    (:func:`scomm.policies.flow.proceedings_minutes`)."""
+    minutes = float(flow.proceedings_minutes(rng, 1, practice)[0])
+    return Send("court.proceedings", at + dt.timedelta(minutes=minutes))
+
+
+def arrest_at_large(at: dt.datetime, practice: Practice, rng: np.random.Generator) -> StepResult:
     """ICE arrests, at home or at work, a person it wanted who left the jail with no hold."""
     return StepResult(
         (
@@ -65,7 +73,7 @@ def arrest_at_large(at: dt.datetime, practice: Practice) -> StepResult:
                 "Arrest by an immigration officer (8 U.S.C. 1357(a)(2)), after release from jail",
             ),
         ),
-        (Send("court.proceedings", at + dt.timedelta(days=practice.proceedings_days_median)),),
+        (_proceedings_end(at, practice, rng),),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,28 @@ def conviction_level(booking: dict[str, Any], rap_sheet: list[dict[str, Any]]) -
     return LEVEL_CODES[int(level[0])].value
 
 
+@dataclass(frozen=True)
+class Subject:
+    """The person ERO decides on, with the two levels it reads off the record: the one its
+    priorities read under the regime in force, the one a removal is reported under."""
+
+    booking: dict[str, Any]
+    level: str
+    conviction_level: str
+
+    @classmethod
+    def of(
+        cls, booking: dict[str, Any], rap_sheet: list[dict[str, Any]], rules: RulesInForce
+    ) -> Subject:
+        return cls(
+            booking, level_of(booking, rap_sheet, rules), conviction_level(booking, rap_sheet)
+        )
+
+    @property
+    def level_index(self) -> np.ndarray:
+        return np.array([LEVEL_INDEX[Level(self.level)]], dtype=np.int8)
+
+
 def decide(
     at: dt.datetime,
     booking: dict[str, Any],
@@ -57,27 +80,21 @@ def decide(
 ) -> StepResult:
     """Detainer, notification request, interview or no action on an IDENT match, by the federal
     rules that day and ICE's discretion (:func:`scomm.policies.flow.ero_decision`)."""
-    level = level_of(booking, rap_sheet, rules)
-    level_index = np.array([LEVEL_INDEX[Level(level)]], dtype=np.int8)
-    action = Action(
-        int(
-            flow.ero_decision(
-                rng,
-                level_index,
-                rules.regime_arrays(),
-                np.array([iar["us_citizen"]]),
-                practice.act_probability(level, rules.regime.name),
-                practice,
-            )[0]
-        )
+    subject = Subject.of(booking, rap_sheet, rules)
+    draw = flow.ero_decision(
+        rng,
+        subject.level_index,
+        rules.regime_arrays(),
+        np.array([iar["us_citizen"]]),
+        practice.act_probability(subject.level, rules.regime.name),
+        practice,
     )
-    return _act(at, booking, rap_sheet, iar, rules, practice, action, "secure_communities")
+    return _act(at, subject, iar, rules, practice, Action(int(draw[0])), "secure_communities")
 
 
 def _act(
     at: dt.datetime,
-    booking: dict[str, Any],
-    rap_sheet: list[dict[str, Any]],
+    subject: Subject,
     iar: dict[str, Any],
     rules: RulesInForce,
     practice: Practice,
@@ -85,14 +102,14 @@ def _act(
     door: str,
 ) -> StepResult:
     """ERO's decision, and the form it sends the jail."""
-    level = level_of(booking, rap_sheet, rules)
+    booking, level = subject.booking, subject.level
     delays = practice.step_delays_minutes
     regime = rules.regime
     basis = f"{regime.name}: {rules.regime_period.reference}"
     decision = {
         "action": action.name.lower(),
         "level": level,
-        "conviction_level": conviction_level(booking, rap_sheet),
+        "conviction_level": subject.conviction_level,
         "determination": iar["determination"],
         "door": door,
     }
@@ -185,10 +202,9 @@ def jail_screen(
         "ident_fin": "CAP-INTERVIEW" if door == "cap" else "287G-SCREENING",
         "field_office": booking.get("field_office", "unknown"),
     }
-    level = level_of(booking, rap_sheet, rules)
-    level_index = np.array([LEVEL_INDEX[Level(level)]], dtype=np.int8)
-    action = Action(int(flow.screen_action(level_index, regime, practice)[0]))
-    issued = _act(at, booking, rap_sheet, iar, rules, practice, action, door)
+    subject = Subject.of(booking, rap_sheet, rules)
+    action = Action(int(flow.screen_action(subject.level_index, regime, practice)[0]))
+    issued = _act(at, subject, iar, rules, practice, action, door)
     return StepResult(tuple(events) + issued.events, issued.next)
 
 

@@ -115,7 +115,7 @@ class Gallery:
             row = int(rows[e])
             if row in gallery._entries:
                 gallery._entries[row].append((0, e))
-        gallery._replay_journal()
+        gallery._replay_journal(manifest)
         return gallery
 
     @classmethod
@@ -306,20 +306,14 @@ class Gallery:
 
     # --- the journal ---------------------------------------------------------------------------
 
-    def _journal_path(self) -> Path | None:
-        return None if self.path is None else self.path / f"journal-{self.generation}.bin"
-
     def _append_journal(self, kind: bytes, payload: bytes) -> None:
-        path = self._journal_path()
-        if path is not None:
-            storage.append_record(path, kind, payload)
+        if self.path is not None:
+            storage.append_committed(self.path, kind, payload)
 
-    def _replay_journal(self) -> None:
-        path = self._journal_path()
-        assert path is not None
-        if not path.exists():
-            return
-        for kind, payload, pos in storage.read_records(path):
+    def _replay_journal(self, manifest: storage.Manifest) -> None:
+        assert self.path is not None
+        path = storage.journal_path(self.path, self.generation)
+        for kind, payload, pos in storage.committed_records(self.path, manifest):
             if kind == b"E":
                 for subject_id, prepared in storage.decode_enrolments(payload, str(path)):
                     self._check_replayed(path, pos, subject_id, prepared)

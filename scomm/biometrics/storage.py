@@ -8,13 +8,21 @@ Storage (a directory)::
     gen-<g>/*.npy           the arrays of generation g (memory-mapped on open: fast reopen)
     gen-<g>/subjects.json   subject ids by row
     journal-<g>.bin         enrolments and removals since generation g (append-only records,
-                            each with its CRC-32)
+                            each with its CRC-32); the manifest records how many records
+                            and bytes of it are committed
 
 Every file of a generation is checked against the manifest when the gallery is opened: the
 ``.npy`` header (dtype, shape), the size, and an XXH3-64 checksum of the whole file (about 8
 GB/s on one core, so a gallery of 1,000,000 templates costs a few seconds more to open, and
 a flipped bit in a memory-mapped array is found before anything is searched or enrolled on
 top of it). Any mismatch is a :class:`~scomm.errors.GalleryError` naming the file.
+
+The journal's CRCs find a damaged record, but not a journal cut at a record boundary or
+deleted: that leaves a valid journal with fewer enrolments. So, as a database's log has its
+commit point, the manifest (checksummed) records the journal's committed length and record
+count, and is rewritten after each record reaches the disk. A journal shorter than that, or
+missing, is refused on open; bytes past it are a record whose write was interrupted before it
+was committed (the caller never saw it succeed) and are ignored, then cut off by the next write.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import xxhash
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scomm.biometrics import matcher
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
@@ -42,7 +50,10 @@ from scomm.files import write_bytes_atomic
 
 FORMAT = "scomm-gallery"
 # 2: every file of a generation and the manifest itself carry a checksum.
-FORMAT_VERSION = 2
+# 3: the manifest records the journal's committed length (a version-2 manifest is read, its
+# journal taken as it is, and becomes version 3 at its next write).
+FORMAT_VERSION = 3
+_READABLE_VERSIONS = (2, 3)
 
 ARRAYS = (  # name, dtype, trailing shape
     ("entry_subject", np.int32, ()),
@@ -75,6 +86,15 @@ class FileEntry(BaseModel):
     xxh3_64: str
 
 
+class JournalState(BaseModel):
+    """The committed part of the generation's journal: its first ``bytes`` bytes, ``records``
+    records."""
+
+    model_config = ConfigDict(extra="forbid")
+    bytes: int = Field(ge=0)
+    records: int = Field(ge=0)
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: str
@@ -87,6 +107,7 @@ class Manifest(BaseModel):
     cylinders: int
     threshold: float | None
     files: dict[str, FileEntry]
+    journal: JournalState | None = None  # None: a version-2 manifest, journal unrecorded
 
 
 def _digest(data: bytes) -> str:
@@ -128,11 +149,12 @@ def read_manifest(directory: Path) -> Manifest:
         raise GalleryError(str(path), f"cannot read: {exc.strerror}") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise GalleryError(str(path), "not a scomm gallery manifest")
-    if raw.get("version") != FORMAT_VERSION:
+    if raw.get("version") not in _READABLE_VERSIONS:
         raise GalleryError(
             str(path),
             f"gallery format version {raw.get('version')!r}, this scomm reads "
-            f"{FORMAT_VERSION}: rebuild the gallery (re-enrol the subjects)",
+            f"{', '.join(map(str, _READABLE_VERSIONS))}: rebuild the gallery (re-enrol the "
+            "subjects)",
         )
     checksum = raw.pop("checksum", None)
     if checksum != _digest(_canonical(raw)):
@@ -143,6 +165,8 @@ def read_manifest(directory: Path) -> Manifest:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise GalleryError(str(path), f"manifest field {where}: {first['msg']}") from None
+    if manifest.version >= 3 and manifest.journal is None:
+        raise GalleryError(str(path), "manifest field journal: missing")
     if manifest.matcher_version != matcher.VERSION:
         raise GalleryError(
             str(path),
@@ -425,6 +449,7 @@ def new_manifest(
         cylinders=cylinders,
         threshold=threshold,
         files=files,
+        journal=JournalState(bytes=0, records=0),
     )
 
 
@@ -446,9 +471,77 @@ def append_record(path: Path, kind: bytes, payload: bytes) -> None:
             raise
 
 
-def read_records(path: Path) -> Iterator[tuple[bytes, bytes, int]]:
-    """``(kind, payload, byte offset)`` of every record, each checked (magic, length, CRC)."""
+def journal_path(directory: Path, generation: int) -> Path:
+    return directory / f"journal-{generation}.bin"
+
+
+def append_committed(directory: Path, kind: bytes, payload: bytes) -> None:
+    """One record at the end of the committed journal of ``directory``'s generation, then the
+    manifest says it is committed. If either write fails, the journal is cut back to its
+    committed length and the manifest is left as it was: the record is not there."""
+    manifest = read_manifest(directory)
+    path = journal_path(directory, manifest.generation)
+    state = manifest.journal
+    if state is None:  # a version-2 manifest: the journal as it stands is committed
+        state = JournalState(
+            bytes=path.stat().st_size if path.exists() else 0,
+            records=sum(1 for _ in read_records(path)) if path.exists() else 0,
+        )
+    record = _RECORD_HEAD.size + len(payload)
+    size = path.stat().st_size if path.exists() else 0
+    if size < state.bytes:
+        raise GalleryError(
+            str(path), f"cut short since it was opened: {size} bytes, {state.bytes} committed"
+        )
+    if size > state.bytes:
+        with open(path, "ab") as handle:
+            handle.truncate(state.bytes)  # an uncommitted tail of an interrupted write
+    append_record(path, kind, payload)
+    try:
+        committed = JournalState(bytes=state.bytes + record, records=state.records + 1)
+        write_manifest(
+            directory,
+            manifest.model_copy(update={"version": FORMAT_VERSION, "journal": committed}),
+        )
+    except BaseException:
+        with open(path, "ab") as handle:
+            handle.truncate(state.bytes)
+        raise
+
+
+def committed_records(directory: Path, manifest: Manifest) -> Iterator[tuple[bytes, bytes, int]]:
+    """The committed records of the manifest's journal (see :func:`read_records`); a journal
+    missing, cut short or holding another number of records than the manifest records is a
+    GalleryError naming it."""
+    path = journal_path(directory, manifest.generation)
+    state = manifest.journal
+    if state is None:  # version 2: nothing recorded to check against
+        if path.exists():
+            yield from read_records(path)
+        return
+    if state.bytes == 0:
+        return
+    said = f"the manifest records {state.records} records ({state.bytes} bytes)"
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise GalleryError(str(path), f"missing: {said}") from None
+    if size < state.bytes:
+        raise GalleryError(str(path), f"cut short: {size} bytes, {said}")
+    count = 0
+    for record in read_records(path, state.bytes):
+        count += 1
+        yield record
+    if count != state.records:
+        raise GalleryError(str(path), f"holds {count} records, {said}")
+
+
+def read_records(path: Path, length: int | None = None) -> Iterator[tuple[bytes, bytes, int]]:
+    """``(kind, payload, byte offset)`` of every record (of the first ``length`` bytes), each
+    checked (magic, length, CRC)."""
     data = path.read_bytes()
+    if length is not None:
+        data = data[:length]
     pos = 0
     while pos < len(data):
         if len(data) - pos < _RECORD_HEAD.size:

@@ -34,18 +34,17 @@ from scomm.pipeline.runs import record_run
 from scomm.pipeline.steps import HANDLERS, Message, handle
 from scomm.pipeline.summary import summarize
 from scomm.pipeline.world import World
-from scomm.store import EventStore, Fact, NewEvent, NextTask, Task, Tx, run_workers
-from scomm.store import StepResult as StoreResult
+from scomm.store import EventStore, Fact, HandlerResult, NewEvent, NextTask, Task, Tx, run_workers
 from scomm.store.events import hide_password
 from scomm.store.queue import Prefetch, task_list
 from scomm.store.schema import runs as runs_table
 from scomm.store.schema import tasks as tasks_table
 
 
-def to_store(case_id: str, result: StepResult) -> StoreResult:
+def to_store(case_id: str, result: StepResult) -> HandlerResult:
     """A step's result in the store's terms: events to append, tasks to enqueue. The simulated
     time a message is due travels in its payload; workers run it as soon as they can."""
-    return StoreResult(
+    return HandlerResult(
         events=[
             NewEvent(case_id, e.step, e.actor, e.at, e.payload, e.legal_basis)
             for e in result.events
@@ -57,7 +56,7 @@ def to_store(case_id: str, result: StepResult) -> StoreResult:
 def handlers(world: World, on_done: Callable[[str], None] | None = None) -> dict[str, Any]:
     """One store handler per step of the flow, all sharing ``world``."""
 
-    def run(task: Task, history: Sequence[Fact]) -> StoreResult:
+    def run(task: Task, history: Sequence[Fact]) -> HandlerResult:
         state = fold(task.case_id, history)
         msg = Message(task.case_id, task.step, parse_time(task.payload["at"]), task.payload)
         result = to_store(task.case_id, handle(state, msg, world))

@@ -11,10 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scomm.errors import InputError
 from scomm.store.events import EventStore
+from scomm.store.schema import PG_LOCK_SCHEMA
 
 metadata = MetaData()
 
@@ -60,28 +63,36 @@ def run_id_of(county: str, start: dt.date, days: int, seed: int) -> str:
 
 def _ensure(store: EventStore) -> None:
     with store.connection(write=True) as conn:
+        if conn.dialect.name == "postgresql":  # processes creating it at once take turns
+            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": PG_LOCK_SCHEMA})
         metadata.create_all(conn, checkfirst=True)
 
 
 def record_run(
     store: EventStore, county: str, start: dt.date, days: int, seed: int, case_ids: list[str]
 ) -> str:
-    """Record (or replace) a run's record; its id."""
+    """Record (or replace) a run's record; its id. Two processes of one run record it at
+    once (the second joined the first's work): one insert, the other an update, never a
+    duplicate key (a delete then an insert raced there on PostgreSQL)."""
     _ensure(store)
     run_id = run_id_of(county, start, days, seed)
+    values = {
+        "run_id": run_id,
+        "county": county,
+        "start": start.isoformat(),
+        "days": days,
+        "seed": seed,
+        "created_at": dt.datetime.now(dt.UTC),
+        "case_ids": list(case_ids),
+    }
+    insert = postgresql_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(pipeline_runs).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[pipeline_runs.c.run_id],
+        set_={k: statement.excluded[k] for k in values if k != "run_id"},
+    )
     with store.connection(write=True) as conn:
-        conn.execute(pipeline_runs.delete().where(pipeline_runs.c.run_id == run_id))
-        conn.execute(
-            pipeline_runs.insert().values(
-                run_id=run_id,
-                county=county,
-                start=start.isoformat(),
-                days=days,
-                seed=seed,
-                created_at=dt.datetime.now(dt.UTC),
-                case_ids=list(case_ids),
-            )
-        )
+        conn.execute(statement)
     return run_id
 
 

@@ -168,6 +168,7 @@ def on_pickup(state: CaseState, msg: Message, world: World) -> StepResult:
         state.hold_expires_at,
         world.practice,
         msg.payload.get("route", "hold"),
+        rng=_rng(world, state, "court.duration"),
     )
 
 
@@ -184,7 +185,7 @@ def on_hold_expire(state: CaseState, msg: Message, world: World) -> StepResult:
 
 
 def on_arrest_at_large(state: CaseState, msg: Message, world: World) -> StepResult:
-    return court.arrest_at_large(msg.at, world.practice)
+    return court.arrest_at_large(msg.at, world.practice, _rng(world, state, "court.duration"))
 
 
 def on_proceedings(state: CaseState, msg: Message, world: World) -> StepResult:

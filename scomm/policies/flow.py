@@ -271,6 +271,17 @@ def removed(outcome: Array) -> Array:
     return np.asarray(outcome) <= VOLUNTARY_RETURN
 
 
+def proceedings_minutes(
+    rng: np.random.Generator, shape: int | tuple[int, ...], practice: Practice
+) -> Array:
+    """How long removal proceedings take, in minutes from ICE's custody to their outcome
+    (lognormal: ``proceedings_days_median``, ``proceedings_days_sigma``): a removal happens,
+    and is counted, this long after the transfer or the arrest. One draw per case."""
+    z = rng.standard_normal(shape)
+    days = practice.proceedings_days_median * np.exp(practice.proceedings_days_sigma * z)
+    return days * 1440.0
+
+
 __all__ = [
     "Action",
     "AfterRelease",
@@ -288,6 +299,7 @@ __all__ = [
     "jail_screens",
     "lesc_says_citizen",
     "prints_checked",
+    "proceedings_minutes",
     "proceedings_outcome",
     "regime_rates",
     "removed",

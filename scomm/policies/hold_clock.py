@@ -96,17 +96,25 @@ def _zone_days(zone: str, first_year: int, last_year: int) -> _ZoneDays:
     return _ZoneDays(starts, before, business_days, of_bucket)
 
 
+def _year(minute: np.int64 | int) -> int:
+    return int(np.datetime64(int(minute), "m").astype("datetime64[Y]").astype(np.int64)) + 1970
+
+
 def _table_for(start: np.ndarray, zone: str) -> _ZoneDays:
     """The zone's table over the decades these starts need, with a year to spare after the
     last (a hold's limit runs days, not years)."""
-    bounds = np.array([start.min(), start.max()]).astype("datetime64[m]").astype("datetime64[Y]")
-    lo, hi = (int(y) + 1970 for y in bounds.astype(np.int64))
+    lo, hi = _year(start.min()), _year(start.max())
     if lo < FIRST_YEAR or hi > LAST_YEAR:
         outside = start.min() if lo < FIRST_YEAR else start.max()
         raise OutsideCalendar(
             f"a hold starting {np.asarray(outside).astype('datetime64[m]')} UTC ({zone}) is "
             f"outside the hold clock's calendar, {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31"
         )
+    # The years of the starts' *local* days: a UTC year's first hours are the year before's
+    # last west of Greenwich (and its last hours the next year's east of it), so a day either
+    # side of the UTC bounds (an offset is less than a day).
+    lo = max(FIRST_YEAR, _year(start.min() - MINUTES_PER_DAY))
+    hi = min(LAST_YEAR, _year(start.max() + MINUTES_PER_DAY))
     first = lo - lo % DECADE
     last = min(LAST_YEAR, (hi + 1) - (hi + 1) % DECADE + DECADE - 1)
     return _zone_days(zone, max(FIRST_YEAR, first), last)

@@ -54,7 +54,7 @@ class Practice(BaseModel):
     relief_share: float = Field(ge=0, le=1)
     proceedings_days_median: float = Field(gt=0)
     # Spread of the proceedings' duration (lognormal sigma): the national run counts a removal
-    # in the month it happens (scomm/simulation/proceedings.py).
+    # in the month it happens, this long after ICE took custody (scomm/policies/flow.py).
     proceedings_days_sigma: float = Field(default=0.8, ge=0)
     step_delays_minutes: StepDelays
     release_pickup_rate: ByRegime

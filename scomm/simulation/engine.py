@@ -37,7 +37,16 @@ from scomm.simulation.assumptions import Assumptions
 # What a day in jail costs the county (population.yaml, with its source).
 BED_DAY_COST = "population.jail.bed_day_cost_usd"
 
-__all__ = ["OUTPUTS", "BED_DAY_COST", "BiometricRates", "Counties", "Options", "month_outputs"]
+__all__ = [
+    "OUTPUTS",
+    "BED_DAY_COST",
+    "BiometricRates",
+    "Counties",
+    "MonthOutputs",
+    "Options",
+    "Removals",
+    "month_outputs",
+]
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,38 @@ class Options:
             raise ValueError(f"sample must be in (0, 1], not {self.sample}")
 
 
+@dataclass(frozen=True)
+class Removals:
+    """The removals among a batch of bookings: which booking, when, at which level."""
+
+    case: np.ndarray  # row of the booking
+    at: np.ndarray  # datetime64[m]: the end of the proceedings
+    level: np.ndarray  # the level ICE reports (index into LEVEL_CODES)
+
+
+@dataclass(frozen=True)
+class MonthOutputs:
+    """A month's bookings and everything that follows from them.
+
+    ``sums`` [county, output] counts each output for the bookings of the month, removals
+    included (as a case log does, tests/test_runners_agree.py). A removal *happens* months
+    later, after its proceedings: ``removal_month`` (months after this one), ``removal_county``
+    and ``removal_level`` say when and where, for the run to count it in the month it happens
+    (:func:`scomm.simulation.national.run_months`); each weighs ``weight``.
+    """
+
+    sums: np.ndarray
+    removal_month: np.ndarray
+    removal_county: np.ndarray
+    removal_level: np.ndarray
+    weight: float
+
+    @staticmethod
+    def empty(n_counties: int, weight: float) -> MonthOutputs:
+        none = np.zeros(0, dtype=np.int64)
+        return MonthOutputs(np.zeros((n_counties, len(OUTPUTS))), none, none, none, weight)
+
+
 def simulate_month(
     rng: np.random.Generator,
     month: np.datetime64,
@@ -91,7 +132,7 @@ def simulate_month(
     """One month, the given counties: each output summed per county."""
     sums = month_outputs(
         rng, month, counties, admissions_per_capita, rules, codes, rates, assumptions, options
-    )
+    ).sums
     return {name: sums[:, k] for k, name in enumerate(OUTPUTS)}
 
 
@@ -105,8 +146,9 @@ def month_outputs(
     rates: BiometricRates,
     assumptions: Assumptions,
     options: Options,
-) -> np.ndarray:
-    """:func:`simulate_month` as one array: [county, output] in :data:`OUTPUTS`' order."""
+) -> MonthOutputs:
+    """:func:`simulate_month` as arrays: the sums [county, output] in :data:`OUTPUTS`' order,
+    and when each removal happens."""
     practice = assumptions.practice
     tables = rules.tables
     first = month.astype("datetime64[D]")
@@ -116,9 +158,9 @@ def month_outputs(
     per_county = rng.poisson(expected * options.sample)
     county = np.repeat(np.arange(n_counties), per_county)
     n = county.shape[0]
-    sums = np.zeros((n_counties, len(OUTPUTS)))
+    weight = 1.0 / options.sample
     if n == 0:
-        return sums
+        return MonthOutputs.empty(n_counties, weight)
     c = draw_cohort(
         rng,
         county,
@@ -141,17 +183,19 @@ def month_outputs(
             tables.all_layers(), tables.layer_grids(counties.fips, days), strict=True
         )
     ]
-    outcome = cases_outcome(
+    outcome, removals = cases_outcome(
         rng, c, booked, counties, regime_row, regime, layers, rules, rates, assumptions, options
     )
-    columns = {name: outcome[name] for name in OUTPUTS}
-    matrix = np.empty((n, len(OUTPUTS)))
+    # One weighted count per output (a bookings-by-outputs matrix summed by county groups
+    # cost four times as much: strided columns).
+    sums = np.empty((n_counties, len(OUTPUTS)))
     for k, name in enumerate(OUTPUTS):
-        matrix[:, k] = columns[name]
-    booked_in = np.flatnonzero(per_county)
-    starts = np.concatenate(([0], np.cumsum(per_county)[:-1]))[booked_in]
-    sums[booked_in] = np.add.reduceat(matrix, starts, axis=0) / options.sample
-    return sums
+        sums[:, k] = np.bincount(county, weights=outcome[name], minlength=n_counties)
+    sums *= weight
+    months_later = (removals.at.astype("datetime64[M]") - month).astype(np.int64)
+    return MonthOutputs(
+        sums, months_later, county[removals.case], removals.level.astype(np.int64), weight
+    )
 
 
 def cases_outcome(
@@ -166,8 +210,9 @@ def cases_outcome(
     rates: BiometricRates,
     assumptions: Assumptions,
     options: Options,
-) -> dict[str, np.ndarray]:
-    """Every booking's story as masks and amounts, one array per output (:data:`OUTPUTS`)."""
+) -> tuple[dict[str, np.ndarray], Removals]:
+    """Every booking's story as masks and amounts, one array per output (:data:`OUTPUTS`),
+    and the removals among them with the minute each happens."""
     practice = assumptions.practice
     tables = rules.tables
     n = len(c)
@@ -258,6 +303,13 @@ def cases_outcome(
     reported_level = offense_level(c.record, c.convicted)
     outcome = flow.proceedings_outcome(rng, reported_level, practice)
     removed = custody & flow.removed(outcome)
+    # When ICE took custody: at the jail when the person left it (the hold's end, or the
+    # release), or at large some days later; the removal follows after its proceedings.
+    left = release.copy()
+    left[held] = hold_end
+    at_large_minutes = after.at_large_delay_days * 1440.0
+    custody_at = left + np.where(after.at_large, at_large_minutes, 0.0).astype("timedelta64[m]")
+    removal_at = custody_at + flow.proceedings_minutes(rng, n, practice).astype("timedelta64[m]")
 
     hold_days = hold_hours / 24.0
     return {
@@ -293,4 +345,4 @@ def cases_outcome(
         "removals_level_2": removed & (reported_level == 1),
         "removals_level_3": removed & (reported_level == 2),
         "removals_non_criminal": removed & (reported_level == 3),
-    }
+    }, Removals(np.flatnonzero(removed), removal_at[removed], reported_level[removed])

@@ -22,14 +22,17 @@ import numpy as np
 import polars as pl
 
 from scomm.errors import InputError
+from scomm.policies.decisions import LEVEL_CODES
 from scomm.population import admissions_per_capita, noncitizen_share
 from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import OUTPUTS, BiometricRates, Counties, Options, month_outputs
-from scomm.simulation.proceedings import time_removals
 from scomm.simulation.rates import measured_rates
 from scomm.simulation.scenarios import Rules, parse_names, rules_for
 
+# The removal outputs: the total, then one per level in LEVEL_CODES' order.
+REMOVAL_OUTPUTS = ("removals", *(f"removals_{level.value}" for level in LEVEL_CODES))
+REMOVAL_COLUMNS = tuple(OUTPUTS.index(name) for name in REMOVAL_OUTPUTS)
 GROUPS = 16  # county groups per run: fixed, so that results do not depend on the cores used
 # States whose counties are kept month by month for every run: Pennsylvania's detainers are on
 # record facility by facility (scomm.record), so its county-month figures get a 90% interval.
@@ -146,12 +149,19 @@ def run_months(
     rates: BiometricRates,
     assumptions: Assumptions,
     options: Options,
+    on_month: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Counties through the months of ``span``, one month after the other on one random
     stream: outputs [month, county, output]. ``counties_of_year`` gives the counties as they
-    are in a year (population, status mix), asked once per year."""
+    are in a year (population, status mix), asked once per year; ``on_month(m)`` is called as
+    month m ends.
+
+    Every output counts in the month of its booking but removals, which count in the month
+    they happen, after their proceedings (those after the span's end fall outside it, as they
+    fall outside ICE's count for its months)."""
     cached: dict[int, Counties] = {}
     out: np.ndarray | None = None
+    removals: np.ndarray | None = None  # [month, county, REMOVAL_OUTPUTS]
     for m, month in enumerate(span):
         year = int(str(month)[:4])
         if year not in cached:
@@ -167,13 +177,22 @@ def run_months(
             assumptions,
             options,
         )
-        if out is None:
-            out = np.zeros((len(span), *one.shape))
-        out[m] = one
-    if out is None:
+        if out is None or removals is None:
+            out = np.zeros((len(span), *one.sums.shape))
+            removals = np.zeros((len(span), one.sums.shape[0], len(REMOVAL_OUTPUTS)))
+        out[m] = one.sums
+        at = m + one.removal_month
+        inside = at < len(span)
+        cell = (at[inside] * removals.shape[1] + one.removal_county[inside]) * removals.shape[2]
+        flat = removals.reshape(-1)  # a view: the total in column 0, the level after it
+        np.add.at(flat, cell, one.weight)
+        np.add.at(flat, cell + 1 + one.removal_level[inside], one.weight)
+        if on_month is not None:
+            on_month(m)
+    if out is None or removals is None:
         return np.zeros((0, 0, len(OUTPUTS)))
-    # A removal is counted in the month it happens, after its proceedings.
-    return time_removals(out, assumptions.practice)
+    out[:, :, list(REMOVAL_COLUMNS)] = removals
+    return out
 
 
 @dataclass

@@ -12,7 +12,7 @@ process that walks through the flow in time, with its own draws from its own gen
     ICE's request reaches the jail after the pipeline's step delays along the case's route, if
     the person is still there -> the jail's answer under its policy layers -> at release, the
     hold: ICE's pickup races the hold clock; with no hold, ICE at the door if the jail tells it,
-    or an arrest at large later -> removal proceedings.
+    or an arrest at large later -> removal proceedings, for as long as they take.
 
 Every rule is the shared one (:mod:`scomm.policies.decisions` on one-element arrays,
 :func:`scomm.policies.hold_clock.hold_ends_by`), every chance and delay the shared one
@@ -262,6 +262,10 @@ class _World:
     def minute(self, t: float) -> np.datetime64:
         return self.start + np.timedelta64(int(np.floor(t)), "m")
 
+    def month_of(self, t: float) -> int:
+        """The index in the run's months of the month that simulation time ``t`` falls in."""
+        return int((self.minute(t).astype("datetime64[M]") - self.span[0]).astype(np.int64))
+
 
 def _arrivals(world: _World) -> Generator[simpy.Event, Any, None]:
     """The booking desk: a Poisson stream of arrests, at the rate of the county's jail
@@ -426,7 +430,7 @@ def _booking(
         yield from _after_release(world, m, person, row, wanted=True, notified=False)
         return
     _transferred(world, m, person)
-    _proceedings(world, m, person)
+    yield from _proceedings(world, person)
 
 
 def _after_release(
@@ -452,7 +456,7 @@ def _after_release(
         world.count(m, "at_large_arrests")
     else:
         return
-    _proceedings(world, m, person)
+    yield from _proceedings(world, person)
 
 
 def _transferred(world: _World, m: int, person: _Person) -> None:
@@ -461,15 +465,21 @@ def _transferred(world: _World, m: int, person: _Person) -> None:
         world.count(m, "us_citizens_transferred")
 
 
-def _proceedings(world: _World, m: int, person: _Person) -> None:
+def _proceedings(world: _World, person: _Person) -> Generator[simpy.Event, Any, None]:
     """Removal proceedings, at the practice's rate for the level ICE reports (by convictions;
-    a sentence served for this arrest is a conviction of its charges). The outcome is counted
-    in the booking's month, as the engine counts it."""
+    a sentence served for this arrest is a conviction of its charges), for as long as they
+    take: a removal is counted in the month it happens, if that is within the run."""
+    practice = world.assumptions.practice
     reported = offense_level(person.record, person.convicted)
-    outcome = flow.proceedings_outcome(world.rng, reported, world.assumptions.practice)
-    if flow.removed(outcome)[0]:
-        world.count(m, "removals")
-        world.count(m, f"removals_{LEVEL_CODES[int(reported[0])].value}")
+    outcome = flow.proceedings_outcome(world.rng, reported, practice)
+    duration = float(flow.proceedings_minutes(world.rng, 1, practice)[0])
+    if not flow.removed(outcome)[0]:
+        return
+    yield world.env.timeout(duration)
+    month = world.month_of(world.env.now)
+    if month < len(world.span):
+        world.count(month, "removals")
+        world.count(month, f"removals_{LEVEL_CODES[int(reported[0])].value}")
 
 
 def simulate_county_reference(
@@ -484,7 +494,8 @@ def simulate_county_reference(
     options: Options | None = None,
 ) -> CountyRun:
     """The discrete-event reference on one county: the same outputs as the engine's, by month
-    of booking (a hold that ends in the next month counts in its booking's month)."""
+    of booking (a hold that ends in the next month counts in its booking's month), but
+    removals, by the month they happen."""
     span = months(first, last)
     start = span[0].astype("datetime64[m]")
     env = simpy.Environment()

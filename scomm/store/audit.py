@@ -4,9 +4,17 @@ Each entry carries the hash of the entry before it (``prev_hash``) and its own
 (``entry_hash``: SHA-256 over a canonical JSON of its place in the chain, reader, time, subject,
 purpose and ``prev_hash``). An entry deleted or edited behind the application's back (through
 ``sqlite3`` or ``psql``, say, with the append-only triggers dropped first) breaks the chain at
-that point, and :func:`verify` says where. Only a rewrite of every entry from some point to the
-end goes unseen; the head hash that :func:`verify` reports is what to keep elsewhere to catch
-that too.
+that point, and :func:`verify_entries` says where.
+
+A chain alone cannot show its newest entries deleted (what is left is a whole, shorter chain),
+nor every entry from some point rewritten. What transparency logs do for this (Certificate
+Transparency's signed tree heads, kept by monitors and witnesses; RFC 9162) is to have the head
+kept *outside* the log: a :class:`Head` (``ENTRIES:HASH``, the entry count and the last entry's
+hash) that ``scomm audit verify`` prints; given back later (``--expect-head``), the log must
+still hold that entry with that hash, so a log cut back below it or rewritten up to it shows.
+Whoever keeps the heads (a cron job mailing them, another machine) is the witness: a head
+record kept in the same database would be cut back or rewritten with the log by the same
+hand, and a signed one replayed from an older copy.
 
 Appends take turns: on PostgreSQL an advisory lock (held to the end of the writing transaction)
 serializes them, on SQLite ``BEGIN IMMEDIATE`` already makes the writer the only one; the
@@ -72,19 +80,51 @@ class AuditEntry:
         }
 
 
+_HEAD = re.compile(r"(\d{1,18}):([0-9a-f]{64})")
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A checkpoint of the chain: how many entries it held, and the hash of the last one."""
+
+    entries: int
+    entry_hash: str
+
+    @classmethod
+    def parse(cls, value: str) -> Head:
+        """``ENTRIES:HASH`` as ``scomm audit verify`` prints it, or :class:`InputError`."""
+        found = _HEAD.fullmatch(value.strip())
+        if found is None:
+            raise InputError(
+                "--expect-head",
+                f"{value[:100]!r} is not a head: ENTRIES:HASH, as `scomm audit verify` prints "
+                "it (a count, a colon, 64 hex digits)",
+            )
+        return cls(int(found[1]), found[2])
+
+    def __str__(self) -> str:
+        return f"{self.entries}:{self.entry_hash}"
+
+
 @dataclass(frozen=True, slots=True)
 class AuditCheck:
-    """What :func:`verify` found: ``broken_at`` is the ``seq`` of the first entry that does not
-    follow from the ones before it (``None`` if the chain is whole)."""
+    """What :func:`verify_entries` found: ``broken_at`` is the ``seq`` of the first entry that
+    does not follow from the ones before it, or of a checkpoint's entry that is gone or
+    different (``None`` if the chain is whole and extends every checkpoint given)."""
 
     entries: int
     head_hash: str
     broken_at: int | None = None
     problem: str | None = None
+    chained: int | None = None  # entries that follow one from another (all, when None)
 
     @property
     def intact(self) -> bool:
         return self.broken_at is None
+
+    @property
+    def head(self) -> Head:
+        return Head(self.entries, self.head_hash)
 
 
 def check_reader(reader: object) -> str:
@@ -215,20 +255,27 @@ def entries(
     return [AuditEntry(*tuple(row)) for row in conn.execute(query)]
 
 
-def verify_entries(chunks: Iterable[Sequence[AuditEntry]]) -> AuditCheck:
-    """Walk the chain in order; the first entry that does not follow is where it breaks."""
+def verify_entries(
+    chunks: Iterable[Sequence[AuditEntry]], expect: Sequence[Head] = ()
+) -> AuditCheck:
+    """Walk the chain in order; the first entry that does not follow is where it breaks. Then
+    each checkpoint in ``expect`` must be in the chain: its entry there, with its hash."""
     count = 0
     expected_seq, prev = 1, GENESIS
+    wanted = {h.entries: h for h in expect if h.entries > 0}
+    seen: dict[int, str] = {}
     for chunk in chunks:
         for e in chunk:
             count += 1
+            if e.seq in wanted:
+                seen[e.seq] = e.entry_hash
             if e.seq != expected_seq:
                 missing = (
                     f"entry {expected_seq} is missing"
                     if e.seq == expected_seq + 1
                     else f"entries {expected_seq} to {e.seq - 1} are missing"
                 )
-                return AuditCheck(count, prev, e.seq, f"{missing}: deleted from the log")
+                return AuditCheck(count, prev, e.seq, f"{missing}: deleted from the log", count - 1)
             if e.prev_hash != prev:
                 return AuditCheck(
                     count,
@@ -236,11 +283,38 @@ def verify_entries(chunks: Iterable[Sequence[AuditEntry]]) -> AuditCheck:
                     e.seq,
                     f"its previous-entry hash is not entry {e.seq - 1}'s: an entry before it "
                     "was deleted, inserted or edited",
+                    count - 1,
                 )
             digest = entry_hash(e.seq, e.reader, e.read_at, e.subject, e.purpose, e.prev_hash)
             if digest != e.entry_hash:
                 return AuditCheck(
-                    count, prev, e.seq, "its content does not match its hash: it was edited"
+                    count,
+                    prev,
+                    e.seq,
+                    "its content does not match its hash: it was edited",
+                    count - 1,
                 )
             expected_seq, prev = e.seq + 1, e.entry_hash
+    for head in sorted(wanted.values(), key=lambda h: h.entries):
+        if head.entries not in seen:
+            gone = (
+                f"entry {head.entries} was"
+                if head.entries == count + 1
+                else f"entries {count + 1} to {head.entries} were"
+            )
+            return AuditCheck(
+                count,
+                prev,
+                count + 1,
+                f"the log holds {count} entries, the checkpoint {head} says it held "
+                f"{head.entries}: {gone} deleted",
+            )
+        if seen[head.entries] != head.entry_hash:
+            return AuditCheck(
+                count,
+                prev,
+                head.entries,
+                f"entry {head.entries}'s hash is not the checkpoint's ({head}): the log was "
+                f"rewritten up to it",
+            )
     return AuditCheck(count, prev)

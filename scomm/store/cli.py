@@ -60,23 +60,62 @@ def register(app: typer.Typer) -> None:
         Console().print(table)
 
     @audit_app.command("verify")
-    def audit_verify(db: DbOption = None) -> None:
-        """Check the hash chain from its first entry to its last: exit 0 if whole, 1 with the
-        first entry that does not follow from the ones before it."""
+    def audit_verify(
+        db: DbOption = None,
+        expect_head: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--expect-head",
+                help="a head printed by an earlier verify (ENTRIES:HASH, kept outside the "
+                "database): the log must still hold that entry with that hash (repeat for more)",
+            ),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    ) -> None:
+        """Check the hash chain from its first entry to its last, and that it extends every
+        head given: exit 0 if so, 1 with the first entry that does not follow from the ones
+        before it (or the checkpoint it does not extend). Keep the head it prints elsewhere:
+        the chain alone cannot show its newest entries deleted."""
         from scomm.store import EventStore
+        from scomm.store.audit import Head
 
+        heads = [Head.parse(h) for h in expect_head or []]
         with EventStore.open(db or database_url()) as store:
-            check = store.verify_audit()
+            check = store.verify_audit(heads)
             where = store.where
-        if check.intact:
+        if as_json:
             typer.echo(
-                f"audit log of {where}: {check.entries} entries, chain intact; head hash "
-                f"{check.head_hash}"
+                json.dumps(
+                    {
+                        "store": where,
+                        "intact": check.intact,
+                        "entries": check.entries,
+                        "head": str(check.head),
+                        "broken_at": check.broken_at,
+                        "problem": check.problem,
+                        "checkpoints": [str(h) for h in heads],
+                    }
+                )  # fmt: skip
+            )
+            if not check.intact:
+                raise typer.Exit(1)
+            return
+        if check.intact:
+            extends = f", extends {len(heads)} checkpoint(s)" if heads else ""
+            typer.echo(
+                f"audit log of {where}: {check.entries} entries, chain intact{extends}; head "
+                f"{check.head}\n(keep the head outside the database: `scomm audit verify "
+                "--expect-head HEAD` later shows entries deleted or rewritten since)"
             )
             return
+        chained = (
+            f"{check.chained} entries before it check out"
+            if check.chained is not None
+            else f"the chain of its {check.entries} entries is whole"
+        )
         Console(stderr=True).print(
             f"[bold red]audit log of {where} broken at entry {check.broken_at}:[/] "
-            f"{check.problem} ({check.entries - 1} entries before it check out)",
+            f"{check.problem} ({chained})",
             highlight=False,
             soft_wrap=True,
         )

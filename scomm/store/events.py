@@ -19,10 +19,10 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -41,6 +41,7 @@ from sqlalchemy.pool import StaticPool
 from scomm.errors import InputError, ScommError
 from scomm.store import audit, schema
 from scomm.store.audit import AuditCheck, AuditEntry, Chain, Read, check_reader
+from scomm.store.outage import outage, unavailable
 from scomm.store.schema import (
     PG_LOCK_CASE,
     DoneMark,
@@ -51,9 +52,6 @@ from scomm.store.schema import (
     tasks,
     write_all,
 )
-
-if TYPE_CHECKING:
-    from scomm.store.queue import Work
 
 UTC = dt.UTC
 S = TypeVar("S")
@@ -459,6 +457,9 @@ class EventStore:
                 schema.create_schema(conn)
         except OperationalError as exc:
             store.close()
+            found = outage(exc, store.database_file)
+            if found is not None and found.kind == "disk full":
+                raise unavailable(found, store.where) from None
             raise ScommError(f"cannot open the event store at {store.where}: {exc.orig}") from exc
         except BaseException:
             store.close()
@@ -467,6 +468,14 @@ class EventStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @property
+    def database_file(self) -> Path | None:
+        """The SQLite file (None on PostgreSQL or in memory)."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+            return None
+        return Path(database).expanduser()
 
     def __enter__(self) -> EventStore:
         return self
@@ -615,8 +624,9 @@ class EventStore:
         with self.connection(write=False) as conn:
             return audit.entries(conn, subject=subject, reader=reader, after=after, limit=limit)
 
-    def verify_audit(self) -> AuditCheck:
-        """Walk the audit chain; where it breaks, if it does (see :class:`AuditCheck`)."""
+    def verify_audit(self, expect: Sequence[audit.Head] = ()) -> AuditCheck:
+        """Walk the audit chain; where it breaks, if it does, or where it does not extend a
+        checkpoint in ``expect`` (see :class:`AuditCheck`)."""
 
         def chunks() -> Iterator[list[AuditEntry]]:
             after = 0
@@ -627,27 +637,7 @@ class EventStore:
                 yield chunk
                 after = chunk[-1].seq
 
-        return audit.verify_entries(chunks())
-
-    # -- the work queue (see scomm.store.queue)
-
-    def claim(
-        self,
-        batch: int = 128,
-        worker: str = "worker",
-        *,
-        max_attempts: int = 3,
-        retry_delay: float = 1.0,
-        ids: Sequence[int] | None = None,
-        record_failure: bool = True,
-    ) -> AbstractContextManager[Work]:
-        """``with store.claim(batch=N, worker="w1") as work:`` see :func:`scomm.store.queue.claim`."""
-        from scomm.store.queue import claim
-
-        return claim(
-            self, batch, worker, max_attempts=max_attempts, retry_delay=retry_delay, ids=ids,
-            record_failure=record_failure,
-        )  # fmt: skip
+        return audit.verify_entries(chunks(), expect)
 
 
 __all__ = ["Event", "EventStore", "Fact", "NewEvent", "Tx", "hide_password", "utcnow"]

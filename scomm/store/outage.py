@@ -8,7 +8,9 @@ one transaction.
 from __future__ import annotations
 
 import errno
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +27,9 @@ _SQLITE_FULL = 13
 _SQLITE_IOERR = 10
 _SQLITE_CANTOPEN = 14
 _SQLITE_READONLY = 8
+# SQLite reports a disk with no room for its journal or shared-memory file as an I/O error,
+# not SQLITE_FULL: under this much free space on the database's disk, that is the reason.
+LOW_FREE_BYTES = 1 << 20
 
 
 class StoreUnavailable(ScommError):
@@ -42,8 +47,18 @@ class Outage:
         return self.kind == "connection lost"
 
 
-def outage(exc: BaseException) -> Outage | None:
-    """What ``exc`` says about the database, or ``None`` if it is not the database's failure."""
+def free_bytes(database: Path) -> int | None:
+    """Free space on the disk holding ``database`` (a SQLite file), or None if unknown."""
+    try:
+        return shutil.disk_usage(database if database.is_dir() else database.parent).free
+    except OSError:
+        return None
+
+
+def outage(exc: BaseException, database: Path | None = None) -> Outage | None:
+    """What ``exc`` says about the database, or ``None`` if it is not the database's failure.
+    ``database``: the SQLite file, whose disk is looked at when SQLite says only "disk I/O
+    error"."""
     if isinstance(exc, StoreUnavailable):
         return None
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -63,6 +78,10 @@ def outage(exc: BaseException) -> Outage | None:
         primary = code & 0xFF
         if primary == _SQLITE_FULL:
             return Outage("disk full", detail)
+        if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN) and database is not None:
+            free = free_bytes(database)
+            if free is not None and free < LOW_FREE_BYTES:
+                return Outage("disk full", f"{detail}, with {free:,} bytes free on its disk")
         if primary in (_SQLITE_IOERR, _SQLITE_CANTOPEN, _SQLITE_READONLY):
             return Outage("unusable", detail)
     if exc.connection_invalidated:

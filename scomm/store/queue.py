@@ -9,14 +9,14 @@ its tasks pending and its events unwritten, and the next worker does the step on
 
 Low level::
 
-    with store.claim(batch=128, worker="w1") as work:
+    with claim(store, batch=128, worker="w1") as work:
         for task in work.tasks:
             work.append(NewEvent(...))
             work.enqueue(task.case_id, "next.step", {...})
             work.done(task)
 
 High level: :func:`run_worker` with one pure handler per step, ``handler(task, history) ->
-StepResult``; a handler that raises fails its own task (retried later, up to ``max_attempts``)
+HandlerResult``; a handler that raises fails its own task (retried later, up to ``max_attempts``)
 and the rest of the batch goes on.
 """
 
@@ -84,7 +84,7 @@ class NextTask:
 
 
 @dataclass(frozen=True, slots=True)
-class StepResult:
+class HandlerResult:
     """What a handler returns: the events to append and the tasks to enqueue."""
 
     events: Sequence[NewEvent] = ()
@@ -93,7 +93,7 @@ class StepResult:
 
 # A pure function of the task and the case's history (oldest first, this batch's appends
 # included). It reads nothing else from the store and writes nothing: the worker does.
-Handler = Callable[[Task, Sequence[Fact]], StepResult]
+Handler = Callable[[Task, Sequence[Fact]], HandlerResult]
 
 
 def enqueue(
@@ -148,12 +148,14 @@ class Work(Tx):
         self._failure_log.append(update_)
         self._marked.add(task.id)
 
-    def apply(self, task: Task, result: StepResult) -> None:
+    def apply(self, task: Task, result: HandlerResult) -> None:
         """Buffer a handler's result and mark the task done; all of it or, if any part is
         malformed, none of it (and the error is raised)."""
         where = f"step {task.step!r} of case {task.case_id!r}"
-        if not isinstance(result, StepResult):
-            raise InputError(where, f"the handler returned {type(result).__name__}, not StepResult")
+        if not isinstance(result, HandlerResult):
+            raise InputError(
+                where, f"the handler returned {type(result).__name__}, not HandlerResult"
+            )
         for e in result.events:
             if not isinstance(e, NewEvent):
                 raise InputError(where, f"{e!r} is not a NewEvent")
@@ -410,7 +412,7 @@ def run_worker(
                 continue
             pending, next_due = queue_state(store)
         except Exception as exc:
-            found = outage(exc)
+            found = outage(exc, store.database_file)
             if found is None:
                 raise
             now = time.monotonic()

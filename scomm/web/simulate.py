@@ -145,27 +145,36 @@ def place_runs(
     years = sorted({int(str(m)[:4]) for m in span})
     total = total or runs * len(years)
     out = np.zeros((runs, len(span), place.index.shape[0], len(OUTPUTS)))
+    # Progress is told year by year (a year's last month ends a step).
+    year_ends = {
+        m
+        for m in range(len(span))
+        if m + 1 == len(span)
+        or span[m + 1].astype("datetime64[Y]") != span[m].astype("datetime64[Y]")
+    }
     step = done_before
     for r in range(runs):
         rng = np.random.default_rng(np.random.SeedSequence([seed, r]))
-        at = 0
-        # Year by year on the one stream (run_months draws month after month, so the split
-        # changes nothing), to report progress as it goes.
-        for year in years:
-            part = [m for m in span if int(str(m)[:4]) == year]
-            out[r, at : at + len(part)] = run_months(
-                rng,
-                part,
-                lambda y: counties_in(y, assumptions, place.index),
-                rules,
-                rates,
-                assumptions,
-                options,
-            )
-            at += len(part)
-            step += 1
-            if progress:
-                progress(step / total)
+
+        def month_done(m: int) -> None:
+            nonlocal step
+            if m in year_ends:
+                step += 1
+                if progress:
+                    progress(step / total)
+
+        # One call for the whole span: a removal happens months after its booking, maybe in
+        # a later year.
+        out[r] = run_months(
+            rng,
+            span,
+            lambda y: counties_in(y, assumptions, place.index),
+            rules,
+            rates,
+            assumptions,
+            options,
+            on_month=month_done,
+        )
     return out
 
 
