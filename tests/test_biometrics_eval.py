@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scomm.biometrics.evaluation import error_rates, evaluate, fvc_pairs
+from scomm.biometrics.evaluation import error_rates, evaluate, every_impostor_pair, fvc_pairs
 from scomm.settings import data_dir
 
 FVC = data_dir() / "fvc2002"
@@ -49,6 +49,15 @@ def test_fvc_pairs_count_like_fvc() -> None:
     assert len(impostor) == 45
     assert all(a[0] == b[0] and a[1] < b[1] for a, b in genuine)
     assert all(a[1] == 1 and b[1] == 1 and a[0] != b[0] for a, b in impostor)
+
+
+def test_every_impostor_pair_is_each_pair_of_different_fingers_once() -> None:
+    keys = [(f, i) for f in range(101, 111) for i in range(1, 9)]
+    pairs = every_impostor_pair(keys)
+    # 80 impressions: C(80, 2) pairs, less the 10 x C(8, 2) of one finger's
+    assert len(pairs) == 80 * 79 // 2 - 280 == len(set(pairs))
+    assert all(a[0] != b[0] and a < b for a, b in pairs)
+    assert set(fvc_pairs(keys)[1]) <= set(pairs)
 
 
 def test_eval_of_a_missing_dataset_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -95,6 +104,8 @@ def test_eval_cli_writes_json_and_det_on_a_small_fvc_subset(tmp_path: Path) -> N
     db1 = result["sets"]["DB1_B"]
     assert db1["genuine"] == 3 * 28 and db1["impostor"] == 3
     assert len(db1["genuine_scores"]) == 84
+    # every impostor pair: C(24, 2) impression pairs less the 3 x C(8, 2) of one finger's
+    assert db1["every_impostor"]["impostor"] == 24 * 23 // 2 - 84
     assert 0.0 <= result["average_eer"] <= 1.0
     assert det.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "DB1_B" in run.stdout

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numba
@@ -59,7 +60,11 @@ MIN_MATCHABLE = 0.60  # minME: share of disc cells valid in both cylinders
 DIRECTION_GATE_COS = 0.5  # cos(60 degrees)
 MIN_NP, MAX_NP, MU_P, TAU_P = 4, 12, 20.0, 0.4  # n_P from the number of cylinders
 RELAX_ITERATIONS, RELAX_WEIGHT = 5, 0.5  # n_rel, w_R
-MU_RHO_DIST, TAU_RHO_DIST = 5.0, -1.6  # rho: distance agreement (pixels)
+# rho: distance agreement (pixels). The paper's 5 px (tau -1.6) is for prints pressed without
+# distortion; FVC2002's volunteers were asked to distort some impressions, and a tolerance of
+# 7 px (tau -1.2) lowered the EER with the sets' reference minutiae and with ours alike
+# (average over DB1-4_B with every impostor pair: 2.35 -> 2.11%, ours 2.66 -> 2.60%).
+MU_RHO_DIST, TAU_RHO_DIST = 7.0, -1.2
 MU_RHO_ANGLE, TAU_RHO_ANGLE = math.pi / 12.0, -30.0  # rho: direction agreements (radians)
 
 WORDS_PER_LAYER = (NS * NS + 63) // 64  # 4 uint64 words hold one 16 x 16 layer
@@ -82,10 +87,16 @@ _SQRT = np.sqrt(np.arange(CYLINDER_WORDS * 64 + 1, dtype=np.float64))
 
 # Lookup tables for the relaxation's sigmoids: exp() in the inner loop costs more than the rest.
 _DIST_LUT_STEP = 0.05
+# Past this distance disagreement the distance term is below 1e-4: the pair cannot support
+# the other.
+_DIST_CUTOFF = MU_RHO_DIST + math.log(1e4) / -TAU_RHO_DIST
 _DIST_LUT = (
-    1.0 / (1.0 + np.exp(-TAU_RHO_DIST * (np.arange(0, 12.5, _DIST_LUT_STEP) - MU_RHO_DIST)))
+    1.0
+    / (
+        1.0
+        + np.exp(-TAU_RHO_DIST * (np.arange(0, _DIST_CUTOFF + 0.5, _DIST_LUT_STEP) - MU_RHO_DIST))
+    )
 ).astype(np.float32)
-_DIST_CUTOFF = 12.0
 _COS_LUT_SIZE = 16384  # indexed by cos(angle difference) in [-1, 1]
 _COS_LUT = (
     1.0
@@ -269,6 +280,17 @@ class Prepared:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    @cached_property
+    def packed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Everything :func:`compare` reads, computed on first use and kept (see ``_pack``)."""
+        return _pack(
+            np.ascontiguousarray(self.x, dtype=np.float32),
+            np.ascontiguousarray(self.y, dtype=np.float32),
+            np.ascontiguousarray(self.theta, dtype=np.float32),
+            _words(self.bits),
+            _words(self.masks),
+        )
 
 
 # --- stage 1: cylinders -------------------------------------------------------------------
@@ -508,11 +530,12 @@ def prepare(template: Template) -> Prepared:
 # Rows of the float32 workspace (each as long as the probe and candidate together):
 _F_BCOS, _F_BSIN, _F_ROW_VAL, _F_COL_VAL, _F_CAND_V, _F_LAM0 = range(6)
 _F_PAX, _F_PAY, _F_PBX, _F_PBY, _F_RC, _F_RS, _F_LAM, _F_NEXT, _F_EFF, _F_ACC = range(6, 16)
-_F_ROWS = 16
+_F_DA, _F_DB = range(16, 18)
+_F_ROWS = 18
 # and of the int64 one:
 _I_ROW_BEST, _I_COL_BEST, _I_CAND_I, _I_CAND_J, _I_PA, _I_PB = range(6)
-_I_USED_A, _I_USED_B, _I_ORDER = range(6, 9)
-_I_ROWS = 9
+_I_USED_A, _I_USED_B, _I_ORDER, _I_NEAR = range(6, 10)
+_I_ROWS = 10
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -529,28 +552,37 @@ def _layer_planes(bits: np.ndarray, out: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
+def _sides_into(
+    theta: np.ndarray, bits: np.ndarray, c: np.ndarray, s: np.ndarray, planes: np.ndarray
+) -> None:
+    """What the comparison needs of a template besides its cylinders: cos and sin of its
+    directions and its layer planes, written into the arrays given."""
+    for i in range(theta.shape[0]):
+        c[i] = math.cos(theta[i])
+        s[i] = math.sin(theta[i])
+    _layer_planes(bits, planes)
+
+
+@numba.njit(cache=True, nogil=True)
 def _probe_side(theta: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the comparison needs of the probe, computed once: cos, sin and layer planes."""
+    """:func:`_sides_into` in new arrays: for a probe, computed once per search."""
     n = theta.shape[0]
     c = np.empty(n, dtype=np.float32)
     s = np.empty(n, dtype=np.float32)
-    for i in range(n):
-        c[i] = math.cos(theta[i])
-        s[i] = math.sin(theta[i])
     planes = np.empty((n, 3 * WORDS_PER_LAYER), dtype=np.uint64)
-    _layer_planes(bits, planes)
+    _sides_into(theta, bits, c, s, planes)
     return c, s, planes
 
 
 @numba.njit(cache=True, nogil=True)
-def _workspace(na: int, nb: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _workspace(na: int, nb: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scratch for comparing a probe of ``na`` cylinders with candidates of up to ``nb``."""
     m = max(na + nb, 1)
     return (
-        np.zeros((_F_ROWS, m), dtype=np.float32),
-        np.zeros((_I_ROWS, m), dtype=np.int64),
-        np.zeros((max(nb, 1), 3 * WORDS_PER_LAYER), dtype=np.uint64),
-        np.zeros((max(min(na, nb), 1), max(min(na, nb), 1)), dtype=np.float32),
+        # Every cell is written before it is read (the kernel's own bookkeeping): not zeroed.
+        np.empty((_F_ROWS, m), dtype=np.float32),
+        np.empty((_I_ROWS, m), dtype=np.int64),
+        np.empty((max(min(na, nb), 1), max(min(na, nb), 1)), dtype=np.float32),
     )
 
 
@@ -600,33 +632,30 @@ def _score_core(
     aplanes: np.ndarray,
     bx: np.ndarray,
     by: np.ndarray,
-    bt: np.ndarray,
+    bcos: np.ndarray,
+    bsin: np.ndarray,
     bbits: np.ndarray,
     bmasks: np.ndarray,
+    bplanes: np.ndarray,
     fw: np.ndarray,
     iw: np.ndarray,
-    bplanes: np.ndarray,
     rho: np.ndarray,
 ) -> float:
-    """MCC score of a probe (with its :func:`_probe_side`) and a candidate, in a workspace."""
+    """MCC score of a probe and a candidate, each with its :func:`_sides_into` (cos, sin and
+    layer planes), in a workspace."""
     na = ax.shape[0]
     nb = bx.shape[0]
     if na == 0 or nb == 0:
         return 0.0
     min_common = math.ceil(MIN_MATCHABLE * DISC_CELLS)
-    bcos = fw[_F_BCOS]
-    bsin = fw[_F_BSIN]
     row_val = fw[_F_ROW_VAL]
     col_val = fw[_F_COL_VAL]
     row_best = iw[_I_ROW_BEST]
     col_best = iw[_I_COL_BEST]
     gated = iw[_I_ORDER]
     for j in range(nb):
-        bcos[j] = math.cos(bt[j])
-        bsin[j] = math.sin(bt[j])
         col_val[j] = 0.0
         col_best[j] = -1
-    _layer_planes(bbits, bplanes)
     # Local similarities; only each row's and each column's best are kept.
     for i in range(na):
         ci = acos[i]
@@ -720,22 +749,36 @@ def _score_core(
         rs[t] = asin[i] * bcos[j] - acos[i] * bsin[j]
     # Stored transposed (rho[k, t] = rho(t, k)), as _relax reads it.
     cos_scale = _COS_LUT_SIZE / 2.0
+    da_row = fw[_F_DA]
+    db_row = fw[_F_DB]
+    near = iw[_I_NEAR]
     for t in range(nr):
-        rho[t, t] = 0.0
+        rho[t, :nr] = 0.0
+    for t in range(nr):
+        # The distances to every later pair first, without a branch (a vectorised loop); most
+        # pairs disagree past the cutoff and need nothing more.
         for k in range(t + 1, nr):
-            rho[t, k] = 0.0
-            rho[k, t] = 0.0
             dax = pax[k] - pax[t]
             day = pay[k] - pay[t]
             dbx = pbx[k] - pbx[t]
             dby = pby[k] - pby[t]
-            da = math.sqrt(dax * dax + day * day)
-            db = math.sqrt(dbx * dbx + dby * dby)
-            d1 = abs(da - db)
-            # Past 12 px the distance term is below 1e-4: the pair cannot support the other.
-            if d1 >= _DIST_CUTOFF or da == 0.0 or db == 0.0:
-                continue
-            z1 = _DIST_LUT[int(d1 * (1.0 / _DIST_LUT_STEP))]
+            da_row[k] = math.sqrt(dax * dax + day * day)
+            db_row[k] = math.sqrt(dbx * dbx + dby * dby)
+        n_near = 0
+        for k in range(t + 1, nr):
+            near[n_near] = k
+            n_near += (
+                (abs(da_row[k] - db_row[k]) < _DIST_CUTOFF) & (da_row[k] > 0.0) & (db_row[k] > 0.0)
+            )
+        for q in range(n_near):
+            k = near[q]
+            da = da_row[k]
+            db = db_row[k]
+            dax = pax[k] - pax[t]
+            day = pay[k] - pay[t]
+            dbx = pbx[k] - pbx[t]
+            dby = pby[k] - pby[t]
+            z1 = _DIST_LUT[int(abs(da - db) * (1.0 / _DIST_LUT_STEP))]
             # Relative direction of the two minutiae, compared across templates.
             c2 = rc[t] * rc[k] + rs[t] * rs[k]
             z2 = _COS_LUT[min(_COS_LUT_SIZE, max(0, int((c2 + 1.0) * cos_scale)))]
@@ -765,25 +808,54 @@ def _score_core(
     return min(1.0, max(0.0, total / n_p))
 
 
+# A template packed for one-at-a-time comparison (:attr:`Prepared.packed`): every array the
+# kernel reads, computed once per template, in two arrays. A call then pays the dispatcher's
+# type checks for four arguments instead of ten, and no candidate's cos, sin or layer planes
+# are recomputed per comparison.
+_PACKED_FLOATS = 4  # rows x, y, cos(theta), sin(theta)
+_PACKED_WORDS = CYLINDER_WORDS + WORDS_PER_LAYER + 3 * WORDS_PER_LAYER  # bits, mask, planes
+
+
 @numba.njit(cache=True, nogil=True)
-def _score(
-    ax: np.ndarray,
-    ay: np.ndarray,
-    at: np.ndarray,
-    abits: np.ndarray,
-    amasks: np.ndarray,
-    bx: np.ndarray,
-    by: np.ndarray,
-    bt: np.ndarray,
-    bbits: np.ndarray,
-    bmasks: np.ndarray,
-) -> float:
-    """MCC score of two prepared templates (one comparison, its own workspace)."""
-    acos, asin, aplanes = _probe_side(at, abits)
-    fw, iw, bplanes, rho = _workspace(ax.shape[0], bx.shape[0])
-    return _score_core(
-        ax, ay, acos, asin, abits, amasks, aplanes, bx, by, bt, bbits, bmasks, fw, iw, bplanes, rho
+def _pack(
+    x: np.ndarray, y: np.ndarray, theta: np.ndarray, bits: np.ndarray, masks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[0]
+    floats = np.empty((_PACKED_FLOATS, n), dtype=np.float32)
+    floats[0] = x
+    floats[1] = y
+    words = np.empty(n * _PACKED_WORDS, dtype=np.uint64)
+    b = words[: n * CYLINDER_WORDS].reshape((n, CYLINDER_WORDS))
+    m = words[n * CYLINDER_WORDS : n * (CYLINDER_WORDS + WORDS_PER_LAYER)]
+    b[:] = bits
+    m.reshape((n, WORDS_PER_LAYER))[:] = masks
+    planes = words[n * (CYLINDER_WORDS + WORDS_PER_LAYER) :].reshape((n, 3 * WORDS_PER_LAYER))
+    _sides_into(theta, b, floats[2], floats[3], planes)
+    return floats, words
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _unpack(words: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cylinders, masks and layer planes of a packed template, as views."""
+    lo, mid = n * CYLINDER_WORDS, n * (CYLINDER_WORDS + WORDS_PER_LAYER)
+    return (
+        words[:lo].reshape((n, CYLINDER_WORDS)),
+        words[lo:mid].reshape((n, WORDS_PER_LAYER)),
+        words[mid:].reshape((n, 3 * WORDS_PER_LAYER)),
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _score_packed(af: np.ndarray, aw: np.ndarray, bf: np.ndarray, bw: np.ndarray) -> float:
+    """MCC score of two packed templates (one comparison, its own workspace)."""
+    na, nb = af.shape[1], bf.shape[1]
+    abits, amasks, aplanes = _unpack(aw, na)
+    bbits, bmasks, bplanes = _unpack(bw, nb)
+    fw, iw, rho = _workspace(na, nb)
+    return _score_core(
+        af[0], af[1], af[2], af[3], abits, amasks, aplanes,
+        bf[0], bf[1], bf[2], bf[3], bbits, bmasks, bplanes, fw, iw, rho,
+    )  # fmt: skip
 
 
 def _words(a: np.ndarray) -> np.ndarray:
@@ -793,20 +865,9 @@ def _words(a: np.ndarray) -> np.ndarray:
 
 def compare(probe: Prepared, candidate: Prepared) -> float:
     """Similarity of two prepared templates in [0, 1] (0: nothing in common)."""
-    return float(
-        _score(
-            probe.x,
-            probe.y,
-            probe.theta,
-            _words(probe.bits),
-            _words(probe.masks),
-            candidate.x,
-            candidate.y,
-            candidate.theta,
-            _words(candidate.bits),
-            _words(candidate.masks),
-        )
-    )
+    af, aw = probe.packed
+    bf, bw = candidate.packed
+    return float(_score_packed(af, aw, bf, bw))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -835,28 +896,17 @@ def _score_range(
     for q in range(lo, hi):
         w = which[q]
         largest = max(largest, offsets[w + 1] - offsets[w])
-    fw, iw, bplanes, rho = _workspace(px.shape[0], largest)
+    fw, iw, rho = _workspace(px.shape[0], largest)
+    bplanes = np.empty((max(largest, 1), 3 * WORDS_PER_LAYER), dtype=np.uint64)
+    bcos, bsin = fw[_F_BCOS], fw[_F_BSIN]
     for q in range(lo, hi):
         w = which[q]
         s, e = offsets[w], offsets[w + 1]
+        _sides_into(gt[s:e], gbits[s:e], bcos, bsin, bplanes)
         out[q] = _score_core(
-            px,
-            py,
-            acos,
-            asin,
-            pbits,
-            pmasks,
-            aplanes,
-            gx[s:e],
-            gy[s:e],
-            gt[s:e],
-            gbits[s:e],
-            gmasks[s:e],
-            fw,
-            iw,
-            bplanes,
-            rho,
-        )
+            px, py, acos, asin, pbits, pmasks, aplanes,
+            gx[s:e], gy[s:e], bcos, bsin, gbits[s:e], gmasks[s:e], bplanes[: e - s], fw, iw, rho,
+        )  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
