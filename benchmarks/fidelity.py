@@ -157,24 +157,20 @@ def record_figures(model: ModelSeries) -> dict[str, Any]:
         "declined_share_by_year",
         "philadelphia_booked_by_month",
     )
-    figures["other_fitted_series"] = {
-        k: {
-            "share_within_tolerance": by_key[k].within_share,
-            "tolerance": by_key[k].tolerance,
-            "by_year": [g.to_json() for g in gaps_by_year(by_key[k])],
+
+    def series_gaps(keys: tuple[str, ...]) -> dict[str, object]:
+        return {
+            k: {
+                "share_within_tolerance": by_key[k].within_share,
+                "tolerance": by_key[k].tolerance,
+                "by_year": [g.to_json() for g in gaps_by_year(by_key[k])],
+            }
+            for k in keys
+            if k in by_key
         }
-        for k in fitted_too
-        if k in by_key
-    }
-    figures["checks"] = {
-        k: {
-            "share_within_tolerance": by_key[k].within_share,
-            "tolerance": by_key[k].tolerance,
-            "by_year": [g.to_json() for g in gaps_by_year(by_key[k])],
-        }
-        for k in checks
-        if k in by_key
-    }
+
+    figures["other_fitted_series"] = series_gaps(fitted_too)
+    figures["checks"] = series_gaps(checks)
     if "pennsylvania_county_month" in by_key:
         pa = by_key["pennsylvania_county_month"]
         inside = sum(r.low <= r.real <= r.high for r in pa.rows)
