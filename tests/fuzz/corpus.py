@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.fuzz.mutations import SEEDS, mutate
+from tests.fuzz.targets import KINDS
 
-KINDS = ("transaction", "wsq", "png", "tiff", "policy")
 RESULTS = (
     "clean_refusal",
     "accepted",

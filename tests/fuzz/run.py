@@ -16,6 +16,7 @@ saying what happened. Exit status 1 when any case went wrong.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import random
 import sys
@@ -26,12 +27,12 @@ from typing import Any
 
 from tests.fuzz.corpus import KINDS, Case, Outcome, Runner, cases, seed_documents, tally
 from tests.fuzz.mutations import BYTE_MUTATIONS, STRUCTURED
-from tests.fuzz.targets import SUFFIX
+from tests.fuzz.targets import TARGETS
 
 
 def _save_failure(out: Path, case: Case, outcome: Outcome) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{case.name}{SUFFIX[case.kind]}").write_bytes(case.data)
+    (out / f"{case.name}{TARGETS[case.kind].suffix}").write_bytes(case.data)
     (out / f"{case.name}.txt").write_text(
         f"{outcome.result} after {outcome.seconds} s\nmutation: {case.mutation}\n\n"
         f"{outcome.message}\n"
@@ -113,14 +114,8 @@ def run_atheris(kind: str, seconds: float, seed: int, timeout_s: float, out: Pat
         sys.exit("atheris is not installed: pip install atheris (or use --engine hypothesis)")
     # Coverage is seen only in modules first imported here (the targets import lazily).
     with atheris.instrument_imports():
-        import PIL.PngImagePlugin  # noqa: F401
-        import tifffile  # noqa: F401
-        import yaml  # noqa: F401
-
-        import scomm.biometrics.images  # noqa: F401
-        import scomm.forms.nist  # noqa: F401
-        import scomm.policies.cli  # noqa: F401
-        import scomm.policies.load  # noqa: F401
+        for module in TARGETS[kind].modules:
+            importlib.import_module(module)
         from scomm.errors import InputError
     from tests.fuzz import targets
 
@@ -130,7 +125,7 @@ def run_atheris(kind: str, seconds: float, seed: int, timeout_s: float, out: Pat
     corpus.mkdir()
     documents = seed_documents(kind, seed)
     for i, document in enumerate(documents):
-        (corpus / f"seed{i}{SUFFIX[kind]}").write_bytes(document)
+        (corpus / f"seed{i}{TARGETS[kind].suffix}").write_bytes(document)
     counter = iter(range(10**12))
 
     def one_input(data: bytes) -> None:

@@ -1,5 +1,7 @@
 """What each fuzz case is handed to: the entry point a user's file reaches, then a check that
-nothing was left half-written.
+nothing was left half-written. One table, :data:`TARGETS`, says per input kind everything the
+corpus tests, the hypothesis runner and atheris need (the file's suffix, the entry point, what
+an accept leaves in the output folder, the modules to instrument): adding a kind is one row.
 
 - ``policy``: ``scomm policy check FILE`` (the Typer command, in process); exit 2 naming the
   file is a clean refusal, exit 0 an accept.
@@ -17,13 +19,14 @@ complete file (no temporary files left beside it).
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-SUFFIX = {"policy": ".yaml", "transaction": ".an2", "wsq": ".wsq", "png": ".png", "tiff": ".tif"}
 
 
 @cache
@@ -98,22 +101,45 @@ def _refusal(exc: Exception, path: Path) -> tuple[str, str]:
     return "unclear_refusal", f"the message does not name the file: {message[:300]}"
 
 
-TARGETS = {
-    "policy": _policy,
-    "transaction": _transaction,
-    "wsq": _image,
-    "png": _image,
-    "tiff": _image,
+@dataclass(frozen=True)
+class Target:
+    """One input kind: the file a case is written to, what it is handed to, and what a clean
+    accept leaves behind."""
+
+    kind: str
+    suffix: str  # of the input file: the readers dispatch on it
+    entry: Callable[[Path, Path], tuple[str, str]]  # (input, output folder) -> (result, message)
+    written: frozenset[str]  # the output folder's files after an accept
+    # Imported under atheris.instrument_imports(): coverage is seen only in modules first
+    # imported there (the entry points import lazily).
+    modules: tuple[str, ...]
+
+
+_IMAGE_MODULES = ("PIL.PngImagePlugin", "tifffile", "scomm.biometrics.images")
+TARGETS: dict[str, Target] = {
+    t.kind: t
+    for t in (
+        Target("transaction", ".an2", _transaction, frozenset({"back.an2"}), ("scomm.forms.nist",)),
+        Target("wsq", ".wsq", _image, frozenset({"print.png"}), _IMAGE_MODULES),
+        Target("png", ".png", _image, frozenset({"print.png"}), _IMAGE_MODULES),
+        Target("tiff", ".tif", _image, frozenset({"print.png"}), _IMAGE_MODULES),
+        Target(
+            "policy",
+            ".yaml",
+            _policy,
+            frozenset(),
+            ("yaml", "scomm.policies.cli", "scomm.policies.load"),
+        ),
+    )
 }
-EXPECTED_OUTPUT = {"policy": set(), "transaction": {"back.an2"}}
+KINDS = tuple(TARGETS)
 
 
 def check_outputs(kind: str, result: str, out: Path) -> tuple[str, str] | None:
     """A half-write found in ``out`` after ``result``, or None."""
     left = sorted(p.name for p in out.iterdir())
     if result == "accepted":
-        expected = EXPECTED_OUTPUT.get(kind, {"print.png"})
-        if set(left) != expected:
+        if set(left) != TARGETS[kind].written:
             return "half_write", f"after an accept the output folder holds {left}"
     elif left:
         return "half_write", f"after a refusal the output folder holds {left}"
@@ -122,15 +148,14 @@ def check_outputs(kind: str, result: str, out: Path) -> tuple[str, str] | None:
 
 def run_target(kind: str, name: str, data: bytes, workdir: Path) -> tuple[str, str]:
     """Hand one case to its target in a fresh folder; (result, message)."""
-    import shutil
-
+    target = TARGETS[kind]
     folder = workdir / name
     out = folder / "out"
     out.mkdir(parents=True)
-    path = folder / f"input{SUFFIX[kind]}"
+    path = folder / f"input{target.suffix}"
     path.write_bytes(data)
     try:
-        result, message = TARGETS[kind](path, out)
+        result, message = target.entry(path, out)
         return check_outputs(kind, result, out) or (result, message)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -11,6 +11,8 @@ import os
 import pytest
 
 from tests.fuzz.corpus import KINDS, SEED_DOCUMENTS, Case, Runner, cases, run_cases, tally
+from tests.fuzz.mutations import SEEDS, STRUCTURED
+from tests.fuzz.targets import TARGETS
 
 COUNT = int(os.environ.get("SCOMM_FUZZ_CASES", "250"))
 SEED = int(os.environ.get("SCOMM_FUZZ_SEED", "12"))
@@ -25,6 +27,14 @@ def test_a_corpus_is_the_same_for_the_same_seed() -> None:
     assert first != [c.data for c in cases("policy", 12, seed=4)]
     with pytest.raises(ValueError, match="unknown corpus kind"):
         next(cases("gallery", 1, seed=3))
+
+
+def test_every_kind_has_seeds_mutations_and_one_target() -> None:
+    # The target table is the list of kinds: a kind without seed documents or structured
+    # mutations would be fuzzed by byte flips alone, or not at all.
+    assert set(SEEDS) == set(STRUCTURED) == set(TARGETS) == set(KINDS)
+    assert len({t.suffix for t in TARGETS.values()}) == len(TARGETS)
+    assert all(t.kind == kind and t.modules for kind, t in TARGETS.items())
 
 
 def test_the_runner_reports_a_hang_a_crash_and_a_traceback_as_such() -> None:
