@@ -123,7 +123,11 @@ def test_policy_check_exits_2_naming_every_file_and_line(tmp_path: Path) -> None
         paths[-1].write_bytes(data)
     good = tmp_path / "good.yaml"
     good.write_text(GOOD)
-    result = CliRunner().invoke(app, ["policy", "check", str(good), *map(str, paths)])
+    # A wide terminal: Rich folds a path longer than the line mid-word (a long temporary
+    # directory, pytest-xdist's popen-gwN), and the path is what is being checked for.
+    result = CliRunner().invoke(
+        app, ["policy", "check", str(good), *map(str, paths)], env={"COLUMNS": "1000"}
+    )
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
