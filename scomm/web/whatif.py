@@ -254,13 +254,21 @@ def answer(question: Question, drafts: Drafts, progress: Any = None) -> dict[str
     }
 
 
-# In a what-if worker process: where its jobs report their progress.
+# In a what-if worker process: where its jobs report their progress, and the server process
+# that started it.
 _progress: Any = None
+_server_pid: int | None = None
 
 
 def _start_worker(progress: Any) -> None:
-    global _progress
+    global _progress, _server_pid
     _progress = progress
+    _server_pid = os.getppid()
+
+
+class ServerGone(Exception):
+    """The server process that asked for this job is dead: the job is dropped (its row is
+    marked failed by the next reader, or given back to the queue)."""
 
 
 def _warm() -> None:
@@ -286,6 +294,8 @@ def _answer_in_worker(
         drafts.add(draft_text)
 
     def progress(value: float) -> None:
+        if _server_pid is not None and os.getppid() != _server_pid:
+            raise ServerGone()  # orphaned (the server was killed): stop at once
         _progress.put((job_id, value))
 
     value: Any  # the result, or the failure's message
@@ -293,6 +303,8 @@ def _answer_in_worker(
         status, value = "done", answer(question, drafts, progress)
     except ScommError as exc:
         status, value = "failed", str(exc)
+    except ServerGone:
+        os._exit(0)  # nobody to answer: end the orphaned worker
     except Exception as exc:
         status, value = "failed", f"{type(exc).__name__}: {exc}"
     return status, value, time.perf_counter() - began
@@ -408,6 +420,10 @@ class Jobs:
         """Stop taking jobs; a job under way goes back to the queue for the next process."""
         self._stop.set()
         self._wake.set()
+        # The job under way goes back to the queue, so its worker is stopped rather than left
+        # to finish work nobody will read (the executor has no public way before 3.14).
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.terminate()
         self._pool.shutdown(wait=False, cancel_futures=True)
         # The database gone: the heartbeat's silence says it instead.
         with contextlib.suppress(Exception):
