@@ -234,7 +234,7 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
         Jobs(store, drafts),
         drafts,
         MapCache(),
-        LoginLimiter(config.login_attempts, config.login_window_s),
+        LoginLimiter(store, config.login_attempts, config.login_window_s),
         templates,
     )
 
