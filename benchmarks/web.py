@@ -12,7 +12,9 @@ out/bench-web/cache between runs of this script), then measures:
   warm-up (maps: one month, drawn once then served from the cache), p50/p95/max in ms; the
   person-level pages logged in as the administrator. Target: p95 under 300 ms.
 - what_if: one county (Travis, TX) over the six years with the form's defaults (5 runs at
-  sample 0.25, the reform beside the baseline), seconds from the request to the answer.
+  sample 0.25, the reform beside the baseline), seconds from the request to the answer
+  (target: 5 s); then a second reform of the same county and period, whose baseline the
+  worker has already run.
 - pages_during_what_if: the public pages, one after another, while a new what-if runs (in
   its worker process), p50/p95/max in ms.
 - concurrency: ``--clients`` clients at once on localhost (httpx, asyncio), each making
@@ -37,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +60,20 @@ COUNTY, OTHER = "48453", "06085"
 OTHER_CASE = f"{OTHER}-20130601-000000"
 PASSWORD = "benchmark password 1"
 TARGET_P95_MS = 300.0
+TARGET_WHAT_IF_S = 5.0  # "one county over six years must answer in seconds"
 
 
 def write(results: dict[str, Any]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def part(results: dict[str, Any], name: str, measure: Callable[[], Any]) -> Any:
+    """One part of the benchmark: measured, kept under ``name`` and written at once (a run
+    stopped later keeps the parts it finished)."""
+    results[name] = measure()
+    write(results)
+    return results[name]
 
 
 def prepare_store(db: str) -> str:
@@ -129,23 +141,38 @@ def what_if_url(base: str) -> tuple[str, dict[str, Any]]:
     return f"{base}/api/what-if", q
 
 
-def time_what_if(client: httpx.Client, base: str) -> dict[str, Any]:
-    url, q = what_if_url(base)
+def ask(client: httpx.Client, url: str, q: dict[str, Any]) -> dict[str, Any]:
+    """A what-if asked and waited for: its job, with the seconds from asking to answer."""
     began = time.perf_counter()
     job = client.get(url, params=q).json()
     share = job["url"]
     while job["status"] not in ("done", "failed"):
         time.sleep(0.1)
         job = client.get(f"/api/what-if/jobs/{job['id']}").json()
-    seconds = time.perf_counter() - began
     if job["status"] != "done":
         raise RuntimeError(f"what-if failed: {job['error']}")
+    return {**job, "url": share, "asked_s": round(time.perf_counter() - began, 2)}
+
+
+def time_what_if(base: str) -> dict[str, Any]:
+    """One county over the six years: a first question, then another reform of the same
+    place and period (its baseline already run: only the reform runs)."""
+    url, q = what_if_url(base)
+    with httpx.Client(base_url=base, timeout=600) as client:
+        first = ask(client, url, q)
+        second = ask(client, url, {**q, "reform": f"trust_act@{COUNTY}:2012-01-01"})
     return {
-        "question": job["question"],
-        "seconds": round(seconds, 2),
-        "job_seconds": job["seconds"],
-        "url": share,
-        "job_id": job["id"],
+        "question": first["question"],
+        "seconds": first["asked_s"],
+        "job_seconds": first["seconds"],
+        "url": first["url"],
+        "job_id": first["id"],
+        "target_s": TARGET_WHAT_IF_S,
+        "second_reform": {
+            "reform": second["question"]["reform"],
+            "seconds": second["asked_s"],
+            "job_seconds": second["seconds"],
+        },
     }
 
 
@@ -355,8 +382,11 @@ def main() -> None:
     }
     began = time.perf_counter()
     run_id = prepare_store(db)
-    results["store"] = {"run_id": run_id, "seconds": round(time.perf_counter() - began, 1)}
-    write(results)
+    part(
+        results,
+        "store",
+        lambda: {"run_id": run_id, "seconds": round(time.perf_counter() - began, 1)},
+    )
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -364,35 +394,28 @@ def main() -> None:
     try:
         results["national"]["ready_after_s"] = round(wait_ready(base), 1)
         write(results)
-        with httpx.Client(base_url=base, timeout=600) as client:
-            results["what_if"] = time_what_if(client, base)
-        write(results)
+        what_if = part(results, "what_if", lambda: time_what_if(base))
         case_id, other_case = pick_cases(base, run_id)
         timed = measure_pages(
-            base, pages(run_id, case_id, results["what_if"]["job_id"]), args.requests,
-            results["what_if"]["url"],
-        )  # fmt: skip
+            base, pages(run_id, case_id, what_if["job_id"]), args.requests, what_if["url"]
+        )
         worst = max(timed.items(), key=lambda kv: kv[1]["p95_ms"])
-        results["pages"] = {
+        part(results, "pages", lambda: {
             "requests_each": args.requests,
             "worst": {"path": worst[0], "p95_ms": worst[1]["p95_ms"]},
             "all_under_target": all(v["p95_ms"] < TARGET_P95_MS for v in timed.values()),
             "by_path": timed,
-        }
-        write(results)
+        })  # fmt: skip
         public = ["/", "/api/nation", f"/counties/{COUNTY}", "/policies", "/what-if",
                   f"/api/counties/{COUNTY}", "/maps/policy.png?on=2014-06-30"]  # fmt: skip
-        results["pages_during_what_if"] = pages_during_what_if(base, public)
-        write(results)
-        results["concurrency"] = asyncio.run(
+        part(results, "pages_during_what_if", lambda: pages_during_what_if(base, public))
+        part(results, "concurrency", lambda: asyncio.run(
             _concurrent(base, public, args.clients, args.per_client)
-        )
-        write(results)
+        ))  # fmt: skip
         if not args.no_screenshots:
-            results["screenshots"] = screenshots(
-                base, run_id, case_id, other_case, results["what_if"]["url"]
-            )
-            write(results)
+            part(results, "screenshots", lambda: screenshots(
+                base, run_id, case_id, other_case, what_if["url"]
+            ))  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -129,3 +129,42 @@ def test_the_jurisdictions_data_cite_their_public_origin() -> None:
     for d in datasets:
         assert d["origin"] and not OURS.search(d["origin"]), d["key"]
         assert d.get("origin_url", "").startswith(("http://", "https://")), d["key"]
+
+
+# A document is named by its title in quotes, or as the law names it: a case (X v. Y), an
+# order, statute, code section, ordinance, resolution, regulation, memorandum or letter.
+NAMED = re.compile(
+    r"'[^']{8,}'|\bv\. |Order|Act\b|Code\b|Ordinance|ordinance|Resolution|CFR|memorandum|"
+    r"letter|Form I-247|Policy \d"
+)
+
+
+def test_policy_sources_name_a_document_by_title_or_legal_name() -> None:
+    unnamed = [
+        (w, t)
+        for w, t in _policy_sources()
+        if not NAMED.search(t) and not t.startswith(("assumption", "The orders, statutes"))
+    ]
+    assert not unnamed, "\n".join(f"{w}: {t}" for w, t in unnamed)
+
+
+def test_every_citation_not_confirmed_says_what_and_why() -> None:
+    """A citation written from memory and not found in a public copy is marked so in its
+    period's ``unknown`` list ("Unverified: ..."), naming what was not found."""
+    notes = []
+    for path in sorted(POLICIES.rglob("*.yaml")):
+        for period in (yaml.safe_load(path.read_text()) or {}).get("periods", []):
+            for note in period.get("unknown", []):
+                if note.startswith("Unverified"):
+                    notes.append((path.name, note))
+    assert notes, "the known unconfirmed citations (Lunn's reporter, Cook's number) are marked"
+    for where, note in notes:
+        assert "not found" in note and len(note) > 60, f"{where}: {note}"
+
+
+def test_the_detainer_memo_of_2012_is_cited_by_its_title() -> None:
+    regimes = (POLICIES / "federal" / "regimes.yaml").read_text()
+    assert "'Civil Immigration Enforcement: Guidance on the Use of Detainers in the Federal" in (
+        regimes
+    )
+    assert "Civil Immigration Detainers: Guidance Regarding" not in regimes

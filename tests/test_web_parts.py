@@ -292,16 +292,21 @@ def test_users_commands(tmp_path: Path) -> None:
     assert "lee" not in runner.invoke(cli_app, ["users", "list", "--db", url]).output
 
 
-def test_login_limiter_counts_per_name_and_per_address() -> None:
+def test_login_limiter_counts_per_name_and_per_address(store_url: str) -> None:
     from scomm.web.accounts import LoginLimiter
 
-    limiter = LoginLimiter(attempts=3, window_s=60)
-    for _ in range(3):
-        assert limiter.retry_after("kim", "1.2.3.4") == 0
-        limiter.failed("kim", "1.2.3.4")
-    assert 0 < limiter.retry_after("kim", "5.6.7.8") <= 60  # the name is locked
-    assert 0 < limiter.retry_after("lee", "1.2.3.4") <= 60  # so is the address
-    assert limiter.retry_after("lee", "5.6.7.8") == 0
+    with EventStore.open(store_url) as store, EventStore.open(store_url) as other:
+        limiter = LoginLimiter(store, attempts=3, window_s=60)
+        # Another server process (--workers) on the same database counts the same failures.
+        elsewhere = LoginLimiter(other, attempts=3, window_s=60)
+        for i in range(3):
+            assert limiter.retry_after("kim", "1.2.3.4") == 0
+            (limiter if i % 2 else elsewhere).failed("kim", "1.2.3.4")
+        assert 0 < limiter.retry_after("kim", "5.6.7.8") <= 60  # the name is locked
+        assert 0 < elsewhere.retry_after("lee", "1.2.3.4") <= 60  # so is the address
+        assert limiter.retry_after("lee", "5.6.7.8") == 0
+        elsewhere.succeeded("kim")
+        assert limiter.retry_after("kim", "5.6.7.8") == 0  # a login clears the name's count
 
 
 # --------------------------------------------------------------------------- maps

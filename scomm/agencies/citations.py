@@ -36,7 +36,8 @@ PROSECUTORIAL_DISCRETION: Dated = (
         dt.date(2011, 6, 17),
         "Case closed in ICE's prosecutorial discretion (ICE Director John Morton, 'Exercising "
         "Prosecutorial Discretion Consistent with the Civil Immigration Enforcement "
-        "Priorities', 17 June 2011)",
+        "Priorities of the Agency for the Apprehension, Detention, and Removal of Aliens', "
+        "17 June 2011)",
     ),
 )
 

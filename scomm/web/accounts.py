@@ -9,14 +9,12 @@ and per client address (:class:`LoginLimiter`).
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Literal, cast
 
 from pwdlib import PasswordHash
-from sqlalchemy import Column, DateTime, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, Float, Index, MetaData, String, Table, select
 
 from scomm.errors import InputError
 from scomm.store.events import EventStore
@@ -138,39 +136,66 @@ def authenticate(store: EventStore, username: str, password: str) -> Account | N
     return Account(row.username, row.role, row.county)
 
 
+web_login_failures = Table(
+    "web_login_failures",
+    metadata,
+    Column("key", String(200), nullable=False),  # u:NAME or c:ADDRESS
+    Column("at", Float, nullable=False),  # seconds since the epoch
+    Index("web_login_failures_key", "key", "at"),
+)
+
+
 class LoginLimiter:
     """At most ``attempts`` failed logins per account name, and per client address, in any
-    ``window_s`` seconds; past that, logins are refused until the oldest failure ages out."""
+    ``window_s`` seconds; past that, logins are refused until the oldest failure ages out.
+    The failures are rows of the store's database, so every server process (``--workers``)
+    counts the same ones."""
 
-    def __init__(self, attempts: int = 5, window_s: float = 900.0) -> None:
+    def __init__(self, store: EventStore, attempts: int = 5, window_s: float = 900.0) -> None:
+        self.store = store
         self.attempts = attempts
         self.window_s = window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        _ensure(store)
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures[key]
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        return q
+    def _keys(self, username: str, client: str) -> tuple[str, str]:
+        return (f"u:{username}"[:200], f"c:{client}"[:200])
 
     def retry_after(self, username: str, client: str) -> float:
         """Seconds until a login may be tried again (0: now)."""
-        now = time.monotonic()
-        with self._lock:
-            waits = [
-                self.window_s - (now - q[0])
-                for q in (self._recent(f"u:{username}", now), self._recent(f"c:{client}", now))
-                if len(q) >= self.attempts
-            ]
+        now = time.time()
+        waits = []
+        with self.store.connection(write=False) as conn:
+            for key in self._keys(username, client):
+                recent = (
+                    conn.execute(
+                        select(web_login_failures.c.at)
+                        .where(
+                            web_login_failures.c.key == key,
+                            web_login_failures.c.at > now - self.window_s,
+                        )
+                        .order_by(web_login_failures.c.at)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if len(recent) >= self.attempts:
+                    waits.append(self.window_s - (now - recent[0]))
         return max(waits, default=0.0)
 
     def failed(self, username: str, client: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in (f"u:{username}", f"c:{client}"):
-                self._recent(key, now).append(now)
+        now = time.time()
+        with self.store.connection(write=True) as conn:
+            conn.execute(
+                web_login_failures.insert(),
+                [{"key": key, "at": now} for key in self._keys(username, client)],
+            )
+            # Failures past the window count for nothing: dropped as new ones come.
+            conn.execute(
+                web_login_failures.delete().where(web_login_failures.c.at < now - self.window_s)
+            )
 
     def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(f"u:{username}", None)
+        with self.store.connection(write=True) as conn:
+            conn.execute(
+                web_login_failures.delete().where(web_login_failures.c.key == f"u:{username}"[:200])
+            )

@@ -10,7 +10,9 @@ per-session CSRF token.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import json
 import os
 import secrets
 from contextlib import asynccontextmanager
@@ -82,10 +84,16 @@ def _secret_key(config: WebConfig) -> str:
         return secrets.token_urlsafe(32)  # sessions end with the process
     path = config.out_dir / "session.key"
     if not path.exists():
+        # Written whole under a name of its own, then linked into place: of server processes
+        # starting together (--workers), one key wins and every process reads that one.
         config.out_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        mine = path.with_name(f"session.key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(mine, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
+        with contextlib.suppress(FileExistsError):
+            os.link(mine, path)
+        mine.unlink()
     return path.read_text().strip()
 
 
@@ -179,6 +187,37 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+CONFIG_VARIABLE = "SCOMM_WEB_CONFIG"
+
+
+def config_to_environment(config: WebConfig) -> str:
+    """The config as JSON, for :func:`app_from_environment` in each server process."""
+    return json.dumps(
+        {
+            "db_url": config.db_url,
+            "national": config.national.__dict__,
+            "out_dir": str(config.out_dir) if config.out_dir is not None else None,
+            "secret_key": config.secret_key,
+            "login_attempts": config.login_attempts,
+            "login_window_s": config.login_window_s,
+            "https_only": config.https_only,
+        }
+    )
+
+
+def app_from_environment() -> FastAPI:
+    """The app of ``$SCOMM_WEB_CONFIG``: the factory uvicorn calls in each of its worker
+    processes (``scomm serve --workers N``)."""
+    raw = json.loads(os.environ[CONFIG_VARIABLE])
+    out_dir = raw.pop("out_dir")
+    config = WebConfig(
+        national=NationalSettings(**raw.pop("national")),
+        out_dir=Path(out_dir) if out_dir is not None else None,
+        **raw,
+    )
+    return create_app(config)
+
+
 def create_app(config: WebConfig | None = None) -> FastAPI:
     config = config or WebConfig()
     store = EventStore.open(config.db_url)
@@ -192,17 +231,17 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
         config,
         store,
         NationalLoader(config.national, cache_dir),
-        Jobs(drafts),
+        Jobs(store, drafts),
         drafts,
         MapCache(),
-        LoginLimiter(config.login_attempts, config.login_window_s),
+        LoginLimiter(store, config.login_attempts, config.login_window_s),
         templates,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         context.national.start()
-        context.jobs.warm()
+        context.jobs.start()
         yield
         context.jobs.shutdown()
         store.close()

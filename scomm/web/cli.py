@@ -37,6 +37,12 @@ def register(app: typer.Typer) -> None:
         sample: Annotated[
             float, typer.Option("--sample", help="national run: share of bookings drawn")
         ] = 0.02,
+        workers: Annotated[
+            int,
+            typer.Option(
+                "--workers", min=1, help="server processes (they share jobs through --db)"
+            ),
+        ] = 1,
         https_only: Annotated[
             bool, typer.Option("--https-only", help="session cookie over TLS only (behind TLS)")
         ] = False,
@@ -59,7 +65,17 @@ def register(app: typer.Typer) -> None:
             f"and kept in {out}/cache.",
             highlight=False,
         )
-        uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+            return
+        from scomm.web.app import CONFIG_VARIABLE, config_to_environment
+
+        # uvicorn starts each worker from an import string: the config goes by environment.
+        os.environ[CONFIG_VARIABLE] = config_to_environment(config)
+        uvicorn.run(
+            "scomm.web.app:app_from_environment", factory=True, workers=workers,
+            host=host, port=port, log_level="warning",
+        )  # fmt: skip
 
     users = typer.Typer(help="Accounts of the web application.", no_args_is_help=True)
     app.add_typer(users, name="users")

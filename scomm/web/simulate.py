@@ -10,12 +10,13 @@ place's counties on one random stream per run, the baseline and the reform on th
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,20 @@ def place_of(code: str) -> Place:
 # --------------------------------------------------------------------------- a place's runs
 
 
+# A what-if stacks its runs side by side as copies of the place's counties, so that one call
+# of the engine takes several runs at once: the engine's cost is mostly per month, not per
+# booking, for a small place (one county: five runs cost about what two did one after the
+# other). Up to this many county rows a call; the nation takes its runs one at a time.
+MAX_STACKED_ROWS = 4000
+
+
+def run_chunks(n_counties: int, runs: int) -> list[range]:
+    """The runs each engine call takes together (a pure function of the place's size and
+    the number of runs, so the same question always meets the same random numbers)."""
+    per = max(1, min(runs, MAX_STACKED_ROWS // max(n_counties, 1)))
+    return [range(start, min(start + per, runs)) for start in range(0, runs, per)]
+
+
 def place_runs(
     place: Place,
     first: str,
@@ -133,48 +148,43 @@ def place_runs(
     options: Options,
     assumptions: Assumptions | None = None,
     progress: Progress | None = None,
-    done_before: int = 0,
-    total: int | None = None,
 ) -> np.ndarray:
     """The place's counties through the months, ``runs`` times: [run, month, county, output].
-    Run r draws from ``(seed, r)`` whatever the rules, so two calls differing only in their
-    rules meet the same random numbers."""
+    The runs of one chunk (:func:`run_chunks`) are copies of the counties on one random
+    stream, drawn from ``(seed, chunk)`` whatever the rules, so two calls differing only in
+    their rules meet the same random numbers. ``progress(share)`` as each month ends."""
     assumptions = assumptions or load_assumptions()
     rates = measured_rates()
     span = months(first, last)
-    years = sorted({int(str(m)[:4]) for m in span})
-    total = total or runs * len(years)
-    out = np.zeros((runs, len(span), place.index.shape[0], len(OUTPUTS)))
-    # Progress is told year by year (a year's last month ends a step).
-    year_ends = {
-        m
-        for m in range(len(span))
-        if m + 1 == len(span)
-        or span[m + 1].astype("datetime64[Y]") != span[m].astype("datetime64[Y]")
-    }
-    step = done_before
-    for r in range(runs):
-        rng = np.random.default_rng(np.random.SeedSequence([seed, r]))
+    n = place.index.shape[0]
+    chunks = run_chunks(n, runs)
+    out = np.zeros((runs, len(span), n, len(OUTPUTS)))
+    steps, step = len(chunks) * len(span), 0
+    for c, chunk in enumerate(chunks):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, c]))
+        index = np.tile(place.index, len(chunk))
 
         def month_done(m: int) -> None:
             nonlocal step
-            if m in year_ends:
-                step += 1
-                if progress:
-                    progress(step / total)
+            step += 1
+            if progress:
+                progress(step / steps)
 
         # One call for the whole span: a removal happens months after its booking, maybe in
         # a later year.
-        out[r] = run_months(
+        stacked = run_months(
             rng,
             span,
-            lambda y: counties_in(y, assumptions, place.index),
+            partial(counties_in, assumptions=assumptions, index=index),
             rules,
             rates,
             assumptions,
             options,
             on_month=month_done,
-        )
+        )  # [month, copy * county, output]
+        out[chunk.start : chunk.stop] = stacked.reshape(
+            len(span), len(chunk), n, len(OUTPUTS)
+        ).transpose(1, 0, 2, 3)
     return out
 
 
@@ -314,13 +324,20 @@ class NationalLoader:
     def _load(self) -> None:
         try:
             path = self.cache_path
-            if path is not None and path.exists():
-                self.run = NationalRun.load(path, self.settings)
+            if path is None:
+                self.run = national_run(self.settings, progress=self._set_progress)
             else:
-                run = national_run(self.settings, progress=self._set_progress)
-                if path is not None:
-                    run.save(path)
-                self.run = run
+                # Server processes started together (--workers) compute it once: the first
+                # to take the lock computes and saves it, the others then load the file.
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path.with_suffix(".lock"), "w") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    if path.exists():
+                        self.run = NationalRun.load(path, self.settings)
+                    else:
+                        run = national_run(self.settings, progress=self._set_progress)
+                        run.save(path)
+                        self.run = run
             self.progress = 1.0
         except Exception as exc:  # shown on the pages; the server keeps serving the rest
             self.error = f"{type(exc).__name__}: {exc}"

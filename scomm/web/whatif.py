@@ -4,14 +4,20 @@ baseline, with progress, kept by the question's key so that a shared URL reopens
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
+import os
+import socket
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +31,8 @@ from scomm.simulation.engine import OUTPUTS, Options
 from scomm.simulation.national import months
 from scomm.simulation.results import SHARES
 from scomm.simulation.scenarios import baseline_rules
+from scomm.store.events import EventStore
+from scomm.web.jobstore import HEARTBEAT_S, STALE_S, JobRow, JobStore
 from scomm.web.reforms import parse_reform, reform_text, rules_for_reforms
 from scomm.web.simulate import band, estimate, place_of, place_runs
 
@@ -125,16 +133,22 @@ class Drafts:
         return parsed
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
+    """A what-if job as a page shows it (the row of :mod:`scomm.web.jobstore`)."""
+
     id: str
     question: Question
-    status: str = "queued"  # queued, running, done, failed
-    progress: float = 0.0
-    error: str | None = None
-    result: dict[str, Any] | None = None
-    submitted: float = field(default_factory=time.time)
-    seconds: float | None = None
+    status: str  # queued, running, done, failed
+    progress: float
+    error: str | None
+    result: dict[str, Any] | None
+    seconds: float | None
+
+    @classmethod
+    def of_row(cls, row: JobRow) -> Job:
+        question = Question(**row.question)
+        return cls(row.id, question, row.status, row.progress, row.error, row.result, row.seconds)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,13 +163,44 @@ class Job:
 
 
 def _totals(outputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Per run, each output's and share's total over months and counties."""
-    totals = outputs.sum(axis=(1, 2))  # [run, output]
+    """Per run, each output's and share's total over months: ``outputs`` [run, month, output]
+    (the place's counties summed)."""
+    totals = outputs.sum(axis=1)  # [run, output]
     out = {name: totals[:, k] for k, name in enumerate(OUTPUTS)}
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, (parts, per) in SHARES.items():
             out[name] = sum(out[p] for p in parts) / out[per]
     return out
+
+
+# The baselines a worker has run, by (place, first, last, runs, seed, sample): a second
+# reform for the same place and period reruns only the reform. Summed over the place's
+# counties ([run, month, output]), so even the nation's is small.
+BASELINES_KEPT = 16
+_baselines: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+
+
+def _baseline_key(question: Question) -> tuple[Any, ...]:
+    q = question
+    return (q.place, q.first, q.last, q.runs, q.seed, q.sample)
+
+
+def _baseline(
+    question: Question, options: Options, progress: Callable[[float], None]
+) -> np.ndarray:
+    key = _baseline_key(question)
+    if key in _baselines:
+        _baselines.move_to_end(key)
+        return _baselines[key]
+    place = place_of(question.place)
+    runs = place_runs(
+        place, question.first, question.last, baseline_rules(), question.runs, question.seed,
+        options, progress=progress,
+    ).sum(axis=2)  # fmt: skip
+    _baselines[key] = runs
+    while len(_baselines) > BASELINES_KEPT:
+        _baselines.popitem(last=False)
+    return runs
 
 
 def answer(question: Question, drafts: Drafts, progress: Any = None) -> dict[str, Any]:
@@ -164,17 +209,13 @@ def answer(question: Question, drafts: Drafts, progress: Any = None) -> dict[str
     draft = drafts.policy(question.draft) if question.draft else None
     rules = rules_for_reforms(parse_reform(question.reform), draft)
     options = Options(sample=question.sample or 1.0)
-    n_years = len({str(m)[:4] for m in months(question.first, question.last)})
-    total = 2 * question.runs * n_years
-    common = (place, question.first, question.last)
-    base = place_runs(
-        *common, baseline_rules(), question.runs, question.seed, options,
-        progress=progress, done_before=0, total=total,
-    )  # fmt: skip
+    tell = progress or (lambda value: None)
+    base_share = 0.0 if _baseline_key(question) in _baselines else 0.5
+    base = _baseline(question, options, lambda v: tell(v * base_share))
     reform = place_runs(
-        *common, rules, question.runs, question.seed, options,
-        progress=progress, done_before=total // 2, total=total,
-    )  # fmt: skip
+        place, question.first, question.last, rules, question.runs, question.seed, options,
+        progress=lambda v: tell(base_share + v * (1 - base_share)),
+    ).sum(axis=2)  # fmt: skip
     b, r = _totals(base), _totals(reform)
     figures = []
     for name in COMPARED:
@@ -196,8 +237,8 @@ def answer(question: Question, drafts: Drafts, progress: Any = None) -> dict[str
         k = OUTPUTS.index(name)
         series[name] = {
             "label": term(name).label,
-            "baseline": band(base[:, :, :, k].sum(axis=2)),
-            "reform": band(reform[:, :, :, k].sum(axis=2)),
+            "baseline": band(base[:, :, k]),
+            "reform": band(reform[:, :, k]),
         }
     return {
         "place": {"code": place.code, "name": place.name, "counties": int(place.index.size)},
@@ -213,17 +254,33 @@ def answer(question: Question, drafts: Drafts, progress: Any = None) -> dict[str
     }
 
 
-# In a what-if worker process: where its jobs report their progress.
+# In a what-if worker process: where its jobs report their progress, and the server process
+# that started it.
 _progress: Any = None
+_server_pid: int | None = None
 
 
 def _start_worker(progress: Any) -> None:
-    global _progress
+    global _progress, _server_pid
     _progress = progress
+    _server_pid = os.getppid()
+
+
+class ServerGone(Exception):
+    """The server process that asked for this job is dead: the job is dropped (its row is
+    marked failed by the next reader, or given back to the queue)."""
 
 
 def _warm() -> None:
-    """Nothing: run once so that the worker has started and imported scomm before a job."""
+    """Load once, in the worker, what every what-if reads (policy files, rates, the county
+    table, the hold clock's calendars): one county's month under a reform does it all, so
+    the first question asked is as quick as the next."""
+    place = place_of("48453")
+    place_runs(
+        place, "2012-01", "2012-01", rules_for_reforms(parse_reform("judicial_warrant")), 1, 0,
+        Options(sample=0.01),
+    )  # fmt: skip
+    baseline_rules()
 
 
 def _answer_in_worker(
@@ -237,6 +294,8 @@ def _answer_in_worker(
         drafts.add(draft_text)
 
     def progress(value: float) -> None:
+        if _server_pid is not None and os.getppid() != _server_pid:
+            raise ServerGone()  # orphaned (the server was killed): stop at once
         _progress.put((job_id, value))
 
     value: Any  # the result, or the failure's message
@@ -244,60 +303,108 @@ def _answer_in_worker(
         status, value = "done", answer(question, drafts, progress)
     except ScommError as exc:
         status, value = "failed", str(exc)
+    except ServerGone:
+        os._exit(0)  # nobody to answer: end the orphaned worker
     except Exception as exc:
         status, value = "failed", f"{type(exc).__name__}: {exc}"
     return status, value, time.perf_counter() - began
 
 
 class Jobs:
-    """The job queue: one job at a time in a worker process of its own, so that a simulation
-    never holds the server's interpreter while it serves pages; a question already answered or
-    under way is not run twice. Progress comes back over a queue that a thread reads."""
+    """The what-if jobs of one server process. The jobs themselves are rows of the store's
+    database (:class:`~scomm.web.jobstore.JobStore`), shared by every process; this process
+    claims one queued job at a time and runs it in a worker process of its own, so that a
+    simulation never holds the interpreter that serves pages. Progress comes back from the
+    worker over a queue, and goes into the row with a heartbeat."""
 
-    def __init__(self, drafts: Drafts, workers: int = 1) -> None:
+    POLL_S = 0.5
+
+    def __init__(self, store: EventStore, drafts: Drafts, stale_s: float = STALE_S) -> None:
         self.drafts = drafts
-        self._jobs: dict[str, Job] = {}
-        self._by_question: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self.table = JobStore(store, stale_s)
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # spawn: the server has threads, which a forked child must not inherit half-held.
         context = multiprocessing.get_context("spawn")
         self._queue: Any = context.Queue()
         self._pool = ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(self._queue,)
+            1, mp_context=context, initializer=_start_worker, initargs=(self._queue,)
         )
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._latest: dict[str, float] = {}  # the running job's progress, from the worker
+        self._lock = threading.Lock()
+        self._runner = threading.Thread(target=self._run, name="what-if runner", daemon=True)
         self._listener = threading.Thread(target=self._listen, name="what-if progress", daemon=True)
-        self._listener.start()
 
-    def warm(self) -> None:
-        """Start the worker now (imports take seconds), not on the first question."""
+    def start(self) -> None:
+        """Start the worker (imports and policy files take seconds: now, not on the first
+        question) and begin claiming jobs."""
         self._pool.submit(_warm)
+        self._listener.start()
+        self._runner.start()
 
     def submit(self, question: Question) -> Job:
         question = question.checked()
         draft_text = self.drafts.text(question.draft) if question.draft else None
         if question.draft:
             self.drafts.policy(question.draft)  # refuse a bad draft now, not in the job
-        with self._lock:
-            known = self._by_question.get(question.key())
-            if known and self._jobs[known].status != "failed":
-                return self._jobs[known]
-            job = Job(uuid.uuid4().hex[:12], question)
-            self._jobs[job.id] = job
-            self._by_question[question.key()] = job.id
-        future = self._pool.submit(_answer_in_worker, job.id, question, draft_text)
-        future.add_done_callback(lambda f: self._finish(job, f))
-        return job
+        row = self.table.submit(question.key(), asdict(question), draft_text)
+        if row.status == "queued":
+            self._wake.set()
+        return Job.of_row(row)
 
     def find(self, question: Question) -> Job | None:
-        with self._lock:
-            known = self._by_question.get(question.checked().key())
-            return self._jobs.get(known) if known else None
+        row = self.table.latest(question.checked().key())
+        return Job.of_row(row) if row else None
 
     def get(self, job_id: str) -> Job:
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise InputError(f"what-if job {job_id}", "no such job (it may predate a restart)")
-        return job
+        return Job.of_row(self.table.get(job_id))
+
+    # -- this process's runner
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                row = self.table.claim(self.name)
+            except Exception:  # the database is away for a moment: try at the next poll
+                row = None
+            if row is None:
+                self._wake.wait(self.POLL_S)
+                self._wake.clear()
+                continue
+            self._run_one(row)
+
+    def _run_one(self, row: JobRow) -> None:
+        question = Question(**row.question)
+        with self._lock:
+            self._latest[row.id] = 0.0
+        future = self._pool.submit(_answer_in_worker, row.id, question, row.draft_text)
+        sent = -1.0
+        while True:
+            try:
+                status, value, seconds = future.result(timeout=HEARTBEAT_S)
+                break
+            except FutureTimeout:
+                with self._lock:
+                    progress = self._latest.get(row.id, 0.0)
+                self._beat(row.id, progress if progress != sent else None)
+                sent = progress
+            except Exception as exc:  # the worker died (killed, out of memory)
+                status = "failed"
+                value = f"the what-if worker stopped: {type(exc).__name__}: {exc}"
+                seconds = time.time() - row.submitted
+                break
+        with self._lock:
+            self._latest.pop(row.id, None)
+        try:
+            self.table.finish(row.id, self.name, status, value, seconds)
+        except Exception as exc:  # e.g. a result the database refuses: say so in the job
+            self.table.finish(row.id, self.name, "failed", f"{type(exc).__name__}: {exc}", seconds)
+
+    def _beat(self, job_id: str, progress: float | None) -> None:
+        # A missed beat is not a failure: STALE_S allows many.
+        with contextlib.suppress(Exception):
+            self.table.beat(job_id, self.name, progress)
 
     def _listen(self) -> None:
         while True:
@@ -305,26 +412,24 @@ class Jobs:
             if message is None:
                 return
             job_id, value = message
-            job = self._jobs.get(job_id)
-            if job is not None and job.status in ("queued", "running"):
-                job.status, job.progress = "running", value
-
-    def _finish(self, job: Job, future: Future[tuple[str, Any, float]]) -> None:
-        try:
-            status, value, seconds = future.result()
-        except Exception as exc:  # the worker died (killed, out of memory)
-            status, value = "failed", f"the what-if worker stopped: {type(exc).__name__}: {exc}"
-            seconds = time.time() - job.submitted
-        if status == "done":
-            job.result, job.progress = value, 1.0
-        else:
-            job.error = str(value)
-        job.seconds = round(seconds, 2)
-        job.status = status  # last: a reader that sees "done" finds the result there
+            with self._lock:
+                if job_id in self._latest:
+                    self._latest[job_id] = value
 
     def shutdown(self) -> None:
-        """Stop taking jobs; a job under way ends in its worker, which then exits."""
+        """Stop taking jobs; a job under way goes back to the queue for the next process."""
+        self._stop.set()
+        self._wake.set()
+        # The job under way goes back to the queue, so its worker is stopped rather than left
+        # to finish work nobody will read (the executor has no public way before 3.14).
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.terminate()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        # The database gone: the heartbeat's silence says it instead.
+        with contextlib.suppress(Exception):
+            self.table.give_back(self.name)
         self._queue.put(None)
-        self._listener.join(timeout=5)
+        for thread in (self._listener, self._runner):
+            if thread.is_alive():
+                thread.join(timeout=5)
         self._queue.close()
