@@ -132,3 +132,45 @@ def test_cli_builds_a_generated_gallery(tmp_path: Path, capsys: pytest.CaptureFi
     with pytest.raises(SystemExit) as done:
         main(["biometrics", "build", str(tmp_path / "g"), "--synthetic", "5"])
     assert done.value.code == 2  # a gallery is there already
+
+
+def test_a_chunk_is_prepared_as_each_template_alone() -> None:
+    """The chunk kernels give the cylinders and codes matcher.prepare and index_code give each
+    template, empty templates and several fingers a subject included; chunks join in order."""
+    from scomm.biometrics import matcher
+    from scomm.biometrics.bulk import _joined, prepare_chunk
+    from scomm.biometrics.screen import code_size, index_code
+
+    given = subjects()
+    empty = Template(np.zeros(0, given[0][1][1].minutiae.dtype), width=288, height=384)
+    items = [*given[:3], ("empty", {1: empty}), *given[3:], ("two", {2: empty, 7: given[0][1][1]})]
+    chunk = prepare_chunk(items)
+    a = chunk.arrays
+    entry = 0
+    for row, (_sid, fingers) in enumerate(items):
+        for position, template in sorted(fingers.items()):
+            p = matcher.prepare(template)
+            lo, hi = a["offsets"][entry], a["offsets"][entry + 1]
+            assert (a["entry_subject"][entry], a["entry_finger"][entry]) == (row, position)
+            for name in ("x", "y", "theta", "bits", "masks"):
+                assert np.array_equal(a[name][lo:hi], getattr(p, name)), name
+            assert np.array_equal(a["codes"][entry], index_code(p))
+            assert a["code_sizes"][entry] == code_size(index_code(p))
+            entry += 1
+    assert entry == chunk.entries
+    joined = _joined([prepare_chunk(items[:5]), prepare_chunk(items[5:])])
+    assert joined.ids == chunk.ids
+    for name, _dtype, _shape in ARRAYS:
+        assert np.array_equal(joined.arrays[name], a[name]), name
+
+
+def test_a_template_with_a_non_finite_minutia_is_refused_by_subject() -> None:
+    from scomm.biometrics.bulk import prepare_chunk
+    from scomm.errors import TemplateError
+
+    items = subjects()[:4]
+    bad = items[2][1][1].minutiae.copy()
+    bad["x"][0] = np.nan
+    items[2] = (items[2][0], {1: Template(bad, width=288, height=384)})
+    with pytest.raises(TemplateError, match=items[2][0]):
+        prepare_chunk(items)

@@ -244,3 +244,17 @@ def test_template_impression_error_rates_follow_the_model() -> None:
     assert found / visible == pytest.approx(1 - model["miss"], abs=0.05)
     # spurious ones falling outside the frame are dropped: slightly fewer than the model's
     assert spurious / found == pytest.approx(model["spurious"], abs=0.08)
+
+
+def test_class_draw_is_generator_choice_with_the_class_frequencies() -> None:
+    """The class is drawn as Generator.choice draws it (so seeds keep their fingers), and
+    leaves the generator where choice leaves it."""
+    p = np.array(S.CLASS_FREQUENCIES) / sum(S.CLASS_FREQUENCIES)
+    seen = set()
+    for seed in range(3000):
+        a, b = np.random.default_rng([seed, 0x5F1]), np.random.default_rng([seed, 0x5F1])
+        expected = str(a.choice(S.FINGER_CLASSES, p=p))
+        assert S._choose_class(b, None) == expected
+        assert a.random() == b.random()
+        seen.add(expected)
+    assert seen == set(S.FINGER_CLASSES)
