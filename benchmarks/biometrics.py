@@ -140,11 +140,12 @@ def accuracy(dataset: Path, skip_extract: bool) -> dict[str, object]:
 
 
 def nbis_extraction(dataset: Path, images: int = 40) -> dict[str, object]:
-    """NBIS's extractor on the same images, timed the same way, where ``mindtct`` is installed.
+    """NBIS's extractor on the first ``images`` FVC2002 images (DB1_B first), where ``mindtct``
+    is installed.
 
-    mindtct reads WSQ, not TIFF: each image is written as WSQ first (outside the timing), and
-    the time is the wall time of one ``mindtct`` process per image (its start included, as a
-    user running it would pay)."""
+    mindtct reads WSQ, not TIFF: each image is written as WSQ first (outside the timing). The
+    time is the wall time of one ``mindtct`` process per image, its start included (as a user
+    running it would pay), so it is an upper bound on NBIS's own extraction time."""
     import subprocess
 
     from scomm.biometrics.images import encode_wsq, read_image
