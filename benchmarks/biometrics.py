@@ -31,8 +31,10 @@ settings, so a run stopped part-way goes on where it stopped):
 - Score distributions of generated impressions (``synthetic.template_impression``) against
   FVC2002 DB4_B (the SFinGe set), summary statistics, same FVC protocol.
 
-Targets: average EER <= 3.0% (NBIS bozorth3: 5.7%); >= 50,000 comparisons/s on one core; one
-finger against 1,000,000 templates in <= 2 s on two cores with the mate first for >= 95%.
+Targets (issue 14): average EER <= 2.0% with our own extractor (FVC definition), extraction
+at or under NBIS's time (``mindtct``, timed here when it is on PATH; otherwise the JSON says it
+was not measured); >= 100,000 comparisons/s on one core, one call each; one finger against
+10,000,000 templates in <= 1 s median with the mate first for >= 95%.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def accuracy(dataset: Path, skip_extract: bool) -> dict[str, object]:
         if source == "extract":
             entry["target_average_eer_percent"] = EER_TARGET_PERCENT
             entry["target_met"] = round(100 * ev.average_eer, 3) <= EER_TARGET_PERCENT
+            entry["nbis_mindtct"] = nbis_extraction(dataset)
         times = [t for s in ev.sets for t in s.extract_ms]
         if times:
             entry["extraction_ms_median"] = round(statistics.median(times), 2)
@@ -134,6 +137,41 @@ def accuracy(dataset: Path, skip_extract: bool) -> dict[str, object]:
         if times:
             print(f"extraction: median {entry['extraction_ms_median']} ms over {len(times)} images")
     return result
+
+
+def nbis_extraction(dataset: Path, images: int = 40) -> dict[str, object]:
+    """NBIS's extractor on the first ``images`` FVC2002 images (DB1_B first), where ``mindtct``
+    is installed.
+
+    mindtct reads WSQ, not TIFF: each image is written as WSQ first (outside the timing). The
+    time is the wall time of one ``mindtct`` process per image, its start included (as a user
+    running it would pay), so it is an upper bound on NBIS's own extraction time."""
+    import subprocess
+
+    from scomm.biometrics.images import encode_wsq, read_image
+
+    program = shutil.which("mindtct")
+    if program is None:
+        return {
+            "measured": False,
+            "why": "mindtct is not on PATH: no Debian package of this system provides NBIS "
+            "(apt-cache search nbis / mindtct: none) and NIST distributes it as source only",
+        }
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [p for name in SETS for p in sorted((dataset / name).glob("*.tif"))][:images]
+        for path in paths:
+            wsq = Path(tmp) / f"{path.parent.name}_{path.stem}.wsq"
+            wsq.write_bytes(encode_wsq(read_image(path)))
+            start = time.perf_counter()
+            subprocess.run([program, str(wsq), str(wsq.with_suffix(""))], check=True)
+            times.append((time.perf_counter() - start) * 1000.0)
+    return {
+        "measured": True,
+        "program": program,
+        "extraction_ms_median": round(statistics.median(times), 2),
+        "images": len(times),
+    }
 
 
 REPEATS = 7  # of each 1:1 timing; the fastest is the figure (timeit's convention)
