@@ -35,6 +35,7 @@ from scipy.optimize import least_squares
 
 from scomm.files import write_text_atomic
 from scomm.policies.flow import phased_in
+from scomm.policies.practice import Practice
 from scomm.record import detainers as record
 from scomm.simulation.assumptions import Assumptions, read_fit
 from scomm.simulation.engine import OUTPUTS, Options
@@ -115,8 +116,14 @@ def series(
 ) -> np.ndarray:
     """The national monthly detainers the surrogate gives for the parameters ``x``."""
     practice = assumptions.with_values(with_tied(x)).practice
-    scale = followed_scale(months, practice.act_scale, practice.phase_in_days)
-    return scale * matched + screens + prison_detainers(months, practice)
+    return jail_detainers(practice, months, matched, screens) + prison_detainers(months, practice)
+
+
+def jail_detainers(
+    practice: Practice, months: list[str], matched: np.ndarray, screens: np.ndarray
+) -> np.ndarray:
+    """The jails' detainers per month under ``practice``: ``f(t) M(t) + S(t)``."""
+    return followed_scale(months, practice.act_scale, practice.phase_in_days) * matched + screens
 
 
 def jail_declines(
@@ -131,12 +138,9 @@ def jail_declines(
     ``D`` scaled as its jail detainers are (a jail declines by its policy, whatever door the
     detainer came through; prisons are not the jails whose policies decline)."""
     practice = assumptions.with_values(with_tied(x)).practice
-    scale = followed_scale(months, practice.act_scale, practice.phase_in_days)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(
-            matched + screens > 0, (scale * matched + screens) / (matched + screens), 0
-        )
-    return declined * ratio
+    flat = matched + screens
+    jail = jail_detainers(practice, months, matched, screens)
+    return declined * np.where(flat > 0, jail / np.where(flat > 0, flat, 1.0), 0.0)
 
 
 def real_declines(root: Path | None = None) -> dict[int, float]:
