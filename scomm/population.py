@@ -51,6 +51,13 @@ def season(month: int) -> float:
     return float(table.get(month, 1.0))
 
 
+def admissions_rate(year: int, month: int) -> float:
+    """Jail admissions per resident per year in force in ``month`` of ``year``: the year's
+    rate paced by the bookings' season. The one rate every runner books people at (the
+    engine's month loop, the SimPy desk and the live pipeline's synthetic county)."""
+    return admissions_per_capita(year) * season(month)
+
+
 FIRST = [
     "JOSE",
     "MARIA",

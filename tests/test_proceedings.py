@@ -10,7 +10,7 @@ import pytest
 from scomm.outputs import OUTPUTS
 from scomm.policies import flow
 from scomm.policies.practice import default_practice
-from scomm.population import admissions_per_capita
+from scomm.population import admissions_rate
 from scomm.simulation.assumptions import Assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import BiometricRates, Counties, Options, month_outputs
@@ -68,7 +68,7 @@ def test_a_removal_counts_in_the_month_it_happens() -> None:
         np.random.default_rng(5),
         span[0],
         _county(),
-        admissions_per_capita(2013),
+        admissions_rate(2013, 3),  # the span's first month, as run_months books it
         baseline_rules(),
         OffenseCodes.from_table(),
         RATES,

@@ -26,7 +26,7 @@ from scomm.pipeline.summary import summarize
 from scomm.pipeline.synthetic import CountyFacts, booking_payload, county_world, draw_bookings
 from scomm.pipeline.world import Found, World
 from scomm.policies.overlays import Rules, rules_for_spec
-from scomm.population import admissions_per_capita, offense_codes, status_table
+from scomm.population import admissions_rate, offense_codes, status_table
 from scomm.simulation.assumptions import Assumptions
 from scomm.simulation.engine import BED_DAY_COST, BiometricRates, Counties, Options, month_outputs
 from scomm.store import EventStore
@@ -158,7 +158,7 @@ def _engine(seed: int, rules: Rules, replicas: int = 1) -> np.ndarray:
         np.random.default_rng(seed),
         np.datetime64(MONTH, "M"),
         _counties(replicas),
-        admissions_per_capita(START.year),
+        admissions_rate(START.year, START.month),  # the pipeline's days book at this rate
         rules,
         offense_codes(),
         PERFECT,

@@ -18,7 +18,7 @@ from scomm.people import Person, Status
 from scomm.pipeline.world import World
 from scomm.population import (
     SyntheticBooking,
-    admissions_per_capita,
+    admissions_rate,
     booking_of,
     draw_cohort,
     noncitizen_share,
@@ -150,6 +150,17 @@ def county_world(
     return world
 
 
+def booking_rates(county: CountyFacts, start: dt.date, days: int) -> np.ndarray:
+    """Expected bookings on each of ``days`` from ``start``: the county's admissions at the
+    rate in force that day (:func:`scomm.population.admissions_rate`, season included), as the
+    national simulation books them."""
+    dates = [start + dt.timedelta(days=d) for d in range(days)]
+    return np.array(
+        [admissions_rate(d.year, d.month) * county.population / 365.0 for d in dates],
+        dtype=np.float64,
+    )
+
+
 def draw_bookings(
     rng: np.random.Generator,
     county: CountyFacts,
@@ -164,8 +175,7 @@ def draw_bookings(
     from scomm.simulation.assumptions import load_assumptions
 
     assumptions = assumptions or load_assumptions()
-    rate = admissions_per_capita(start.year) * county.population / 365.0
-    counts = rng.poisson(rate, size=days)
+    counts = rng.poisson(booking_rates(county, start, days))
     cohort = draw_cohort(
         rng,
         np.zeros(int(counts.sum()), dtype=np.int64),

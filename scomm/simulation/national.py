@@ -23,7 +23,7 @@ import polars as pl
 
 from scomm.errors import InputError
 from scomm.policies.decisions import LEVEL_CODES
-from scomm.population import admissions_per_capita, noncitizen_share, season
+from scomm.population import admissions_rate, noncitizen_share
 from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import OUTPUTS, BiometricRates, Counties, Options, month_outputs
@@ -170,7 +170,7 @@ def run_months(
             rng,
             month,
             cached[year],
-            admissions_per_capita(year) * season(int(str(month)[5:7])),
+            admissions_rate(year, int(str(month)[5:7])),
             rules,
             _codes(),
             rates,

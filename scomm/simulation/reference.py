@@ -59,9 +59,8 @@ from scomm.population import (
     STATUS_INDEX,
     Cohort,
     OffenseCodes,
-    admissions_per_capita,
+    admissions_rate,
     draw_cohort,
-    season,
 )
 from scomm.simulation.assumptions import Assumptions, load_assumptions
 from scomm.simulation.engine import BED_DAY_COST, BiometricRates, Counties, Options
@@ -284,8 +283,7 @@ def _arrivals(world: _World) -> Generator[simpy.Event, Any, None]:
         county = world.county(year)
         per_minute = (
             float(county.population[0])
-            * admissions_per_capita(year)
-            * season(int(str(month)[5:7]))  # the bookings' season, as the engine's month loop
+            * admissions_rate(year, int(str(month)[5:7]))
             * world.options.sample
             / MINUTES_PER_YEAR
         )
