@@ -11,13 +11,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, select, text
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scomm.errors import InputError
 from scomm.store.events import EventStore
-from scomm.store.schema import PG_LOCK_SCHEMA
+from scomm.store.schema import create_tables
 
 metadata = MetaData()
 
@@ -63,9 +63,7 @@ def run_id_of(county: str, start: dt.date, days: int, seed: int) -> str:
 
 def _ensure(store: EventStore) -> None:
     with store.connection(write=True) as conn:
-        if conn.dialect.name == "postgresql":  # processes creating it at once take turns
-            conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": PG_LOCK_SCHEMA})
-        metadata.create_all(conn, checkfirst=True)
+        create_tables(conn, metadata)
 
 
 def record_run(

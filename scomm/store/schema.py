@@ -200,6 +200,19 @@ def _pg_triggers(table: str) -> dict[str, str]:
     }
 
 
+def create_tables(conn: Connection, tables: MetaData) -> None:
+    """Create whichever of ``tables`` are missing, inside the caller's (write) transaction.
+
+    The store's own schema and the tables other parts keep beside it (pipeline runs, web
+    accounts, what-if jobs) all come through here, so processes creating them at once take
+    turns the same way: an advisory lock on PostgreSQL, the caller's ``BEGIN IMMEDIATE`` on
+    SQLite.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": PG_LOCK_SCHEMA})
+    tables.create_all(conn, checkfirst=True)
+
+
 def create_schema(conn: Connection) -> None:
     """Create whatever is missing, inside the caller's (write) transaction.
 
@@ -207,9 +220,7 @@ def create_schema(conn: Connection) -> None:
     them take turns; on SQLite the caller's ``BEGIN IMMEDIATE`` already does. Existing triggers
     are left alone: replacing one would lock the whole table against running workers.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": PG_LOCK_SCHEMA})
-    metadata.create_all(conn, checkfirst=True)
+    create_tables(conn, metadata)
     # create_all makes the indexes of the tables it creates only: a store made before an index
     # was added gets it here.
     for index in tasks.indexes:

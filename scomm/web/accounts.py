@@ -18,6 +18,7 @@ from sqlalchemy import Column, DateTime, Float, Index, MetaData, String, Table, 
 
 from scomm.errors import InputError
 from scomm.store.events import EventStore
+from scomm.store.schema import create_tables
 
 Role = Literal["administrator", "analyst", "county"]
 ROLES: tuple[Role, ...] = ("administrator", "analyst", "county")
@@ -63,7 +64,7 @@ class Account:
 
 def _ensure(store: EventStore) -> None:
     with store.connection(write=True) as conn:
-        metadata.create_all(conn, checkfirst=True)
+        create_tables(conn, metadata)
 
 
 def check_new_account(username: str, password: str, role: str, county: str | None) -> None:

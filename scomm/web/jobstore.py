@@ -32,10 +32,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
 from scomm.errors import InputError
 from scomm.store.events import EventStore
+from scomm.store.schema import create_tables
 
 # A running job whose process has said nothing for this long is taken for dead.
 STALE_S = 30.0
@@ -109,17 +110,9 @@ def _row(r: Any) -> JobRow:
 
 
 def ensure_table(store: EventStore) -> None:
-    """Create the table if absent. Two processes starting together may both try: the loser's
-    error is taken for the table's being there, checked once more."""
-    for attempt in range(2):
-        try:
-            with store.connection(write=True) as conn:
-                metadata.create_all(conn, checkfirst=True)
-            return
-        except (IntegrityError, ProgrammingError, OperationalError):
-            if attempt:
-                raise
-            time.sleep(0.2)
+    """Create the table if absent (server processes starting together take turns)."""
+    with store.connection(write=True) as conn:
+        create_tables(conn, metadata)
 
 
 class JobStore:
