@@ -209,6 +209,39 @@ RUNNERS = _terms(
         "Removals of people with no criminal conviction: an immigration violation only.",
         part_of="removals",
     ),
+    # ICE counts "removals through Secure Communities" as the removals of people IDENT matched
+    # (the Atlantic, 2014: "a number that doesn't even account for CAP"): the jail screens'
+    # doors (CAP, 287(g)) are removals too, but not Secure Communities'.
+    Term(
+        "ident_removals",
+        "Removals through S-Comm",
+        "Removals of people whose prints IDENT matched at booking (not found by CAP or 287(g)).",
+        part_of="removals",
+    ),
+    Term(
+        "ident_removals_level_1",
+        "Removals through S-Comm, Level 1",
+        "Removals through Secure Communities of people at ICE's Level 1.",
+        part_of="ident_removals",
+    ),
+    Term(
+        "ident_removals_level_2",
+        "Removals through S-Comm, Level 2",
+        "Removals through Secure Communities of people at ICE's Level 2.",
+        part_of="ident_removals",
+    ),
+    Term(
+        "ident_removals_level_3",
+        "Removals through S-Comm, Level 3",
+        "Removals through Secure Communities of people at ICE's Level 3.",
+        part_of="ident_removals",
+    ),
+    Term(
+        "ident_removals_non_criminal",
+        "Removals through S-Comm, no conviction",
+        "Removals through Secure Communities of people with no criminal conviction.",
+        part_of="ident_removals",
+    ),
 )
 OUTPUTS: tuple[str, ...] = tuple(RUNNERS)
 

@@ -31,7 +31,7 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 
 def practice_with(**rates: Any) -> Any:
-    return PRACTICE.model_copy(update=rates)
+    return type(PRACTICE).model_validate({**PRACTICE.model_dump(), **rates})
 
 
 def booking(**overrides: Any) -> dict[str, Any]:

@@ -239,7 +239,7 @@ def _pima_hold(delay_hours: float) -> jail.StepResult:
     # ICE always comes, exactly ``delay_hours`` after the hold starts.
     practice = default_practice().model_copy(
         update={
-            "pickup_rate": 1.0,
+            "pickup_rate": {"default": 1.0},
             "pickup_delay_median_hours": delay_hours,
             "pickup_delay_sigma": 0.0,
         }

@@ -14,7 +14,7 @@ from scomm.population import admissions_rate
 from scomm.simulation.assumptions import Assumptions
 from scomm.simulation.cohort import OffenseCodes, status_table
 from scomm.simulation.engine import BiometricRates, Counties, Options, month_outputs
-from scomm.simulation.national import REMOVAL_COLUMNS, run_months
+from scomm.simulation.national import IDENT_REMOVALS, REMOVAL_COLUMNS, run_months
 from scomm.simulation.scenarios import baseline_rules
 
 PRIORS = Assumptions.priors()
@@ -84,7 +84,7 @@ def test_a_removal_counts_in_the_month_it_happens() -> None:
     assert slow[:, 0, removals].sum() < quick[:, 0, removals].sum()
     assert never[:, :, REMOVAL_COLUMNS].sum() == 0
     # The levels add up to the total in every month.
-    levels = list(REMOVAL_COLUMNS[1:])
+    levels = list(REMOVAL_COLUMNS[1:IDENT_REMOVALS])
     assert np.allclose(slow[:, :, levels].sum(axis=2), slow[:, :, removals])
 
 

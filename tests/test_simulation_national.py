@@ -156,18 +156,18 @@ def test_calibration_moves_toward_the_targets_and_saves_a_readable_fit(tmp_path:
 
     # The priors remove far more people than the published figures: with ICE picking up
     # everyone, the fit has to lower the pickup rate to come closer.
-    start = Assumptions.priors().with_values({"practice.pickup_rate": 1.0})
-    free = {"practice.pickup_rate": FREE["practice.pickup_rate"]}
+    start = Assumptions.priors().with_values({"practice.pickup_rate.default": 1.0})
+    free = {"practice.pickup_rate.default": FREE["practice.pickup_rate.default"]}
     fit = calibrate(seed=2, sample=0.002, start=start, free=free, max_evaluations=4, workers=2)
     before = evaluate(simulate("2008-10", "2014-09", 2, Options(sample=0.002), assumptions=start))
     rms_before = float(np.sqrt(np.mean([r.gap**2 for r in before if r.fitted])))
-    assert fit.values["practice.pickup_rate"] < 0.9
+    assert fit.values["practice.pickup_rate.default"] < 0.9
     assert fit.rms_gap < rms_before
     write_fit(fit, tmp_path / "fit.yaml")
     saved = yaml.safe_load((tmp_path / "fit.yaml").read_text())
     assert saved["quality"]["evaluations"] == fit.evaluations
     assert {t["name"] for t in saved["targets"]} >= {"removals_by_oct_2010", "level_1_share_2013"}
     loaded = load_assumptions(tmp_path / "fit.yaml")
-    assert loaded.get("practice.pickup_rate") == pytest.approx(
-        fit.values["practice.pickup_rate"], abs=1e-6
+    assert loaded.get("practice.pickup_rate.default") == pytest.approx(
+        fit.values["practice.pickup_rate.default"], abs=1e-6
     )

@@ -180,7 +180,8 @@ def release(
             else "Safeguard: no designated contact on record; the attempt is logged",
         ),
     ]
-    comes, delay_hours = flow.ice_pickup(rng, 1, practice)
+    rate = flow.pickup_followed(practice, np.array([at.date()], dtype="datetime64[D]"))
+    comes, delay_hours = flow.ice_pickup(rng, 1, rate, practice)
     pickup_at = at + dt.timedelta(hours=float(delay_hours[0])) if comes[0] else None
     if pickup_at is not None and pickup_at <= expires:
         return StepResult(

@@ -206,7 +206,12 @@ def build_command(
     g = Gallery.build(
         gallery, Population(first_seed=first_seed), total=synthetic, workers=workers, progress=True
     )
-    Console().print(f"gallery {gallery}: subjects {len(g)}, templates {g.template_count}")
+    # One line whatever the terminal's width: a path broken across lines cannot be copied.
+    Console().print(
+        f"gallery {gallery}: subjects {len(g)}, templates {g.template_count}",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @biometrics_app.command("inspect")

@@ -93,6 +93,9 @@ def summarize(cases: Iterable[CaseState], bed_day_cost: float | None = None) -> 
         if case.outcome and case.outcome["result"] in ("removal", "voluntary_return"):
             n["removals"] += 1
             n[f"removals_{case.outcome['level']}"] += 1
+            if case.ident and case.ident.get("match"):  # through Secure Communities
+                n["ident_removals"] += 1
+                n[f"ident_removals_{case.outcome['level']}"] += 1
         in_custody = case.transferred_at is not None or case.arrested_at_large_at is not None
         finished = case.outcome is not None or (case.released_at is not None and not in_custody)
         n["in_progress"] += int(not finished)

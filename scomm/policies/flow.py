@@ -163,6 +163,13 @@ def act_phase_in(practice: Practice, days: Array) -> Array:
     return np.where(own > 0, followed / np.where(own > 0, own, 1.0), 1.0)
 
 
+def pickup_followed(practice: Practice, days: Array) -> Array:
+    """Per day, the share of held people ICE comes for (``pickup_rate``, dated by regime), as
+    ICE's field offices took each regime up (:func:`phased_in`, like ``act_scale``)."""
+    rate = practice.pickup_rate
+    return phased_in(rate, rate["default"], days, practice.phase_in_days)[0]
+
+
 def jail_declines_anyway(rng: np.random.Generator, n: int, practice: Practice) -> Array:
     """Detainers a jail declines whatever its policy says (a court orders the release, a
     sheriff's call on one case): ICE's record has some before any local policy declined a
@@ -249,10 +256,13 @@ def jail_notifies_ice(layers: Sequence[PolicyArrays], n: int) -> Array:
     return out
 
 
-def ice_pickup(rng: np.random.Generator, n: int, practice: Practice) -> tuple[Array, Array]:
-    """Whether ICE comes for a held person, and how many hours after the hold starts
-    (lognormal). Two draws per case."""
-    comes = rng.random(n) < practice.pickup_rate
+def ice_pickup(
+    rng: np.random.Generator, n: int, pickup_rate: Array | float, practice: Practice
+) -> tuple[Array, Array]:
+    """Whether ICE comes for a held person (``pickup_rate``: the practice's on each case's
+    day, :func:`pickup_followed`), and how many hours after the hold starts (lognormal). Two
+    draws per case."""
+    comes = rng.random(n) < pickup_rate
     hours = practice.pickup_delay_median_hours * np.exp(
         practice.pickup_delay_sigma * rng.standard_normal(n)
     )
@@ -348,6 +358,7 @@ __all__ = [
     "jail_screens",
     "lesc_says_citizen",
     "prints_checked",
+    "pickup_followed",
     "proceedings_minutes",
     "proceedings_outcome",
     "regime_rates",

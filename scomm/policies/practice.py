@@ -40,7 +40,8 @@ class Practice(BaseModel):
     # Days ICE's field offices take to move from one regime's practice (act_scale, the prison
     # door) to the next, in a straight line (scomm.policies.flow.phased_in; 0: overnight).
     phase_in_days: float = Field(default=0.0, ge=0)
-    pickup_rate: float = Field(ge=0, le=1)
+    # Share of held people ICE comes for before the hold ends, dated by federal regime.
+    pickup_rate: ByRegime
     pickup_delay_median_hours: float = Field(gt=0)
     pickup_delay_sigma: float = Field(ge=0)
     stale_citizen_record_rate: float = Field(ge=0, le=1)
@@ -71,7 +72,16 @@ class Practice(BaseModel):
     # Where each rate comes from, or that it is an assumption calibration fits.
     sources: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("release_pickup_rate", "at_large_arrest_rate")
+    @field_validator("pickup_rate", "release_pickup_rate", "at_large_arrest_rate", mode="before")
+    @classmethod
+    def _one_rate_for_all(cls, value: object) -> object:
+        # A single number (as practice files before the dated pickup rate wrote it) is the
+        # same rate under every regime.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"default": float(value)}
+        return value
+
+    @field_validator("pickup_rate", "release_pickup_rate", "at_large_arrest_rate")
     @classmethod
     def _dated_rate(cls, value: ByRegime) -> ByRegime:
         if "default" not in value:
@@ -86,7 +96,7 @@ class Practice(BaseModel):
         return min(1.0, self.act_rate[level] * self.act_scale.get(regime, 1.0))
 
     def under(self, rate: ByRegime, regime: str) -> float:
-        """A regime-dated rate (``release_pickup_rate``, ``at_large_arrest_rate``) under
+        """A regime-dated rate (``pickup_rate``, ``release_pickup_rate``, ...) under
         the regime named ``regime``."""
         return rate.get(regime, rate["default"])
 

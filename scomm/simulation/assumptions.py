@@ -40,9 +40,14 @@ class Assumptions:
         root, *path = name.split(".")
         node: Any = self._root(root, name)
         for key in path:
+            if _dated(node) and key not in node and key in _regime_names():
+                node = node["default"]  # a regime the dated rate does not name takes its default
+                continue
             if not isinstance(node, Mapping) or key not in node:
                 raise InputError(name, "no such assumption")
             node = node[key]
+        if _dated(node):
+            node = node["default"]  # a dated rate named whole: one rate for every regime
         if not isinstance(node, int | float) or isinstance(node, bool):
             raise InputError(name, f"is not a number ({node!r})")
         return float(node)
@@ -70,6 +75,18 @@ class Assumptions:
         if root == "practice":
             return self.practice.model_dump()
         raise InputError(name, "an assumption's name starts with 'population.' or 'practice.'")
+
+
+def _dated(node: Any) -> bool:
+    """Whether ``node`` is a rate dated by federal regime (``practice.ByRegime``)."""
+    return isinstance(node, Mapping) and "default" in node
+
+
+@cache
+def _regime_names() -> frozenset[str]:
+    from scomm.policies.load import federal_regimes
+
+    return frozenset(p.regime.name for p in federal_regimes().periods)
 
 
 def read_fit(path: Path) -> dict[str, Any]:

@@ -43,7 +43,7 @@ FREE: dict[str, tuple[float, float]] = {
     "practice.act_rate.level_3": (0.02, 1.0),
     "practice.act_rate.non_criminal": (0.02, 1.0),
     "practice.interview_detainer_rate": (0.0, 1.0),
-    "practice.pickup_rate": (0.1, 1.0),
+    "practice.pickup_rate.default": (0.1, 1.0),
     "practice.stale_citizen_record_rate": (0.0005, 0.5),
     # ICE's practice as dated parameters, one per federal regime of the span (practice.yaml):
     # where one national set cannot follow ICE's record, the practice moves, not the others.

@@ -93,6 +93,7 @@ class Removals:
     case: np.ndarray  # row of the booking
     at: np.ndarray  # datetime64[m]: the end of the proceedings
     level: np.ndarray  # the level ICE reports (index into LEVEL_CODES)
+    matched: np.ndarray  # IDENT matched the person: a removal through Secure Communities
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,9 @@ class MonthOutputs:
 
     ``sums`` [county, output] counts each output for the bookings of the month, removals
     included (as a case log does, tests/test_runners_agree.py). A removal *happens* months
-    later, after its proceedings: ``removal_month`` (months after this one), ``removal_county``
-    and ``removal_level`` say when and where, for the run to count it in the month it happens
+    later, after its proceedings: ``removal_month`` (months after this one), ``removal_county``,
+    ``removal_level`` and ``removal_matched`` (through Secure Communities) say when, where and
+    which, for the run to count it in the month it happens
     (:func:`scomm.simulation.national.run_months`); each weighs ``weight``.
     """
 
@@ -110,12 +112,15 @@ class MonthOutputs:
     removal_month: np.ndarray
     removal_county: np.ndarray
     removal_level: np.ndarray
+    removal_matched: np.ndarray
     weight: float
 
     @staticmethod
     def empty(n_counties: int, weight: float) -> MonthOutputs:
         none = np.zeros(0, dtype=np.int64)
-        return MonthOutputs(np.zeros((n_counties, len(OUTPUTS))), none, none, none, weight)
+        return MonthOutputs(
+            np.zeros((n_counties, len(OUTPUTS))), none, none, none, none.astype(bool), weight
+        )
 
 
 def simulate_month(
@@ -194,7 +199,12 @@ def month_outputs(
     sums *= weight
     months_later = (removals.at.astype("datetime64[M]") - month).astype(np.int64)
     return MonthOutputs(
-        sums, months_later, county[removals.case], removals.level.astype(np.int64), weight
+        sums,
+        months_later,
+        county[removals.case],
+        removals.level.astype(np.int64),
+        removals.matched,
+        weight,
     )
 
 
@@ -266,7 +276,7 @@ def cases_outcome(
     # The hold clock, from the moment the person would otherwise walk out; computed for the
     # held alone (the draws stay one per booking, so the numbers do not depend on who is held).
     release = booked + (c.custody_hours * 60).astype("timedelta64[m]")
-    comes, delay = flow.ice_pickup(rng, n, practice)
+    comes, delay = flow.ice_pickup(rng, n, flow.pickup_followed(practice, day), practice)
     held = np.flatnonzero(honored)
     held_release = release[held]
     # Every limit in force, each counted its own way on the jail's local days (its county's
@@ -350,4 +360,11 @@ def cases_outcome(
         "removals_level_2": removed & (reported_level == 1),
         "removals_level_3": removed & (reported_level == 2),
         "removals_non_criminal": removed & (reported_level == 3),
-    }, Removals(np.flatnonzero(removed), removal_at[removed], reported_level[removed])
+        "ident_removals": removed & match,
+        "ident_removals_level_1": removed & match & (reported_level == 0),
+        "ident_removals_level_2": removed & match & (reported_level == 1),
+        "ident_removals_level_3": removed & match & (reported_level == 2),
+        "ident_removals_non_criminal": removed & match & (reported_level == 3),
+    }, Removals(
+        np.flatnonzero(removed), removal_at[removed], reported_level[removed], match[removed]
+    )

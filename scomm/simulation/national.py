@@ -31,7 +31,13 @@ from scomm.simulation.rates import measured_rates
 from scomm.simulation.scenarios import Rules, parse_names, rules_for
 
 # The removal outputs: the total, then one per level in LEVEL_CODES' order.
-REMOVAL_OUTPUTS = ("removals", *(f"removals_{level.value}" for level in LEVEL_CODES))
+REMOVAL_OUTPUTS = (
+    "removals",
+    *(f"removals_{level.value}" for level in LEVEL_CODES),
+    "ident_removals",
+    *(f"ident_removals_{level.value}" for level in LEVEL_CODES),
+)
+IDENT_REMOVALS = 1 + len(LEVEL_CODES)  # where the removals through S-Comm begin, in the above
 REMOVAL_COLUMNS = tuple(OUTPUTS.index(name) for name in REMOVAL_OUTPUTS)
 GROUPS = 16  # county groups per run: fixed, so that results do not depend on the cores used
 # States whose counties are kept month by month for every run: Pennsylvania's detainers are on
@@ -187,6 +193,11 @@ def run_months(
         flat = removals.reshape(-1)  # a view: the total in column 0, the level after it
         np.add.at(flat, cell, one.weight)
         np.add.at(flat, cell + 1 + one.removal_level[inside], one.weight)
+        # ... and the same again for those through S-Comm (IDENT matched).
+        matched = one.removal_matched[inside]
+        via = cell[matched] + IDENT_REMOVALS
+        np.add.at(flat, via, one.weight)
+        np.add.at(flat, via + 1 + one.removal_level[inside][matched], one.weight)
         if on_month is not None:
             on_month(m)
     if out is None or removals is None:

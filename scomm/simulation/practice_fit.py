@@ -18,6 +18,12 @@ and its fiscal years by bounded least squares; the other assumptions stay as the
 fit is then checked by full runs, month by month (``benchmarks/fidelity.py``), which is what
 tells whether the surrogate held.
 
+Then ICE's pickup rate per regime (:func:`fit_pickup`): whether ICE comes for a person a jail
+holds changes no detainer count, only who reaches ICE's custody and is removed, so it is fitted
+on its own to the seeds' removals through S-Comm, by October 2010 (the first regime alone) and
+to 2014 (the later regimes). The removals' expectation is linear in each regime's pickup
+rate, so three county runs give the line and its solution; a fourth checks it.
+
     python -m scomm.simulation.practice_fit --start FIT.yaml --sample 0.1 --out FIT2.yaml
 """
 
@@ -39,7 +45,7 @@ from scomm.policies.practice import Practice
 from scomm.record import detainers as record
 from scomm.simulation.assumptions import Assumptions, read_fit
 from scomm.simulation.engine import OUTPUTS, Options
-from scomm.simulation.national import Plan, simulate_plan
+from scomm.simulation.national import Plan, simulate, simulate_plan
 from scomm.simulation.prisons import prison_detainers
 from scomm.simulation.rates import measured_rates
 
@@ -60,6 +66,69 @@ FISCAL_WEIGHT = 2.0  # a fiscal year's gap counts as much as this many months'
 # tells the jails' detainers from the prisons' (ICE's monthly record counts both as one).
 DECLINED_WEIGHT = 6.0
 DECLINED_YEARS = range(2009, 2014)  # the calendar years the record gives declines for in SPAN
+
+
+# The pickup rate's regimes: the first alone, then one practice for the later ones (two removal
+# figures cannot date more); ``default`` carries the latest to the regimes after the span.
+PICKUP_FIRST = ("threat_levels_2008",)
+PICKUP_LATER = ("discretion_memo_2011", "mandatory_2011", "detainer_guidance_2012", "default")
+PICKUP_TARGETS = ("removals_by_oct_2010", "removals_to_2014")
+# Aim above an "at least" figure by this share, so that the runs' interval clears it.
+AT_LEAST_MARGIN = 0.05
+PICKUP_TRIALS = ((0.3, 0.3), (0.8, 0.3), (0.3, 0.8))  # (first, later) of the three runs
+
+
+def pickup_values(first: float, later: float) -> dict[str, float]:
+    """The dotted assumptions of a pickup rate ``first`` under the first regime and ``later``
+    under the others."""
+    return {
+        **{f"practice.pickup_rate.{r}": first for r in PICKUP_FIRST},
+        **{f"practice.pickup_rate.{r}": later for r in PICKUP_LATER},
+    }
+
+
+def solve_line(trials: np.ndarray, seen: np.ndarray, aim: np.ndarray) -> np.ndarray:
+    """The rates (each in [0, 1]) at which a linear response reaches ``aim``: ``seen[k]`` is
+    the response at ``trials[k]``; trial 1 moves the first rate from trial 0, trial 2 the
+    second."""
+    slope = np.column_stack([(seen[k] - seen[0]) / (trials[k] - trials[0])[k - 1] for k in (1, 2)])
+    base = seen[0] - slope @ trials[0]
+    return np.clip(np.linalg.solve(slope, aim - base), 0.0, 1.0)
+
+
+def fit_pickup(
+    assumptions: Assumptions, sample: float, seed: int, workers: int | None
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """ICE's pickup rate (first regime, later regimes) that gives the seeds' removals
+    (:data:`PICKUP_TARGETS`; an "at least" figure aimed :data:`AT_LEAST_MARGIN` above), with
+    each target's figure, aim and the checking run's value."""
+    from scomm.simulation.calibration import targets  # calibration -> national; not at import
+
+    by_name = {t.name: t for t in targets()[0]}
+    chosen = [by_name[n] for n in PICKUP_TARGETS]
+    aim = np.array([t.value * (1 + AT_LEAST_MARGIN if t.at_least else 1.0) for t in chosen])
+
+    def removals(first: float, later: float) -> np.ndarray:
+        runs = simulate(
+            SPAN[0],
+            SPAN[1],
+            seed,
+            Options(sample=sample),
+            measured_rates(),
+            assumptions.with_values(pickup_values(first, later)),
+            workers=workers,
+        )
+        return np.array([t.measure.of(runs) for t in chosen])
+
+    trials = np.array(PICKUP_TRIALS)
+    solution = solve_line(trials, np.array([removals(*x) for x in trials]), aim)
+    check = removals(*solution)
+    report = {
+        t.name: {"figure": float(t.value), "aim": float(a), "model": round(float(v), 1)}
+        for t, a, v in zip(chosen, aim, check, strict=True)
+    }
+    values = pickup_values(float(solution[0]), float(solution[1]))
+    return values, report
 
 
 def months_of(first: str, last: str) -> list[str]:
@@ -234,6 +303,9 @@ def main() -> None:
         if args.parts is not None:
             np.savez(args.parts, matched=matched, screens=screens, declined=declined)
     best, real, model = fit(assumptions, matched, screens, declined=declined)
+    pickup, removals = fit_pickup(
+        assumptions.with_values(best), args.sample, args.seed, args.workers
+    )
     gaps = model / real - 1
     months = months_of(*SPAN)
     calendar = np.array([int(m[:4]) for m in months])
@@ -246,20 +318,26 @@ def main() -> None:
     # The start file's quality figures were measured on its own values, not these: dropped;
     # the full runs' figures are benchmarks/results/fidelity.json.
     out = {k: v for k, v in start.items() if k not in ("quality", "record", "targets")}
-    out["parameters"] = {**start["parameters"], **{k: round(v, 6) for k, v in best.items()}}
+    fitted = {**best, **pickup}
+    # A single pickup rate of an earlier file is replaced by the dated one.
+    kept = {k: v for k, v in start["parameters"].items() if k != "practice.pickup_rate"}
+    out["parameters"] = {**kept, **{k: round(v, 6) for k, v in fitted.items()}}
     out["fitted_on"] = dt.date.today().isoformat()
     out["practice_fit"] = {
         "command": f"python -m scomm.simulation.practice_fit --start {args.start} --sample {args.sample} --seed {args.seed} --out {args.out}",
-        "what": "act_scale, the prison door and phase_in_days per federal regime, fitted jointly to ICE's monthly record, its fiscal years and the jails' declined-by-LEA counts by year on one county run's parts (scomm.simulation.practice_fit); the other parameters as in the start file",
+        "what": "act_scale, the prison door and phase_in_days per federal regime, fitted jointly to ICE's monthly record, its fiscal years and the jails' declined-by-LEA counts by year on one county run's parts; then ICE's pickup rate (first regime, later regimes) to the seeds' removals through S-Comm by three county runs, checked by a fourth (scomm.simulation.practice_fit); the other parameters as in the start file",
         "surrogate_months_within_15_percent_from_2009_10": round(within, 4),
         "surrogate_rms_monthly_gap": round(float(np.sqrt(np.mean(gaps**2))), 4),
         "surrogate_declined_by_lea_gap_by_year": declined_gaps,
+        "pickup_removals_check": removals,
         "seconds": round(time.perf_counter() - began, 1),
         "checked_by": "benchmarks/results/fidelity.json (full runs, month by month)",
     }
     write_text_atomic(args.out, yaml.safe_dump(out, sort_keys=False, width=100))
     print(f"surrogate: {within:.0%} of months from 2009-10 within 15%; written {args.out}")
-    for k, v in best.items():
+    for name, r in removals.items():
+        print(f"  {name}: figure {r['figure']:,.0f}, aim {r['aim']:,.0f}, model {r['model']:,.0f}")
+    for k, v in fitted.items():
         print(f"  {k}: {v:.4g}")
 
 

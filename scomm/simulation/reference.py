@@ -387,7 +387,7 @@ def _booking(
     if release_timer in fired:
         # Released before ICE's request reached the jail: ICE may find the person later.
         world.count(m, "detainers_after_release")
-        yield from _after_release(world, m, person, row, wanted=True, notified=False)
+        yield from _after_release(world, m, person, row, wanted=True, notified=False, matched=match)
         return
     honored = False
     if detainer:
@@ -402,12 +402,14 @@ def _booking(
     yield release_timer
     notifies = bool(flow.jail_notifies_ice(layers, 1)[0])
     if not honored:
-        yield from _after_release(world, m, person, row, wanted=True, notified=notifies)
+        yield from _after_release(
+            world, m, person, row, wanted=True, notified=notifies, matched=match
+        )
         return
     # The jail's log, to the minute: the hold clock starts at the logged release.
     released = booked + np.timedelta64(int(person.custody_hours * 60), "m")
     hold_start = env.now
-    comes, delay_hours = flow.ice_pickup(rng, 1, practice)
+    comes, delay_hours = flow.ice_pickup(rng, 1, flow.pickup_followed(practice, day), practice)
     world.count(m, "holds")
     if person.citizen:
         world.count(m, "us_citizens_held")
@@ -439,14 +441,21 @@ def _booking(
     world.count(m, "hold_cost_usd", held_hours / 24.0 * world.assumptions.get(BED_DAY_COST))
     if not transferred:
         # The hold ran out: released, and ICE may find the person later.
-        yield from _after_release(world, m, person, row, wanted=True, notified=False)
+        yield from _after_release(world, m, person, row, wanted=True, notified=False, matched=match)
         return
     _transferred(world, m, person)
-    yield from _proceedings(world, person)
+    yield from _proceedings(world, person, match)
 
 
 def _after_release(
-    world: _World, m: int, person: _Person, row: int, *, wanted: bool, notified: bool
+    world: _World,
+    m: int,
+    person: _Person,
+    row: int,
+    *,
+    wanted: bool,
+    notified: bool,
+    matched: bool,
 ) -> Generator[simpy.Event, Any, None]:
     """ICE's routes to a person it wanted who walked out with no hold: at the door if the
     jail told it of the release, else perhaps an arrest at large, later."""
@@ -468,7 +477,7 @@ def _after_release(
         world.count(m, "at_large_arrests")
     else:
         return
-    yield from _proceedings(world, person)
+    yield from _proceedings(world, person, matched)
 
 
 def _transferred(world: _World, m: int, person: _Person) -> None:
@@ -477,7 +486,9 @@ def _transferred(world: _World, m: int, person: _Person) -> None:
         world.count(m, "us_citizens_transferred")
 
 
-def _proceedings(world: _World, person: _Person) -> Generator[simpy.Event, Any, None]:
+def _proceedings(
+    world: _World, person: _Person, matched: bool
+) -> Generator[simpy.Event, Any, None]:
     """Removal proceedings, at the practice's rate for the level ICE reports (by convictions;
     a sentence served for this arrest is a conviction of its charges), for as long as they
     take: a removal is counted in the month it happens, if that is within the run."""
@@ -490,8 +501,12 @@ def _proceedings(world: _World, person: _Person) -> Generator[simpy.Event, Any, 
     yield world.env.timeout(duration)
     month = world.month_of(world.env.now)
     if month < len(world.span):
+        level = LEVEL_CODES[int(reported[0])].value
         world.count(month, "removals")
-        world.count(month, f"removals_{LEVEL_CODES[int(reported[0])].value}")
+        world.count(month, f"removals_{level}")
+        if matched:  # through Secure Communities: IDENT matched the person
+            world.count(month, "ident_removals")
+            world.count(month, f"ident_removals_{level}")
 
 
 def simulate_county_reference(
