@@ -8,10 +8,12 @@ import pytest
 
 from scomm.errors import InputError
 from scomm.policies import flow
+from scomm.policies.decisions import LEVEL_INDEX
 from scomm.policies.load import federal_regimes
 from scomm.policies.practice import Practice, default_practice
+from scomm.policies.schema import Level
 from scomm.simulation.assumptions import Assumptions
-from scomm.simulation.practice_fit import PICKUP_TRIALS, pickup_values, solve_line
+from scomm.simulation.practice_fit import PICKUP_BOUNDS, PICKUP_TRIALS, pickup_values, solve_line
 
 
 def _start(name: str) -> np.datetime64:
@@ -81,17 +83,57 @@ def test_the_engine_picks_up_more_where_the_regime_does() -> None:
     assert low_then_high[1] > high_then_low[1] + 0.3
 
 
-def test_the_line_through_three_trials_reaches_the_aim() -> None:
-    # A linear response with a cross term (the first rate's people are still removed after
-    # the second regime begins): the solve must undo both.
-    slope = np.array([[50_000.0, 0.0], [120_000.0, 300_000.0]])
-    base = np.array([10_000.0, 40_000.0])
+def test_the_line_through_the_trials_reaches_the_aim() -> None:
+    # A linear response with cross terms (the first rate's people are still removed after the
+    # second regime begins; the power moves the share and the early removals): the solve must
+    # undo them all.
+    slope = np.array(
+        [[50_000.0, 0.0, -4_000.0], [120_000.0, 300_000.0, -5_000.0], [0.05, 0.0, -0.04]]
+    )
+    base = np.array([10_000.0, 40_000.0, 0.4])
     trials = np.array(PICKUP_TRIALS)
     seen = np.array([base + slope @ t for t in trials])
-    aim = base + slope @ np.array([0.4, 0.85])
-    assert solve_line(trials, seen, aim).tolist() == pytest.approx([0.4, 0.85])
-    # Out of reach: the rates stay rates.
-    assert solve_line(trials, seen, base + slope @ np.array([2.0, -1.0])).max() <= 1.0
+    aim = base + slope @ np.array([0.4, 0.85, 1.6])
+    solved = solve_line(trials, seen, aim, PICKUP_BOUNDS)
+    assert solved.tolist() == pytest.approx([0.4, 0.85, 1.6])
+    # Out of reach: the rates stay rates, the power within its bounds, and the gaps (relative
+    # to each aim) are smaller than clipping the exact solution would leave.
+    far = base + slope @ np.array([0.6, 0.9, 6.0])
+    wild = solve_line(trials, seen, far, PICKUP_BOUNDS)
+    low, high = np.array(PICKUP_BOUNDS).T
+    assert np.all(wild >= low) and np.all(wild <= high)
+
+    def misfit(x: np.ndarray) -> float:
+        return float(np.sum(((base + slope @ x) / far - 1) ** 2))
+
+    assert misfit(wild) < misfit(np.array([0.6, 0.9, 4.0])) - 1e-3
+    # Two unknowns, with the default bounds of rates.
+    two = np.array([[0.3, 0.3], [0.8, 0.3], [0.3, 0.8]])
+    flat = slope[:2, :2]
+    seen2 = np.array([base[:2] + flat @ t for t in two])
+    assert solve_line(two, seen2, base[:2] + flat @ np.array([0.4, 0.85])).tolist() == (
+        pytest.approx([0.4, 0.85])
+    )
+
+
+def test_a_pickup_shortfall_falls_on_the_level_with_the_higher_power() -> None:
+    practice = Assumptions.priors().with_values(pickup_values(0.5, 1.0, 2.0)).practice
+    n = 40_000
+    level = np.repeat(
+        np.array([LEVEL_INDEX[Level.LEVEL_1], LEVEL_INDEX[Level.NON_CRIMINAL]]), n // 2
+    )
+    comes, _ = flow.ice_pickup(np.random.default_rng(5), n, 0.5, practice, level)
+    # Level 1 at the rate itself (power 1), the non-criminal at its square.
+    assert comes[: n // 2].mean() == pytest.approx(0.5, abs=0.02)
+    assert comes[n // 2 :].mean() == pytest.approx(0.25, abs=0.02)
+    # ICE coming for everyone leaves no shortfall to fall on anybody.
+    everyone, _ = flow.ice_pickup(np.random.default_rng(5), n, 1.0, practice, level)
+    assert everyone.all()
+    data = default_practice().model_dump()
+    with pytest.raises(ValueError, match="not ICE levels"):
+        Practice.model_validate({**data, "pickup_shortfall_power": {"level_9": 1.0}})
+    with pytest.raises(ValueError, match="at least 0"):
+        Practice.model_validate({**data, "pickup_shortfall_power": {"level_1": -1.0}})
 
 
 def test_the_packaged_fit_dates_the_pickup_rate() -> None:

@@ -166,7 +166,10 @@ def test_calibration_moves_toward_the_targets_and_saves_a_readable_fit(tmp_path:
     write_fit(fit, tmp_path / "fit.yaml")
     saved = yaml.safe_load((tmp_path / "fit.yaml").read_text())
     assert saved["quality"]["evaluations"] == fit.evaluations
-    assert {t["name"] for t in saved["targets"]} >= {"removals_by_oct_2010", "level_1_share_2013"}
+    assert {t["name"] for t in saved["targets"]} >= {
+        "removals_by_oct_2010",
+        "no_criminal_record_share_2011",
+    }
     loaded = load_assumptions(tmp_path / "fit.yaml")
     assert loaded.get("practice.pickup_rate.default") == pytest.approx(
         fit.values["practice.pickup_rate.default"], abs=1e-6

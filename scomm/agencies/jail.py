@@ -15,9 +15,16 @@ from scomm.agencies.ero import offense_record, release_when_due
 from scomm.jurisdictions.timezones import county_zone, with_local_offset
 from scomm.people import born_in_us
 from scomm.policies import flow
-from scomm.policies.decisions import RulesInForce, hold_limit_hours, hold_limits, honor_detainer
+from scomm.policies.decisions import (
+    LEVEL_INDEX,
+    RulesInForce,
+    hold_limit_hours,
+    hold_limits,
+    honor_detainer,
+)
 from scomm.policies.hold_clock import hold_expires_at
 from scomm.policies.practice import Practice
+from scomm.policies.schema import Level
 
 SAFEGUARD_CITIZENSHIP = (
     "Safeguard: a record of US citizenship stops the detainer; ICE has no authority to detain "
@@ -181,7 +188,8 @@ def release(
         ),
     ]
     rate = flow.pickup_followed(practice, np.array([at.date()], dtype="datetime64[D]"))
-    comes, delay_hours = flow.ice_pickup(rng, 1, rate, practice)
+    level = np.array([LEVEL_INDEX[Level(detainer["level"])]])
+    comes, delay_hours = flow.ice_pickup(rng, 1, rate, practice, level)
     pickup_at = at + dt.timedelta(hours=float(delay_hours[0])) if comes[0] else None
     if pickup_at is not None and pickup_at <= expires:
         return StepResult(

@@ -257,12 +257,18 @@ def jail_notifies_ice(layers: Sequence[PolicyArrays], n: int) -> Array:
 
 
 def ice_pickup(
-    rng: np.random.Generator, n: int, pickup_rate: Array | float, practice: Practice
+    rng: np.random.Generator,
+    n: int,
+    pickup_rate: Array | float,
+    practice: Practice,
+    level: Array,
 ) -> tuple[Array, Array]:
     """Whether ICE comes for a held person (``pickup_rate``: the practice's on each case's
-    day, :func:`pickup_followed`), and how many hours after the hold starts (lognormal). Two
-    draws per case."""
-    comes = rng.random(n) < pickup_rate
+    day, :func:`pickup_followed`; a shortfall falls on the lowest priorities first,
+    ``pickup_shortfall_power`` by ICE's level, an index into ``LEVEL_CODES``), and how many
+    hours after the hold starts (lognormal). Two draws per case."""
+    power = np.array([practice.pickup_shortfall_power.get(lvl.value, 1.0) for lvl in LEVEL_CODES])
+    comes = rng.random(n) < np.asarray(pickup_rate, dtype=np.float64) ** power[level]
     hours = practice.pickup_delay_median_hours * np.exp(
         practice.pickup_delay_sigma * rng.standard_normal(n)
     )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scomm.errors import PolicyError
 from scomm.policies.safe_yaml import read_yaml, read_yaml_file
+from scomm.policies.schema import Level
 
 Rate = float
 # A rate dated by federal regime: the regime's name -> rate, ``default`` for the others.
@@ -42,6 +43,10 @@ class Practice(BaseModel):
     phase_in_days: float = Field(default=0.0, ge=0)
     # Share of held people ICE comes for before the hold ends, dated by federal regime.
     pickup_rate: ByRegime
+    # How a shortfall in ICE's pickups falls on each level: a level's share is pickup_rate to
+    # this power (1, or a level not named: the rate itself; above 1: ICE comes less often for
+    # the level when it cannot come for everyone; whatever the power, 1 where the rate is 1).
+    pickup_shortfall_power: dict[str, float] = Field(default_factory=dict)
     pickup_delay_median_hours: float = Field(gt=0)
     pickup_delay_sigma: float = Field(ge=0)
     stale_citizen_record_rate: float = Field(ge=0, le=1)
@@ -89,6 +94,17 @@ class Practice(BaseModel):
         bad = {k: v for k, v in value.items() if not 0 <= v <= 1}
         if bad:
             raise ValueError(f"rates must be in [0, 1]: {bad}")
+        return value
+
+    @field_validator("pickup_shortfall_power")
+    @classmethod
+    def _by_level(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - {level.value for level in Level})
+        if unknown:
+            raise ValueError(f"not ICE levels: {unknown}")
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"powers must be at least 0: {bad}")
         return value
 
     def act_probability(self, level: str, regime: str) -> float:

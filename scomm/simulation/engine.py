@@ -276,7 +276,7 @@ def cases_outcome(
     # The hold clock, from the moment the person would otherwise walk out; computed for the
     # held alone (the draws stay one per booking, so the numbers do not depend on who is held).
     release = booked + (c.custody_hours * 60).astype("timedelta64[m]")
-    comes, delay = flow.ice_pickup(rng, n, flow.pickup_followed(practice, day), practice)
+    comes, delay = flow.ice_pickup(rng, n, flow.pickup_followed(practice, day), practice, level)
     held = np.flatnonzero(honored)
     held_release = release[held]
     # Every limit in force, each counted its own way on the jail's local days (its county's

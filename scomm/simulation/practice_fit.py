@@ -21,8 +21,11 @@ tells whether the surrogate held.
 Then ICE's pickup rate per regime (:func:`fit_pickup`): whether ICE comes for a person a jail
 holds changes no detainer count, only who reaches ICE's custody and is removed, so it is fitted
 on its own to the seeds' removals through S-Comm, by October 2010 (the first regime alone) and
-to 2014 (the later regimes). The removals' expectation is linear in each regime's pickup
-rate, so three county runs give the line and its solution; a fourth checks it.
+to 2014 (the later regimes), with how the first regime's shortfall falls on ICE's lowest
+priorities (``pickup_shortfall_power`` of Level 3 and the non-criminal) set by their share of the removals by October 2010. The removals'
+expectation is linear in each regime's pickup rate, so four county runs give a line and its
+solution; the share is not linear in the power, so the line is drawn again through four runs
+around that solution, and a ninth checks it.
 
     python -m scomm.simulation.practice_fit --start FIT.yaml --sample 0.1 --out FIT2.yaml
 """
@@ -32,12 +35,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import yaml
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, lsq_linear
 
 from scomm.files import write_text_atomic
 from scomm.policies.flow import phased_in
@@ -69,37 +72,62 @@ DECLINED_YEARS = range(2009, 2014)  # the calendar years the record gives declin
 
 
 # The pickup rate's regimes: the first alone, then one practice for the later ones (two removal
-# figures cannot date more); ``default`` carries the latest to the regimes after the span.
+# figures cannot date more); ``default`` carries the latest to the regimes after the span. The
+# third unknown is how the first regime's shortfall falls on the non-criminal (the power of
+# ``pickup_shortfall_power``), set by the non-criminal share of those removals.
 PICKUP_FIRST = ("threat_levels_2008",)
 PICKUP_LATER = ("discretion_memo_2011", "mandatory_2011", "detainer_guidance_2012", "default")
-PICKUP_TARGETS = ("removals_by_oct_2010", "removals_to_2014")
+PICKUP_TARGETS = ("removals_by_oct_2010", "removals_to_2014", "non_criminal_share_by_oct_2010")
 # Aim above an "at least" figure by this share, so that the runs' interval clears it.
 AT_LEAST_MARGIN = 0.05
-PICKUP_TRIALS = ((0.3, 0.3), (0.8, 0.3), (0.3, 0.8))  # (first, later) of the three runs
+# ICE's lowest priorities, as it reads the levels: under the first regime a charge sets the
+# level (level_basis conviction_or_charge), so hardly anyone booked is non-criminal to ICE until
+# convicted; the shortfall falls on Level 3 and the non-criminal alike.
+PICKUP_LAST = ("level_3", "non_criminal")
+# (first, later, lowest priorities' power) of the runs that draw the line: a base, then each moved.
+PICKUP_TRIALS = ((0.3, 0.3, 1.0), (0.8, 0.3, 1.0), (0.3, 0.8, 1.0), (0.3, 0.3, 2.0))
+PICKUP_BOUNDS = ((0.0, 1.0), (0.0, 1.0), (0.0, 4.0))
+# The line is drawn again around the first solution, each unknown moved this much (the share
+# is not linear in the power), then checked by one more run.
+PICKUP_STEPS = (0.1, 0.1, 0.5)
 
 
-def pickup_values(first: float, later: float) -> dict[str, float]:
+def pickup_values(first: float, later: float, power: float = 1.0) -> dict[str, float]:
     """The dotted assumptions of a pickup rate ``first`` under the first regime and ``later``
-    under the others."""
+    under the others, with the non-criminal's shortfall ``power``."""
     return {
         **{f"practice.pickup_rate.{r}": first for r in PICKUP_FIRST},
         **{f"practice.pickup_rate.{r}": later for r in PICKUP_LATER},
+        **{f"practice.pickup_shortfall_power.{lvl}": power for lvl in PICKUP_LAST},
     }
 
 
-def solve_line(trials: np.ndarray, seen: np.ndarray, aim: np.ndarray) -> np.ndarray:
-    """The rates (each in [0, 1]) at which a linear response reaches ``aim``: ``seen[k]`` is
-    the response at ``trials[k]``; trial 1 moves the first rate from trial 0, trial 2 the
-    second."""
-    slope = np.column_stack([(seen[k] - seen[0]) / (trials[k] - trials[0])[k - 1] for k in (1, 2)])
+def solve_line(
+    trials: np.ndarray,
+    seen: np.ndarray,
+    aim: np.ndarray,
+    bounds: Sequence[tuple[float, float]] | None = None,
+) -> np.ndarray:
+    """The unknowns (each within ``bounds``, [0, 1] by default) at which a linear response
+    comes nearest ``aim``, each target's gap relative to its aim (bounded linear least squares:
+    the exact solution where it lies within the bounds): ``seen[k]`` is the response at
+    ``trials[k]``; trial k (from 1) moves unknown k - 1 from trial 0."""
+    n = trials.shape[1]
+    slope = np.column_stack(
+        [(seen[k] - seen[0]) / (trials[k] - trials[0])[k - 1] for k in range(1, n + 1)]
+    )
     base = seen[0] - slope @ trials[0]
-    return np.clip(np.linalg.solve(slope, aim - base), 0.0, 1.0)
+    low, high = np.array(bounds if bounds is not None else [(0.0, 1.0)] * n).T
+    scale = 1.0 / np.abs(aim)
+    best = lsq_linear(slope * scale[:, None], (aim - base) * scale, bounds=(low, high))
+    return np.clip(best.x, low, high)
 
 
 def fit_pickup(
     assumptions: Assumptions, sample: float, seed: int, workers: int | None
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """ICE's pickup rate (first regime, later regimes) that gives the seeds' removals
+    """ICE's pickup rate (first regime, later regimes) and its lowest priorities' shortfall
+    power (:data:`PICKUP_LAST`) that give the seeds' removals through S-Comm and their non-criminal share
     (:data:`PICKUP_TARGETS`; an "at least" figure aimed :data:`AT_LEAST_MARGIN` above), with
     each target's figure, aim and the checking run's value."""
     from scomm.simulation.calibration import targets  # calibration -> national; not at import
@@ -108,26 +136,32 @@ def fit_pickup(
     chosen = [by_name[n] for n in PICKUP_TARGETS]
     aim = np.array([t.value * (1 + AT_LEAST_MARGIN if t.at_least else 1.0) for t in chosen])
 
-    def removals(first: float, later: float) -> np.ndarray:
+    def response(x: np.ndarray) -> np.ndarray:
         runs = simulate(
             SPAN[0],
             SPAN[1],
             seed,
             Options(sample=sample),
             measured_rates(),
-            assumptions.with_values(pickup_values(first, later)),
+            assumptions.with_values(pickup_values(*(float(v) for v in x))),
             workers=workers,
         )
         return np.array([t.measure.of(runs) for t in chosen])
 
     trials = np.array(PICKUP_TRIALS)
-    solution = solve_line(trials, np.array([removals(*x) for x in trials]), aim)
-    check = removals(*solution)
+    solution = solve_line(trials, np.array([response(x) for x in trials]), aim, PICKUP_BOUNDS)
+    # Around the first solution, each unknown moved inward from its bound.
+    low, high = np.array(PICKUP_BOUNDS).T
+    steps = np.array(PICKUP_STEPS)
+    moves = np.where(solution + steps <= high, steps, -steps)
+    near = np.vstack([solution, solution + np.diag(moves)])
+    solution = solve_line(near, np.array([response(x) for x in near]), aim, PICKUP_BOUNDS)
+    check = response(solution)
     report = {
-        t.name: {"figure": float(t.value), "aim": float(a), "model": round(float(v), 1)}
+        t.name: {"figure": float(t.value), "aim": float(a), "model": round(float(v), 4)}
         for t, a, v in zip(chosen, aim, check, strict=True)
     }
-    values = pickup_values(float(solution[0]), float(solution[1]))
+    values = pickup_values(*(float(v) for v in solution))
     return values, report
 
 
@@ -325,7 +359,7 @@ def main() -> None:
     out["fitted_on"] = dt.date.today().isoformat()
     out["practice_fit"] = {
         "command": f"python -m scomm.simulation.practice_fit --start {args.start} --sample {args.sample} --seed {args.seed} --out {args.out}",
-        "what": "act_scale, the prison door and phase_in_days per federal regime, fitted jointly to ICE's monthly record, its fiscal years and the jails' declined-by-LEA counts by year on one county run's parts; then ICE's pickup rate (first regime, later regimes) to the seeds' removals through S-Comm by three county runs, checked by a fourth (scomm.simulation.practice_fit); the other parameters as in the start file",
+        "what": "act_scale, the prison door and phase_in_days per federal regime, fitted jointly to ICE's monthly record, its fiscal years and the jails' declined-by-LEA counts by year on one county run's parts; then ICE's pickup rate (first regime, later regimes) and the power by which a shortfall falls on its lowest priorities (Level 3 and the non-criminal, pickup_shortfall_power) to the seeds' removals through S-Comm and their non-criminal share by October 2010, by bounded least squares on a line drawn through four county runs and again through four around its solution, checked by a ninth (scomm.simulation.practice_fit); the other parameters as in the start file",
         "surrogate_months_within_15_percent_from_2009_10": round(within, 4),
         "surrogate_rms_monthly_gap": round(float(np.sqrt(np.mean(gaps**2))), 4),
         "surrogate_declined_by_lea_gap_by_year": declined_gaps,
@@ -336,7 +370,7 @@ def main() -> None:
     write_text_atomic(args.out, yaml.safe_dump(out, sort_keys=False, width=100))
     print(f"surrogate: {within:.0%} of months from 2009-10 within 15%; written {args.out}")
     for name, r in removals.items():
-        print(f"  {name}: figure {r['figure']:,.0f}, aim {r['aim']:,.0f}, model {r['model']:,.0f}")
+        print(f"  {name}: figure {r['figure']:,.4g}, aim {r['aim']:,.4g}, model {r['model']:,.4g}")
     for k, v in fitted.items():
         print(f"  {k}: {v:.4g}")
 

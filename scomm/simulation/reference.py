@@ -409,7 +409,9 @@ def _booking(
     # The jail's log, to the minute: the hold clock starts at the logged release.
     released = booked + np.timedelta64(int(person.custody_hours * 60), "m")
     hold_start = env.now
-    comes, delay_hours = flow.ice_pickup(rng, 1, flow.pickup_followed(practice, day), practice)
+    comes, delay_hours = flow.ice_pickup(
+        rng, 1, flow.pickup_followed(practice, day), practice, level
+    )
     world.count(m, "holds")
     if person.citizen:
         world.count(m, "us_citizens_held")

@@ -54,7 +54,8 @@ def removals_chart(outcome: Outcome) -> str:
     runs = outcome.baseline or next(iter(outcome.scenarios.values()))
     months = runs.month_starts().astype(dt.date)
     mean = runs.by_month.mean(axis=0)  # [month, output]
-    series = [mean[:, OUTPUTS.index(f"removals_{lvl.value}")] for lvl in LEVEL_CODES]
+    # removals of people IDENT matched: the ones ICE counts as through Secure Communities
+    series = [mean[:, OUTPUTS.index(f"ident_removals_{lvl.value}")] for lvl in LEVEL_CODES]
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.stackplot(
         months,

@@ -51,6 +51,8 @@ HEADLINE = (
     "removals_level_2",
     "removals_level_3",
     "removals_non_criminal",
+    "ident_removals",
+    "ident_removals_non_criminal",
     "removals_non_criminal_share",
     "removals_non_criminal_or_level_3_share",
 )
