@@ -253,7 +253,12 @@ def _pima_hold(delay_hours: float) -> jail.StepResult:
         "contact": "brother",
     }
     rules = rules_in_force("04019", PIMA_BAIL.date())
-    detainer = {"form": "I-247", "fields": {"hold_48h": True}, "judicial_warrant": False}
+    detainer = {
+        "form": "I-247",
+        "fields": {"hold_48h": True},
+        "judicial_warrant": False,
+        "level": "level_2",
+    }
     answer = {"honored": True, "form": "I-247", "hold_limit_hours": 48.0}
     return jail.release(
         PIMA_BAIL,
