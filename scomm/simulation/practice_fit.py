@@ -22,10 +22,11 @@ Then ICE's pickup rate per regime (:func:`fit_pickup`): whether ICE comes for a 
 holds changes no detainer count, only who reaches ICE's custody and is removed, so it is fitted
 on its own to the seeds' removals through S-Comm, by October 2010 (the first regime alone) and
 to 2014 (the later regimes), with how the first regime's shortfall falls on ICE's lowest
-priorities (``pickup_shortfall_power`` of Level 3 and the non-criminal) set by their share of the removals by October 2010. The removals'
-expectation is linear in each regime's pickup rate, so four county runs give a line and its
-solution; the share is not linear in the power, so the line is drawn again through four runs
-around that solution, and a ninth checks it.
+priorities (``pickup_shortfall_power`` of Level 3 and the non-criminal) set by the removals'
+non-criminal share by October 2010. The removals' expectation is linear in each regime's
+pickup rate, so four county runs give a line and its solution; the share is not linear in
+the power, so the line is drawn again through four runs around that solution, and a ninth
+checks it.
 
     python -m scomm.simulation.practice_fit --start FIT.yaml --sample 0.1 --out FIT2.yaml
 """
@@ -119,16 +120,17 @@ def solve_line(
     base = seen[0] - slope @ trials[0]
     low, high = np.array(bounds if bounds is not None else [(0.0, 1.0)] * n).T
     scale = 1.0 / np.abs(aim)
-    best = lsq_linear(slope * scale[:, None], (aim - base) * scale, bounds=(low, high))
-    return np.clip(best.x, low, high)
+    return np.asarray(
+        lsq_linear(slope * scale[:, None], (aim - base) * scale, bounds=(low, high)).x
+    )
 
 
 def fit_pickup(
     assumptions: Assumptions, sample: float, seed: int, workers: int | None
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """ICE's pickup rate (first regime, later regimes) and its lowest priorities' shortfall
-    power (:data:`PICKUP_LAST`) that give the seeds' removals through S-Comm and their non-criminal share
-    (:data:`PICKUP_TARGETS`; an "at least" figure aimed :data:`AT_LEAST_MARGIN` above), with
+    power (:data:`PICKUP_LAST`) that give the seeds' removals through S-Comm and their
+    non-criminal share (:data:`PICKUP_TARGETS`; an "at least" figure aimed :data:`AT_LEAST_MARGIN` above), with
     each target's figure, aim and the checking run's value."""
     from scomm.simulation.calibration import targets  # calibration -> national; not at import
 
@@ -151,7 +153,7 @@ def fit_pickup(
     trials = np.array(PICKUP_TRIALS)
     solution = solve_line(trials, np.array([response(x) for x in trials]), aim, PICKUP_BOUNDS)
     # Around the first solution, each unknown moved inward from its bound.
-    low, high = np.array(PICKUP_BOUNDS).T
+    high = np.array(PICKUP_BOUNDS)[:, 1]
     steps = np.array(PICKUP_STEPS)
     moves = np.where(solution + steps <= high, steps, -steps)
     near = np.vstack([solution, solution + np.diag(moves)])
