@@ -95,6 +95,9 @@ def test_philadelphia_judicial_warrant_rule_declines_every_detainer() -> None:
     philadelphia = 2
     assert out["detainers_honored"][philadelphia] == 0
     assert out["detainers_declined"][philadelphia] > 0
+    # Nor does the city tell ICE of the release (the order's Section 1): no pickup at its door,
+    # while Los Angeles, which declines under the TRUST Act but still tells ICE, has some.
+    assert out["release_pickups"][philadelphia] == 0 < out["release_pickups"][0]
 
 
 def test_safeguards_stop_citizens_detainers() -> None:
