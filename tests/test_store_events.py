@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from scomm.errors import InputError
 from scomm.store import Event, EventStore, NewEvent
+from scomm.store.events import _enter_wal
 
 T0 = dt.datetime(2013, 6, 1, 8, 30, tzinfo=dt.UTC)
 
@@ -205,3 +207,30 @@ def test_urls(tmp_path: Any) -> None:
     with EventStore.open("sqlite://") as memory:
         memory.append(ev("a", "booking"))
         assert memory.cases() == ["a"]
+
+
+class _LockedCursor:
+    """A cursor whose journal-mode switch meets another process's lock ``locked`` times."""
+
+    def __init__(self, locked: int, error: str = "database is locked") -> None:
+        self.locked, self.error, self.calls = locked, error, 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.calls <= self.locked:
+            raise sqlite3.OperationalError(self.error)
+
+
+def test_switch_to_wal_waits_out_another_process_opening_the_fresh_file() -> None:
+    # Seen in test_processes_recording_one_run_at_once_make_one_record: SQLite answers the
+    # switch with "database is locked" at once, without its busy handler.
+    cursor = _LockedCursor(locked=3)
+    _enter_wal(cursor)
+    assert cursor.calls == 4
+
+
+def test_switch_to_wal_does_not_retry_other_errors() -> None:
+    cursor = _LockedCursor(locked=1, error="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _enter_wal(cursor)
+    assert cursor.calls == 1

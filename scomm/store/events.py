@@ -17,7 +17,9 @@ import datetime as dt
 import json
 import os
 import re
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -220,7 +222,7 @@ def _engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+            _enter_wal(cursor)  # readers never wait for the writer
         # Under WAL a commit then survives a killed process; only a power cut can lose the
         # last commits, and never corrupts the file. Full sync would cost an fsync per commit.
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -235,6 +237,25 @@ def _engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _enter_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (kept in the file, so this changes something only once).
+
+    SQLite does not wait in its busy handler for the switch: processes opening a fresh file at
+    once got "database is locked" here (two `scomm run` started together), so the switch is
+    tried again, briefly, until the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.05)
 
 
 def create_private_file(path: Path) -> None:
