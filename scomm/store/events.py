@@ -242,9 +242,9 @@ def _engine(url: str) -> Engine:
 def _enter_wal(cursor: Any) -> None:
     """Put the file in WAL mode (kept in the file, so this changes something only once).
 
-    SQLite does not wait in its busy handler for the switch: processes opening a fresh file at
-    once got "database is locked" here (two `scomm run` started together), so the switch is
-    tried again, briefly, until the busy timeout."""
+    SQLite does not always wait in its busy handler for the switch: connections of their own
+    opening a fresh file at once (processes started together, or threads each with its own
+    store) got "database is locked" here, so the switch is tried again until the busy timeout."""
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
     pause = 0.002
     while True:
