@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,24 @@ def compile_target() -> str:
     return str(llvmlite.binding.get_host_cpu_name())
 
 
+def commit() -> str | None:
+    """The checkout's commit, ``+changes`` after it where the tree differs from it (a figure
+    measured before a change to the code it measures says so), or None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short=12", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!*.json")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed else "")
+
+
 def describe(**extra: Any) -> dict[str, Any]:
     """The machine, with a benchmark's own entries (library versions, say) added."""
     return {
@@ -51,5 +70,6 @@ def describe(**extra: Any) -> dict[str, Any]:
         "vector_popcount": "avx512_vpopcntdq" in cpu_flags(),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
+        "commit": commit(),
         **extra,
     }
