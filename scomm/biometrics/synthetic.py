@@ -22,10 +22,10 @@ sensor noise and rendering to a 500 ppi grey image that :func:`extract` reads.
 **Template path** (fast, well under a millisecond, for galleries and millions of bookings):
 :func:`master_template` does NOT grow ridges: it draws a class's orientation field the same
 way and places minutiae over the fingerprint area with a minimum spacing, each pointing along
-the local ridge flow (its sense leaning as FVC2002's minutiae do), ending or bifurcation at the proportions seen in FVC
-data. :func:`template_impression` then applies to those minutiae the *same* geometric model
-as an image impression with the same seed (contact region, Cappelli distortion, rotation,
-translation), and imitates what an extractor does to a real impression: it misses some
+the local ridge flow (its sense leaning as FVC2002's minutiae do), ending or bifurcation at
+the proportions seen in FVC data. :func:`template_impression` then applies to those minutiae
+the *same* geometric model as an image impression with the same seed (contact region,
+Cappelli distortion, rotation, translation), and imitates what an extractor does to a real impression: it misses some
 minutiae, adds spurious ones, jitters position and direction and sometimes swaps ending and
 bifurcation. Its rates are calibrated against the image path (extracting impressions of
 grown masters), see ``IMPRESSION_MODEL``.
@@ -411,8 +411,8 @@ THINNING_ROUNDS = 8
 
 # Which way along its ridge a generated minutia points. In FVC2002's first impressions the
 # senses are not drawn at random: a finger's minutiae lean one way, around 260 degrees (ISO
-# angle: towards the base of the finger; 60 degrees apart between fingers, about 40 once each
-# template's own sampling spread is allowed for), and neighbours on parallel ridges point the
+# angle: towards the base of the finger; 60 degrees apart between fingers, a spread that also
+# holds each template's own sampling spread, so 40 is drawn), and neighbours on parallel ridges point the
 # same way more often than chance (66%). A cylinder holds its neighbours' directions, so both
 # raise the chance similarity of two unrelated fingers; a distractor drawn without them scores
 # lower against real probes than a real impostor does. Modelled as a logistic pull towards the
@@ -420,7 +420,7 @@ THINNING_ROUNDS = 8
 # three figures (same-sense share of neighbours, share in the majority half-plane, length of
 # the mean direction) come out as FVC2002's: see minutiae_sense in biometrics.json.
 SENSE_DIRECTION_DEG = (260.0, 40.0)  # ISO angle: mean over fingers, spread between fingers
-SENSE_PULL = (0.5, 2.5)  # a finger's pull towards its direction (logistic slope), drawn in
+SENSE_PULL = (0.5, 2.5)  # a finger's pull towards its direction (logistic slope): its range
 SENSE_LOCAL_PULL = 1.5  # the pull towards the local field (its components have unit spread)
 SENSE_LOCAL_SCALE = 60.0  # pixels: the local field's smoothing (a Gaussian of this sigma)
 SENSE_LOCAL_WAVES = 16  # random Fourier waves that make the local field
