@@ -20,15 +20,15 @@ displacement far from it, a smooth "brake" in between), a rigid rotation and tra
 sensor noise and rendering to a 500 ppi grey image that :func:`extract` reads.
 
 **Template path** (fast, well under a millisecond, for galleries and millions of bookings):
-:func:`master_template` does NOT grow ridges: it draws a class's orientation field the same
-way and places minutiae over the fingerprint area with a minimum spacing, each pointing along
-the local ridge flow (its sense leaning as FVC2002's minutiae do), ending or bifurcation at
-the proportions seen in FVC data. :func:`template_impression` then applies to those minutiae
-the *same* geometric model as an image impression with the same seed (contact region,
-Cappelli distortion, rotation, translation), and imitates what an extractor does to a real impression: it misses some
-minutiae, adds spurious ones, jitters position and direction and sometimes swaps ending and
-bifurcation. Its rates are calibrated against the image path (extracting impressions of
-grown masters), see ``IMPRESSION_MODEL``.
+:func:`master_template` does NOT grow ridges: it draws a class's orientation field the same way
+and places minutiae over the fingerprint area with a minimum spacing, each pointing along the
+local ridge flow (its sense leaning as FVC2002's minutiae do), ending or bifurcation at the
+proportions seen in FVC data. :func:`template_impression` then applies to those minutiae the
+*same* geometric model as an image impression with the same seed (contact region, Cappelli
+distortion, rotation, translation), and imitates what an extractor does to a real impression:
+it misses some minutiae, adds spurious ones, jitters position and direction and sometimes swaps
+ending and bifurcation. Its rates are calibrated against the image path (extracting impressions
+of grown masters), see ``IMPRESSION_MODEL``.
 
 ``MasterFingerprint.template()`` gives the minutiae of a grown master by extraction, for a
 caller who wants image-grounded masters and can afford the time.
@@ -409,16 +409,16 @@ def impression(master: MasterFingerprint, seed: int) -> np.ndarray:
 MIN_SPACING = 9.0
 THINNING_ROUNDS = 8
 
-# Which way along its ridge a generated minutia points. In FVC2002's first impressions the
-# senses are not drawn at random: a finger's minutiae lean one way, around 260 degrees (ISO
-# angle: towards the base of the finger; 60 degrees apart between fingers, a spread that also
-# holds each template's own sampling spread, so 40 is drawn), and neighbours on parallel ridges point the
+# Which way along its ridge a generated minutia points. In FVC2002's first impressions the senses
+# are not drawn at random: a finger's minutiae lean one way, around 260 degrees (ISO angle:
+# towards the base of the finger; 60 degrees apart between fingers, a spread that also holds each
+# template's own sampling spread, so 40 is drawn), and neighbours on parallel ridges point the
 # same way more often than chance (66%). A cylinder holds its neighbours' directions, so both
 # raise the chance similarity of two unrelated fingers; a distractor drawn without them scores
 # lower against real probes than a real impostor does. Modelled as a logistic pull towards the
-# finger's direction plus one towards a smooth random field, the weights chosen so that the
-# three figures (same-sense share of neighbours, share in the majority half-plane, length of
-# the mean direction) come out as FVC2002's: see minutiae_sense in biometrics.json.
+# finger's direction plus one towards a smooth random field, the weights chosen so that the three
+# figures (same-sense share of neighbours, share in the majority half-plane, length of the mean
+# direction) come out as FVC2002's: see minutiae_sense in biometrics.json.
 SENSE_DIRECTION_DEG = (260.0, 40.0)  # ISO angle: mean over fingers, spread between fingers
 SENSE_PULL = (0.5, 2.5)  # a finger's pull towards its direction (logistic slope): its range
 SENSE_LOCAL_PULL = 1.5  # the pull towards the local field (its components have unit spread)
