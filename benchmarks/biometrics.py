@@ -73,6 +73,12 @@ from scomm.biometrics.search import (  # noqa: E402
 )
 from scomm.biometrics.synthetic import Population  # noqa: E402
 from scomm.biometrics.template import Template  # noqa: E402
+from scomm.biometrics.template_statistics import (  # noqa: E402
+    SENSE_NEIGHBOURS_PX,
+    SENSE_PARALLEL_COS,
+    minutiae_sense,
+    minutiae_spacing,
+)
 from scomm.settings import data_dir  # noqa: E402
 
 SETS = ("DB1_B", "DB2_B", "DB3_B", "DB4_B")
@@ -594,39 +600,6 @@ def synthetic_vs_fvc(fvc: dict[tuple[str, int, int], Template]) -> dict[str, obj
 
 
 DISTRACTOR_QUANTILES = (0.5, 0.9, 0.99, 0.999)
-# Neighbours compared for the agreement of their minutiae's senses: within this distance, along
-# near-parallel ridges (|cos| of their direction difference above the second figure).
-SENSE_NEIGHBOURS_PX, SENSE_PARALLEL_COS = 40.0, 0.8
-
-
-def minutiae_sense(templates: list[Template]) -> dict[str, float | int]:
-    """Which way minutiae point along their ridges, three ways (senses drawn at random: 0.5,
-    about 0.62 at FVC counts, about 0.15): how often two neighbours on near-parallel ridges
-    point the same way; per template, the share of its minutiae in its majority half-plane (the
-    best of 36 axes) and the length of its mean direction vector (each a mean over templates).
-    A cylinder holds its neighbours' directions, so these shape the chance similarity of two
-    unrelated fingers; the distractors' impostor scores depend on them."""
-    agree = pairs = 0
-    half_plane, mean_length = [], []
-    axes = np.linspace(0.0, 2 * np.pi, 36, endpoint=False)
-    for t in templates:
-        m = t.minutiae
-        x, y, theta = (m[k].astype(np.float64) for k in ("x", "y", "theta"))
-        distance = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
-        cos = np.cos(theta[:, None] - theta[None])
-        near = np.triu((distance < SENSE_NEIGHBOURS_PX) & (np.abs(cos) > SENSE_PARALLEL_COS), 1)
-        agree += int((cos[near] > 0).sum())
-        pairs += int(near.sum())
-        if len(theta):
-            half_plane.append(float((np.cos(theta[None] - axes[:, None]) > 0).mean(axis=1).max()))
-            mean_length.append(float(abs(np.exp(1j * theta).mean())))
-    return {
-        "templates": len(templates),
-        "neighbour_pairs": pairs,
-        "same_sense_share": round(agree / pairs, 4) if pairs else 0.0,
-        "majority_half_plane_share": round(statistics.fmean(half_plane), 4),
-        "mean_direction_length": round(statistics.fmean(mean_length), 4),
-    }
 
 
 def distractor_impostors(
@@ -652,6 +625,7 @@ def distractor_impostors(
         real += [matcher.compare(probe, m) for key, m in mates.items() if key != (name, finger)]
         made += [matcher.compare(probe, g) for g in generated]
     test = ks_2samp(real, made)
+    firsts = [t for (_n, _f, i), t in fvc.items() if i == 1]
 
     def quantiles(scores: list[float]) -> dict[str, float]:
         values = np.quantile(np.asarray(scores), DISTRACTOR_QUANTILES)
@@ -680,12 +654,13 @@ def distractor_impostors(
         "minutiae_sense": {
             "what": f"same_sense_share: neighbouring minutiae (within {SENSE_NEIGHBOURS_PX:g} "
             f"px, |cos| of the direction difference > {SENSE_PARALLEL_COS:g}) pointing the "
-            "same way; majority_half_plane_share and mean_direction_length: per template, "
-            "averaged (see minutiae_sense in benchmarks/biometrics.py)",
-            "real_first_impressions": minutiae_sense(
-                [t for (_n, _f, i), t in fvc.items() if i == 1]
-            ),
+            "same way; the others per template (see scomm.biometrics.template_statistics)",
+            "real_first_impressions": minutiae_sense(firsts),
             "generated_distractors": minutiae_sense(made_templates),
+        },
+        "nearest_minutia_px": {
+            "real_first_impressions": minutiae_spacing(firsts),
+            "generated_distractors": minutiae_spacing(made_templates),
         },
     }
     print(

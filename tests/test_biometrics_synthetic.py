@@ -8,6 +8,7 @@ import pytest
 from scomm.biometrics import synthetic as S
 from scomm.biometrics.extraction import extract
 from scomm.biometrics.template import Template
+from scomm.biometrics.template_statistics import minutiae_sense
 
 
 def _aligned_pairs(a: Template, b: Template, dist: float = 12.0, angle_deg: float = 20.0) -> int:
@@ -195,34 +196,14 @@ def test_master_template_is_deterministic_and_plausible() -> None:
     assert a.meta["class"] == S.master_fingerprint(9, size=(128, 96), iterations=1).finger_class
 
 
-def _same_sense_share(templates: list[Template]) -> float:
-    """Neighbours (within 40 px) on near-parallel ridges that point the same way."""
-    agree = pairs = 0
-    for t in templates:
-        m = t.minutiae
-        theta = m["theta"].astype(np.float64)
-        distance = np.hypot(m["x"][:, None] - m["x"][None, :], m["y"][:, None] - m["y"][None, :])
-        cos = np.cos(theta[:, None] - theta[None, :])
-        near = np.triu((distance < 40) & (np.abs(cos) > 0.8), 1)
-        agree += int((cos[near] > 0).sum())
-        pairs += int(near.sum())
-    return agree / pairs
-
-
 def test_master_template_senses_lean_as_real_fingers_do() -> None:
     """Senses lean towards the finger's direction (about 260 degrees, ISO) and agree between
     neighbours more often than chance, as FVC2002's do; drawn at random neither would hold."""
-    masters = [S.master_template(seed) for seed in range(1, 201)]
-    lengths, angles = [], []
-    for t in masters:
-        mean = np.exp(1j * t.minutiae["theta"].astype(np.float64)).mean()
-        lengths.append(abs(mean))
-        angles.append(np.angle(mean))
+    sense = minutiae_sense([S.master_template(seed) for seed in range(1, 201)])
     # random senses: a mean direction of length about 1/sqrt(n) (0.15 here), pointing anywhere
-    assert 0.25 < float(np.mean(lengths)) < 0.45
-    overall = np.degrees(np.angle(np.exp(1j * np.asarray(angles)).mean())) % 360
-    assert abs(overall - S.SENSE_DIRECTION_DEG[0]) < 20
-    assert 0.6 < _same_sense_share(masters) < 0.75
+    assert 0.25 < sense["mean_direction_length"] < 0.45
+    assert abs(sense["mean_direction_deg"] - S.SENSE_DIRECTION_DEG[0]) < 20
+    assert 0.6 < sense["same_sense_share"] < 0.75
 
 
 def test_template_impression_genuine_versus_impostor() -> None:

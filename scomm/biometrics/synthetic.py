@@ -405,20 +405,22 @@ def impression(master: MasterFingerprint, seed: int) -> np.ndarray:
 
 
 # Pixels between generated minutiae: FVC2002's first impressions have a tenth of their minutiae
-# within 9.5 px of another (benchmarks/biometrics.py, distractors part).
+# within 9.5 px of another (template_statistics.minutiae_spacing; biometrics.json, distractors).
 MIN_SPACING = 9.0
 THINNING_ROUNDS = 8
 
 # Which way along its ridge a generated minutia points. In FVC2002's first impressions the senses
-# are not drawn at random: a finger's minutiae lean one way, around 260 degrees (ISO angle:
-# towards the base of the finger; 60 degrees apart between fingers, a spread that also holds each
-# template's own sampling spread, so 40 is drawn), and neighbours on parallel ridges point the
-# same way more often than chance (66%). A cylinder holds its neighbours' directions, so both
-# raise the chance similarity of two unrelated fingers; a distractor drawn without them scores
+# are not drawn at random: a finger's minutiae lean one way, around 255 degrees (ISO angle:
+# towards the base of the finger; 260 over all 320 impressions), 64 degrees apart between fingers
+# (a spread that also holds each template's own sampling spread, so 40 is drawn; the generated
+# ones come out 80 apart, the local field adding its own), and neighbours on parallel ridges
+# point the same way more often than chance (66%). A cylinder holds its neighbours' directions,
+# so both raise the chance similarity of two unrelated fingers; a distractor drawn without them scores
 # lower against real probes than a real impostor does. Modelled as a logistic pull towards the
 # finger's direction plus one towards a smooth random field, the weights chosen so that the three
 # figures (same-sense share of neighbours, share in the majority half-plane, length of the mean
-# direction) come out as FVC2002's: see minutiae_sense in biometrics.json.
+# direction) come out as FVC2002's: template_statistics.minutiae_sense, reported in
+# biometrics.json (distractors part) for both.
 SENSE_DIRECTION_DEG = (260.0, 40.0)  # ISO angle: mean over fingers, spread between fingers
 SENSE_PULL = (0.5, 2.5)  # a finger's pull towards its direction (logistic slope): its range
 SENSE_LOCAL_PULL = 1.5  # the pull towards the local field (its components have unit spread)
