@@ -415,8 +415,8 @@ THINNING_ROUNDS = 8
 # (a spread that also holds each template's own sampling spread, so 40 is drawn; the generated
 # ones come out 80 apart, the local field adding its own), and neighbours on parallel ridges
 # point the same way more often than chance (66%). A cylinder holds its neighbours' directions,
-# so both raise the chance similarity of two unrelated fingers; a distractor drawn without them scores
-# lower against real probes than a real impostor does. Modelled as a logistic pull towards the
+# so both raise the chance similarity of two unrelated fingers; a distractor drawn without them
+# scores lower against real probes than a real impostor does. Modelled as a logistic pull towards the
 # finger's direction plus one towards a smooth random field, the weights chosen so that the three
 # figures (same-sense share of neighbours, share in the majority half-plane, length of the mean
 # direction) come out as FVC2002's: template_statistics.minutiae_sense, reported in
