@@ -413,10 +413,10 @@ THINNING_ROUNDS = 8
 # are not drawn at random: a finger's minutiae lean one way, around 255 degrees (ISO angle:
 # towards the base of the finger; 260 over all 320 impressions), 64 degrees apart between fingers
 # (a spread that also holds each template's own sampling spread, so 40 is drawn; the generated
-# ones come out 80 apart, the local field adding its own), and neighbours on parallel ridges
-# point the same way more often than chance (66%). A cylinder holds its neighbours' directions,
-# so both raise the chance similarity of two unrelated fingers; a distractor drawn without them
-# scores lower against real probes than a real impostor does. Modelled as a logistic pull towards the
+# ones come out 80 apart, the local field adding its own), and neighbours on parallel ridges point
+# the same way more often than chance (66%). A cylinder holds its neighbours' directions, so both
+# raise the chance similarity of two unrelated fingers; a distractor drawn without them scores
+# lower against real probes than a real impostor does. Modelled as a logistic pull towards the
 # finger's direction plus one towards a smooth random field, the weights chosen so that the three
 # figures (same-sense share of neighbours, share in the majority half-plane, length of the mean
 # direction) come out as FVC2002's: template_statistics.minutiae_sense, reported in
