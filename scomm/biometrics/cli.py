@@ -355,3 +355,43 @@ def operating_point_command(
     target = op.DATA if out is None else out
     op.write(point, target)
     console.print(f"wrote {target}")
+
+
+@biometrics_app.command("common-buckets")
+def common_buckets_command(
+    templates: Annotated[
+        int, typer.Option(help="Generated templates whose index codes are counted.")
+    ] = 20_000,
+    first_seed: Annotated[
+        int, typer.Option(help="Seed of the first (past any gallery's distractors).")
+    ] = 100_000_000,
+    share: Annotated[float, typer.Option(help="Share of all buckets left out.")] = 0.05,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write here (default: the package's screen_common_buckets.json)."),
+    ] = None,
+) -> None:
+    """Find the index buckets the screen leaves out: the most common among generated templates."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from scomm.biometrics import common_buckets, screen
+
+    if templates < 1:
+        raise InputError("--templates", f"{templates}: at least 1 template is needed")
+    if not 0.0 <= share < 1.0:
+        raise InputError("--share", f"{share}: must be at least 0 and below 1")
+    console = Console()
+    columns = (TextColumn("index codes"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("codes", total=templates)
+        found = common_buckets.measure(
+            templates,
+            first_seed,
+            share,
+            progress=lambda done, _total: bar.update(task, completed=done),
+        )
+    target = screen.COMMON_BUCKETS_FILE if out is None else out
+    common_buckets.write(found, target)
+    common = found["common"]
+    assert isinstance(common, list)
+    console.print(f"{len(common)} common buckets of {screen.CODE_WORDS * 64}; wrote {target}")
