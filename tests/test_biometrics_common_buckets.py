@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from typer.testing import CliRunner
 
 from scomm.biometrics import common_buckets, screen
@@ -46,8 +45,9 @@ def test_the_stored_buckets_are_those_the_stored_command_finds() -> None:
 
 def test_the_screen_leaves_common_buckets_out() -> None:
     stored = json.loads(screen.COMMON_BUCKETS_FILE.read_text())
-    common, counted_bucket = stored["common"][:40], next(
-        b for b in range(screen.CODE_WORDS * 64) if b not in set(stored["common"])
+    common, counted_bucket = (
+        stored["common"][:40],
+        next(b for b in range(screen.CODE_WORDS * 64) if b not in set(stored["common"])),
     )
     code = _codes_filling([common])[0]
     _, size = screen.fold(code, screen.FULL_LAYOUT)
