@@ -4,7 +4,8 @@ Each prepared template gets a small *index code*: each of its cylinders is reduc
 bucket per table by MinHash over its set cells, and the code is the set of buckets it fills
 (``INDEX_TABLES`` tables of 1,024 buckets, one bit each: 4 kB, stored with the gallery). A
 probe's screen score against a candidate is the number of buckets their codes share over the
-number the candidate fills (MCC indexing, Cappelli et al. 2011).
+number the candidate fills (MCC indexing, Cappelli et al. 2011), the most common buckets left
+out (:data:`COUNTED`).
 
 What the screen holds in memory is the codes *folded* to a :class:`ScreenLayout` (the first
 tables, each folded to fewer buckets: bucket ``b`` modulo ``2 ** bucket_bits``, the same as
