@@ -11,11 +11,12 @@ technique for fingerprint recognition", IEEE TPAMI 32(12), 2010. The stages, eac
    the missing area as "no minutiae there". Cells and validity are bits in ``uint64`` words so
    that two cylinders compare with AND / XOR / popcount, which is how MCC gets its speed.
 2. ``compare``: the *local similarity* of every pair of cylinders whose minutiae point within
-   90 degrees of each other (normalised Hamming distance over the cells valid in both), then
-   the best pairs (each minutia used once), then *relaxation*: a pair's score is reinforced by
-   the pairs that are geometrically consistent with it (distances, relative directions). The
-   score is the mean relaxed similarity of the ``n_P`` most *efficient* pairs (those that
-   relaxation kept best), ``n_P`` growing from 4 to 12 with the number of minutiae.
+   60 degrees of each other (the paper's 90, narrowed: ``DIRECTION_GATE_COS``), a normalised
+   Hamming distance over the cells valid in both; then the best pairs (each minutia used
+   once); then *relaxation*: a pair's score is reinforced by the pairs that are geometrically
+   consistent with it (distances, relative directions). The score is the mean relaxed
+   similarity of the ``n_P`` most *efficient* pairs (those that relaxation kept best),
+   ``n_P`` growing from 4 to 12 with the number of minutiae.
 
 A probe is prepared once and reused against every candidate (SourceAFIS manners). The arrays
 of a :class:`Prepared` are plain numpy so that a gallery can store them memory-mapped.
