@@ -65,6 +65,25 @@ def test_index_parameters_of_another_index_are_refused(tmp_path: Path) -> None:
         screen._load_counted(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "no readable common buckets"),
+        ('{"common": [1, 2]}', "no readable common buckets"),
+        (json.dumps({"index": screen.INDEX_PARAMETERS, "common": [5, 10**6]}), "outside"),
+        (json.dumps({"index": screen.INDEX_PARAMETERS, "common": [-1]}), "outside"),
+    ],
+)
+def test_a_broken_common_buckets_file_is_refused_by_name(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "common.json"
+    path.write_text(text)
+    with pytest.raises(RuntimeError, match=problem) as refused:
+        screen._load_counted(path)
+    assert str(path) in str(refused.value)
+
+
 def test_the_command_writes_what_it_found(tmp_path: Path) -> None:
     out = tmp_path / "common.json"
     args = ["biometrics", "common-buckets", "--templates", "300", "--share", "0.01"]
