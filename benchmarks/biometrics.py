@@ -758,7 +758,22 @@ def _slot(
     return results, key
 
 
+# Keys that earlier versions of this script wrote and no part writes now. They are dropped
+# whenever the file is written, so that every figure left in it has a part that can measure it
+# again, with that part's own "measured" stamp.
+RETIRED_KEYS = {
+    "command": "one stamp for the whole file; each part now carries its own",
+    "machine": "as above",
+    "date_utc": "as above",
+    "partial_updates": "a log of the runs before each part was stamped",
+    "rank1_analysis_16_tables": "rank1 with the screen folded to 16 tables; screen_layouts "
+    "measures every layout now",
+}
+
+
 def _write(path: Path, results: dict[str, Any]) -> None:
+    for key in RETIRED_KEYS:
+        results.pop(key, None)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(results, indent=1))
