@@ -125,3 +125,34 @@ def test_vector_cylinder_counts_match_plain_bit_counting() -> None:
             ones((bits[i] ^ bits[j]) & full),
         )
         assert tuple(int(v) for v in counts(i, j)) == expected
+
+
+def _pairing_share(probe: Template, candidate: Template, seeds: list[tuple[int, int]]) -> float:
+    def sides(t: Template) -> list[np.ndarray]:
+        m = t.minutiae  # y up, as matcher.prepare turns it
+        return [m["x"].astype(np.float32), -m["y"].astype(np.float32)] + [
+            f(m["theta"]).astype(np.float32) for f in (np.cos, np.sin)
+        ]
+
+    fw, iw, _ = matcher._workspace(len(probe), len(candidate))
+    pa = np.array([i for i, _ in seeds], dtype=np.int64)
+    pb = np.array([j for _, j in seeds], dtype=np.int64)
+    return float(
+        matcher._paired_share(*sides(probe), *sides(candidate), pa, pb, len(seeds), fw, iw)
+    )
+
+
+def test_pairing_counts_the_minutiae_that_coincide_once_aligned() -> None:
+    finger = random_template(7)
+    moved = impression(finger, 8, drop=0, jitter=0, spurious=0, angle_noise=0)
+    half = Template(moved.minutiae[::2].copy(), moved.width, moved.height)
+    # Aligned on a true pair (minutia 0 is kept as the half's 0), every half minutia is paired:
+    # 20^2 / (40 * 20).
+    assert _pairing_share(finger, half, [(0, 0)]) == pytest.approx(0.5)
+    # Aligned on a wrong pair almost nothing coincides; the best of the alignments is kept.
+    assert _pairing_share(finger, half, [(0, 3)]) < 0.1
+    assert _pairing_share(finger, half, [(0, 3), (2, 1)]) == pytest.approx(0.5)
+    # A minutia that lies in place but points elsewhere is no counterpart.
+    turned = half.minutiae.copy()
+    turned["theta"][1:] = np.mod(turned["theta"][1:] + 0.6, 2 * np.pi)
+    assert _pairing_share(finger, Template(turned, half.width, half.height), [(0, 0)]) < 0.01
