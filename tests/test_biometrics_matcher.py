@@ -137,9 +137,12 @@ def _pairing_share(probe: Template, candidate: Template, seeds: list[tuple[int, 
     fw, iw, _ = matcher._workspace(len(probe), len(candidate))
     pa = np.array([i for i, _ in seeds], dtype=np.int64)
     pb = np.array([j for _, j in seeds], dtype=np.int64)
-    return float(
-        matcher._paired_share(*sides(probe), *sides(candidate), pa, pb, len(seeds), fw, iw)
+    ax, ay, acos, asin = sides(probe)
+    bx, by, bcos, bsin = sides(candidate)
+    share = matcher._paired_share(
+        ax, ay, acos, asin, bx, by, bcos, bsin, pa, pb, len(seeds), fw, iw
     )
+    return float(share)
 
 
 def test_pairing_counts_the_minutiae_that_coincide_once_aligned() -> None:
