@@ -53,7 +53,7 @@ class StopsAt:
 
 
 def same_arrays(a: Path, b: Path) -> None:
-    for name, _dtype, _shape in ARRAYS:
+    for name, _dtype, _shape, _rows in ARRAYS:
         assert np.array_equal(
             np.load(a / "gen-0" / f"{name}.npy"), np.load(b / "gen-0" / f"{name}.npy")
         ), name
@@ -71,7 +71,9 @@ def test_a_stopped_build_goes_on_where_it_stopped(tmp_path: Path) -> None:
     progress = json.loads((state / PROGRESS_FILE).read_text())
     assert progress["subjects"] == 8  # two whole chunks recorded, the third never written
     assert not (tmp_path / "g" / "manifest.json").exists()
-    with open(state / "bits.npy", "ab") as f:  # killed while writing: bytes past the record
+    with open(
+        state / "cylinder_bytes.npy", "ab"
+    ) as f:  # killed while writing: bytes past the record
         f.write(b"\x01" * 1000)
     resumed = Gallery.build(tmp_path / "g", iter(items), chunk=4, workers=1, progress=True)
     assert not state.exists()
@@ -139,7 +141,8 @@ def test_a_chunk_is_prepared_as_each_template_alone() -> None:
     template, empty templates and several fingers a subject included; chunks join in order."""
     from scomm.biometrics import matcher
     from scomm.biometrics.bulk import _joined, prepare_chunk
-    from scomm.biometrics.screen import code_size, index_code
+    from scomm.biometrics.packing import unpack
+    from scomm.biometrics.screen import CODE_WORDS, code_size, index_code
 
     given = subjects()
     empty = Template(np.zeros(0, given[0][1][1].minutiae.dtype), width=288, height=384)
@@ -152,15 +155,19 @@ def test_a_chunk_is_prepared_as_each_template_alone() -> None:
             p = matcher.prepare(template)
             lo, hi = a["offsets"][entry], a["offsets"][entry + 1]
             assert (a["entry_subject"][entry], a["entry_finger"][entry]) == (row, position)
-            for name in ("x", "y", "theta", "bits", "masks"):
+            for name in ("x", "y", "theta"):
                 assert np.array_equal(a[name][lo:hi], getattr(p, name)), name
-            assert np.array_equal(a["codes"][entry], index_code(p))
+            c0, c1 = a["cylinder_starts"][entry], a["cylinder_starts"][entry + 1]
+            bits, masks = matcher.unpack_cylinder_block(a["cylinder_bytes"][c0:c1], hi - lo)
+            assert np.array_equal(bits, p.bits) and np.array_equal(masks, p.masks)
+            k0, k1 = a["code_starts"][entry], a["code_starts"][entry + 1]
+            assert np.array_equal(unpack(a["code_bytes"][k0:k1], 1, CODE_WORDS)[0], index_code(p))
             assert a["code_sizes"][entry] == code_size(index_code(p))
             entry += 1
     assert entry == chunk.entries
     joined = _joined([prepare_chunk(items[:5]), prepare_chunk(items[5:])])
     assert joined.ids == chunk.ids
-    for name, _dtype, _shape in ARRAYS:
+    for name, _dtype, _shape, _rows in ARRAYS:
         assert np.array_equal(joined.arrays[name], a[name]), name
 
 

@@ -39,14 +39,14 @@ def test_an_intact_gallery_opens_with_or_without_checksums(gallery_dir: Path) ->
     assert first[0].subject_id == "S3"
     assert Gallery.open(gallery_dir, verify=False).search(probe, 3) == first
     manifest = json.loads((gallery_dir / "manifest.json").read_text())
-    assert set(manifest["files"]) >= {"bits", "codes", "subjects.json"}
+    assert set(manifest["files"]) >= {"cylinder_bytes", "code_bytes", "subjects.json"}
     assert all(len(entry["xxh3_64"]) == 16 for entry in manifest["files"].values())
 
 
 def test_an_empty_array_file_is_named(gallery_dir: Path) -> None:
-    gen_file(gallery_dir, "codes.npy").write_bytes(b"")
+    gen_file(gallery_dir, "code_bytes.npy").write_bytes(b"")
     message = open_error(gallery_dir)
-    assert "codes.npy" in message and "empty" in message
+    assert "code_bytes.npy" in message and "empty" in message
 
 
 def test_a_damaged_npy_header_is_named(gallery_dir: Path) -> None:
@@ -59,21 +59,21 @@ def test_a_damaged_npy_header_is_named(gallery_dir: Path) -> None:
 
 
 def test_a_flipped_bit_is_found_before_anything_is_enrolled_on_top(gallery_dir: Path) -> None:
-    path = gen_file(gallery_dir, "bits.npy")
+    path = gen_file(gallery_dir, "cylinder_bytes.npy")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x10
     path.write_bytes(bytes(data))
     message = open_error(gallery_dir)
-    assert "bits.npy" in message and "checksum" in message
+    assert "cylinder_bytes.npy" in message and "checksum" in message
     # Without checksums the header and size still hold: it opens (a reader's own risk).
     assert len(Gallery.open(gallery_dir, verify=False)) == 6
 
 
 def test_a_cut_short_array_file_is_named(gallery_dir: Path) -> None:
-    path = gen_file(gallery_dir, "masks.npy")
+    path = gen_file(gallery_dir, "code_starts.npy")
     path.write_bytes(path.read_bytes()[:-8])
     message = open_error(gallery_dir)
-    assert "masks.npy" in message and "cut short" in message
+    assert "code_starts.npy" in message and "cut short" in message
 
 
 def test_subjects_and_manifest_are_checksummed(gallery_dir: Path) -> None:
@@ -103,17 +103,17 @@ def test_the_cli_names_the_damaged_file(
 ) -> None:
     from scomm.cli import main
 
-    gen_file(gallery_dir, "codes.npy").write_bytes(b"")
+    gen_file(gallery_dir, "code_bytes.npy").write_bytes(b"")
     with pytest.raises(SystemExit) as done:
         main(["biometrics", "info", str(gallery_dir)])
     assert done.value.code == 2
     err = capsys.readouterr().err
-    assert "codes.npy" in err and "empty" in err
+    assert "code_bytes.npy" in err and "empty" in err
 
 
 def test_stored_arrays_are_what_numpy_reads(gallery_dir: Path) -> None:
     # The checked memory map reads the same values as numpy's own loader.
     g = Gallery.open(gallery_dir)
-    for name in ("bits", "x", "offsets"):
+    for name in ("cylinder_bytes", "x", "offsets"):
         mapped = g._segments[0].arrays[name]
         assert np.array_equal(np.asarray(mapped), np.load(gen_file(gallery_dir, f"{name}.npy")))

@@ -332,7 +332,7 @@ def test_a_second_run_reuses_the_world_instead_of_building_it(
         ("records", "records.json", "cut short"),
         ("people", "people.jsonl", "SHA-256"),
         ("manifest", "world.json", "not JSON"),
-        ("gallery", "codes.npy", "cut short"),
+        ("gallery", "code_bytes.npy", "cut short"),
         ("missing", "world", "no such world directory"),
     ],
 )
@@ -353,7 +353,7 @@ def test_a_damaged_world_is_refused_and_left_as_it_was(
         data = (world / "world.json").read_bytes()
         (world / "world.json").write_bytes(data[:-40])
     elif damage == "gallery":
-        codes = next((world / "ident").glob("gen-*/codes.npy"))
+        codes = next((world / "ident").glob("gen-*/code_bytes.npy"))
         codes.write_bytes(codes.read_bytes()[:-100])
     else:
         shutil.rmtree(world)

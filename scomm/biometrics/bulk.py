@@ -37,12 +37,12 @@ from typing import Any
 
 import numba
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scomm.biometrics import matcher, screen, storage
+from scomm.biometrics import matcher, packing, screen, storage
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER
 from scomm.biometrics.screen import CODE_WORDS
-from scomm.biometrics.storage import ARRAYS, FileEntry, NpyWriter
+from scomm.biometrics.storage import ARRAYS, POINTS_INTO, FileEntry, NpyWriter
 from scomm.biometrics.template import FINGER_POSITIONS, Template
 from scomm.errors import GalleryError, InputError, TemplateError
 from scomm.files import write_bytes_atomic
@@ -52,7 +52,6 @@ SubjectSource = Callable[[int, int], Sequence[Subject]]
 STATE_DIR = ".building"
 PROGRESS_FILE = "progress.json"
 IDS_FILE = "ids.jsonl"
-_ENTRY_ARRAYS = ("entry_subject", "entry_finger", "alive", "codes", "code_sizes", "offsets")
 
 
 @dataclass
@@ -71,6 +70,11 @@ class PreparedChunk:
     @property
     def cylinders(self) -> int:
         return int(self.arrays["x"].shape[0])
+
+    def rows(self, kind: str) -> int:
+        """How many rows of a kind (:data:`storage.ARRAYS`) the chunk holds."""
+        name = next(n for n, _d, _s, rows in ARRAYS if rows == kind)
+        return int(self.arrays[name].shape[0])
 
 
 def _checked(subject: Subject) -> list[tuple[int, Template]]:
@@ -155,19 +159,25 @@ def prepare_chunk(subjects: Sequence[Subject]) -> PreparedChunk:
     # template t's kept cylinders are those kept among its rows: a running count read at starts
     offsets = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])[starts]
     bits = np.ascontiguousarray(bits[index])
+    masks = np.ascontiguousarray(masks[index])
     codes = _codes_of_many(bits, offsets, screen._RANKS_BY_CELL)
+    code_bytes, code_starts = packing.pack_blocks(codes, np.arange(len(rows) + 1))
+    cylinder_bytes, cylinder_starts = packing.pack_blocks(
+        packing.cylinder_rows(bits, masks, matcher.DISC_WORDS), offsets
+    )
     arrays: dict[str, np.ndarray] = {
         "entry_subject": np.array(rows, dtype=np.int32),
         "entry_finger": np.array(positions, dtype=np.uint8),
         "offsets": offsets,
         "alive": np.ones(len(rows), dtype=np.bool_),
-        "codes": codes,
+        "code_starts": code_starts,
+        "code_bytes": code_bytes,
         "code_sizes": np.bitwise_count(codes).sum(axis=1).astype(np.float32),
         "x": x[index].astype(np.float32),
         "y": y[index].astype(np.float32),
         "theta": theta[index].astype(np.float32),
-        "bits": bits,
-        "masks": np.ascontiguousarray(masks[index]),
+        "cylinder_starts": cylinder_starts,
+        "cylinder_bytes": cylinder_bytes,
     }
     return PreparedChunk([s[0] for s in subjects], arrays)
 
@@ -177,12 +187,15 @@ def _joined(chunks: Sequence[PreparedChunk]) -> PreparedChunk:
     if len(chunks) == 1:
         return chunks[0]
     subjects = np.cumsum([0] + [len(c.ids) for c in chunks])
-    cylinders = np.cumsum([0] + [c.cylinders for c in chunks])
+    before = {
+        kind: np.cumsum([0] + [c.rows(kind) for c in chunks]) for kind in POINTS_INTO.values()
+    }
     arrays = {}
-    for name, _dtype, _shape in ARRAYS:
+    for name, _dtype, _shape, _rows in ARRAYS:
         parts = [c.arrays[name] for c in chunks]
-        if name == "offsets":
-            parts = [parts[0]] + [p[1:] + cylinders[i] for i, p in enumerate(parts) if i > 0]
+        if name in POINTS_INTO:
+            at = before[POINTS_INTO[name]]
+            parts = [parts[0]] + [p[1:] + at[i] for i, p in enumerate(parts) if i > 0]
         elif name == "entry_subject":
             parts = [p + subjects[i] for i, p in enumerate(parts)]
         arrays[name] = np.concatenate(parts)
@@ -195,15 +208,21 @@ def _prepare_range(source: SubjectSource, start: int, stop: int) -> PreparedChun
 
 
 class BuildProgress(BaseModel):
-    """What of a build under way is on disk (``progress.json``)."""
+    """What of a build under way is on disk (``progress.json``): its format, and how many
+    subjects, entries and rows of each kind (``rows``, :data:`storage.ARRAYS`) are written."""
 
     model_config = ConfigDict(extra="forbid")
+    format_version: int
     source: str
     total: int | None
     subjects: int = 0
     entries: int = 0
-    cylinders: int = 0
+    rows: dict[str, int] = Field(default_factory=dict)
     ids_bytes: int = 0
+
+    @property
+    def cylinders(self) -> int:
+        return self.rows.get(storage.CYLINDER, 0)
 
 
 class _State:
@@ -211,13 +230,21 @@ class _State:
 
     def __init__(self, directory: Path, total: int | None, source_name: str) -> None:
         self.dir = directory / STATE_DIR
-        self.progress = BuildProgress(source=source_name, total=total)
+        self.progress = BuildProgress(
+            format_version=storage.FORMAT_VERSION, source=source_name, total=total
+        )
         resumed = (self.dir / PROGRESS_FILE).exists()
         if resumed:
             try:
                 found = BuildProgress.model_validate_json((self.dir / PROGRESS_FILE).read_bytes())
             except ValidationError as exc:
                 raise GalleryError(str(self.dir / PROGRESS_FILE), f"unreadable: {exc}") from None
+            if found.format_version != storage.FORMAT_VERSION:
+                raise GalleryError(
+                    str(self.dir),
+                    f"a build of gallery format {found.format_version} was stopped here, this "
+                    f"scomm writes {storage.FORMAT_VERSION}: remove the folder to start again",
+                )
             if (found.total, found.source) != (total, source_name):
                 raise GalleryError(
                     str(self.dir),
@@ -229,13 +256,13 @@ class _State:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir.mkdir(parents=True)
         self.writers = {}
-        for name, dtype, shape in ARRAYS:
-            rows = self.progress.entries if name in _ENTRY_ARRAYS else self.progress.cylinders
-            rows += 1 if name == "offsets" else 0
+        written = {storage.ENTRY: self.progress.entries, **self.progress.rows}
+        for name, dtype, shape, kind in ARRAYS:
+            rows = written[storage.ENTRY] + 1 if kind == storage.STARTS else written.get(kind, 0)
             path = self.dir / f"{name}.npy"
             self.writers[name] = NpyWriter(path, dtype, shape, rows=rows if resumed else None)
-        if not resumed:
-            self.writers["offsets"].append(np.zeros(1, np.int64))
+            if not resumed and kind == storage.STARTS:
+                self.writers[name].append(np.zeros(1, np.int64))
         self.ids = open(self.dir / IDS_FILE, "r+b" if resumed else "w+b")  # noqa: SIM115
         self.ids.truncate(self.progress.ids_bytes)
         self.ids.seek(0)
@@ -252,10 +279,10 @@ class _State:
                 raise GalleryError(subject_id, "enrolled twice in the build")
             self.seen.add(subject_id)
         p = self.progress
-        for name, _dtype, _shape in ARRAYS:
+        for name, _dtype, _shape, _rows in ARRAYS:
             part = chunk.arrays[name]
-            if name == "offsets":
-                part = part[1:] + p.cylinders
+            if name in POINTS_INTO:
+                part = part[1:] + p.rows.get(POINTS_INTO[name], 0)
             elif name == "entry_subject":
                 part = part + p.subjects
             self.writers[name].append(part)
@@ -267,7 +294,8 @@ class _State:
         os.fsync(self.ids.fileno())
         p.subjects += len(chunk.ids)
         p.entries += chunk.entries
-        p.cylinders += chunk.cylinders
+        for kind in POINTS_INTO.values():
+            p.rows[kind] = p.rows.get(kind, 0) + chunk.rows(kind)
         p.ids_bytes += len(lines)
         write_bytes_atomic(self.dir / PROGRESS_FILE, p.model_dump_json().encode(), durable=True)
 

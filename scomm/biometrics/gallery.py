@@ -294,7 +294,7 @@ class Gallery:
                     new_row,
                     int(segment.arrays["entry_finger"][e]),
                     segment.prepared(e),
-                    np.asarray(segment.arrays["codes"][e]),
+                    segment.code(e),
                 )
         return rows, merged
 
@@ -359,9 +359,9 @@ class Gallery:
                 size = int(array.nbytes)
                 if not isinstance(array, np.memmap):
                     heap += size
-                elif name in ("codes", "code_sizes"):
+                elif name in ("code_bytes", "code_starts", "code_sizes"):
                     mapped["screen_codes"] += size
-                elif name in ("x", "y", "theta", "bits", "masks", "offsets"):
+                elif name in ("x", "y", "theta", "cylinder_bytes", "cylinder_starts", "offsets"):
                     mapped["full_templates"] += size
                 else:
                     mapped["entries"] += size

@@ -37,7 +37,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from scomm.biometrics import packing
 from scomm.biometrics.intrinsics import popcount
+from scomm.biometrics.packing import unpack_cylinders
 from scomm.biometrics.template import Template
 from scomm.errors import TemplateError
 
@@ -97,6 +99,9 @@ def _disc_mask() -> np.ndarray:
 
 DISC = _disc_mask()
 DISC_CELLS = int(DISC.sum())
+# The disc's cells as mask words (row by row, as a layer's cells are): a gallery stores each
+# cylinder's mask XOR this, all zeros where the whole disc is valid (scomm.biometrics.packing).
+DISC_WORDS = np.packbits(DISC.ravel(), bitorder="little").view(np.uint64).copy()
 
 # Square roots of every popcount a cylinder comparison can give.
 _SQRT = np.sqrt(np.arange(CYLINDER_WORDS * 64 + 1, dtype=np.float64))
@@ -978,6 +983,9 @@ def _score_range(
     gt: np.ndarray,
     gbits: np.ndarray,
     gmasks: np.ndarray,
+    packed: bool,
+    gpacked: np.ndarray,
+    gstarts: np.ndarray,
     offsets: np.ndarray,
     which: np.ndarray,
     out: np.ndarray,
@@ -985,7 +993,9 @@ def _score_range(
     hi: int,
 ) -> None:
     """Scores of a probe (with its :func:`_probe_side`) against gallery entries
-    ``which[lo:hi]``, in one workspace sized for the largest of them."""
+    ``which[lo:hi]``, in one workspace sized for the largest of them. The entries' cylinders
+    are ``gbits`` and ``gmasks``, or with ``packed`` the blocks of ``gpacked`` that
+    ``gstarts`` gives, unpacked here one entry at a time (:mod:`scomm.biometrics.packing`)."""
     largest = 0
     for q in range(lo, hi):
         w = which[q]
@@ -993,13 +1003,23 @@ def _score_range(
     fw, iw, rho = _workspace(px.shape[0], largest)
     bplanes = np.empty((max(largest, 1), 3 * WORDS_PER_LAYER), dtype=np.uint64)
     bcos, bsin = fw[_F_BCOS], fw[_F_BSIN]
+    width = CYLINDER_WORDS + WORDS_PER_LAYER
+    rows = np.empty((largest if packed else 0, width), dtype=np.uint64)
+    ubits = np.empty((largest if packed else 0, CYLINDER_WORDS), dtype=np.uint64)
+    umasks = np.empty((largest if packed else 0, WORDS_PER_LAYER), dtype=np.uint64)
     for q in range(lo, hi):
         w = which[q]
         s, e = offsets[w], offsets[w + 1]
-        _sides_into(gt[s:e], gbits[s:e], bcos, bsin, bplanes)
+        if packed:
+            k = e - s
+            unpack_cylinders(gpacked, gstarts[w], k, DISC_WORDS, rows, ubits, umasks)
+            cb, cm = ubits[:k], umasks[:k]
+        else:
+            cb, cm = gbits[s:e], gmasks[s:e]
+        _sides_into(gt[s:e], cb, bcos, bsin, bplanes)
         out[q] = _score_core(
             px, py, acos, asin, pbits, pmasks, aplanes,
-            gx[s:e], gy[s:e], bcos, bsin, gbits[s:e], gmasks[s:e], bplanes[: e - s], fw, iw, rho,
+            gx[s:e], gy[s:e], bcos, bsin, cb, cm, bplanes[: e - s], fw, iw, rho,
         )  # fmt: skip
 
 
@@ -1015,6 +1035,9 @@ def _score_many(
     gt: np.ndarray,
     gbits: np.ndarray,
     gmasks: np.ndarray,
+    packed: bool,
+    gpacked: np.ndarray,
+    gstarts: np.ndarray,
     offsets: np.ndarray,
     which: np.ndarray,
     out: np.ndarray,
@@ -1027,8 +1050,8 @@ def _score_many(
     acos, asin, aplanes = _probe_side(pt, pbits)
     for c in numba.prange(chunks):
         _score_range(
-            px, py, acos, asin, pbits, pmasks, aplanes, gx, gy, gt, gbits, gmasks, offsets,
-            which, out, c * n // chunks, (c + 1) * n // chunks,
+            px, py, acos, asin, pbits, pmasks, aplanes, gx, gy, gt, gbits, gmasks, packed,
+            gpacked, gstarts, offsets, which, out, c * n // chunks, (c + 1) * n // chunks,
         )  # fmt: skip
 
 
@@ -1049,22 +1072,81 @@ def compare_many(
 
     Template ``w`` owns cylinders ``offsets[w]:offsets[w + 1]`` of the concatenated arrays.
     """
+    return _compare_many(
+        probe, x, y, theta, _words(bits), _words(masks), None, offsets, which, parallel
+    )
+
+
+def compare_many_packed(
+    probe: Prepared,
+    x: np.ndarray,
+    y: np.ndarray,
+    theta: np.ndarray,
+    packed: np.ndarray,
+    starts: np.ndarray,
+    offsets: np.ndarray,
+    which: np.ndarray,
+    *,
+    parallel: bool = True,
+) -> np.ndarray:
+    """:func:`compare_many` against templates stored packed: template ``w``'s cylinders are
+    the block of ``packed`` at ``starts[w]`` (:func:`pack_cylinders`), its minutiae rows
+    ``offsets[w]:offsets[w + 1]`` of ``x``, ``y`` and ``theta``."""
+    return _compare_many(
+        probe, x, y, theta, _NO_WORDS, _NO_WORDS, (packed, starts), offsets, which, parallel
+    )
+
+
+_NO_WORDS = np.zeros((0, 1), dtype=np.uint64)
+_NO_BYTES = np.zeros(0, dtype=np.uint8)
+_NO_STARTS = np.zeros(0, dtype=np.int64)
+
+
+def _compare_many(
+    probe: Prepared,
+    x: np.ndarray,
+    y: np.ndarray,
+    theta: np.ndarray,
+    gbits: np.ndarray,
+    gmasks: np.ndarray,
+    packed: tuple[np.ndarray, np.ndarray] | None,
+    offsets: np.ndarray,
+    which: np.ndarray,
+    parallel: bool,
+) -> np.ndarray:
     out = np.zeros(which.shape[0], dtype=np.float64)
     if not which.shape[0]:
         return out
     pbits, pmasks = _words(probe.bits), _words(probe.masks)
-    gbits, gmasks = _words(bits), _words(masks)
+    gpacked, gstarts = packed if packed is not None else (_NO_BYTES, _NO_STARTS)
     which = np.ascontiguousarray(which, dtype=np.int64)
+    is_packed = packed is not None
     if parallel:
         _score_many(
-            probe.x, probe.y, probe.theta, pbits, pmasks, x, y, theta, gbits, gmasks, offsets,
-            which, out, min(which.shape[0], 4 * numba.get_num_threads()),
+            probe.x, probe.y, probe.theta, pbits, pmasks, x, y, theta, gbits, gmasks, is_packed,
+            gpacked, gstarts, offsets, which, out, min(which.shape[0], 4 * numba.get_num_threads()),
         )  # fmt: skip
     else:
         # One thread: the shared range kernel, its probe side computed here.
         acos, asin, aplanes = _probe_side(probe.theta, pbits)
         _score_range(
             probe.x, probe.y, acos, asin, pbits, pmasks, aplanes, x, y, theta, gbits, gmasks,
-            offsets, which, out, 0, which.shape[0],
+            is_packed, gpacked, gstarts, offsets, which, out, 0, which.shape[0],
         )  # fmt: skip
     return out
+
+
+def pack_cylinders(bits: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """A template's cylinders (``bits`` n x 24, ``masks`` n x 4) as a gallery stores them
+    (:mod:`scomm.biometrics.packing`)."""
+    return packing.pack(packing.cylinder_rows(_words(bits), _words(masks), DISC_WORDS))
+
+
+def unpack_cylinder_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``bits`` and ``masks`` of ``k`` cylinders packed by :func:`pack_cylinders`."""
+    rows = np.empty((k, CYLINDER_WORDS + WORDS_PER_LAYER), dtype=np.uint64)
+    bits = np.empty((k, CYLINDER_WORDS), dtype=np.uint64)
+    masks = np.empty((k, WORDS_PER_LAYER), dtype=np.uint64)
+    block = np.ascontiguousarray(block, dtype=np.uint8)
+    unpack_cylinders(block, 0, k, DISC_WORDS, rows, bits, masks)
+    return bits, masks

@@ -31,6 +31,7 @@ import numpy as np
 from scomm.biometrics.intrinsics import cttz as _cttz
 from scomm.biometrics.intrinsics import popcount as _popcount
 from scomm.biometrics.matcher import CYLINDER_WORDS, Prepared
+from scomm.biometrics.packing import unpack_into
 from scomm.biometrics.template import UNKNOWN_FINGER
 
 # MinHash tables. 32, not 16: one FVC2002 finger against 1,000,000 templates, the mate is
@@ -261,18 +262,25 @@ INDEX_TAIL_MAX = 512
 
 @numba.njit(cache=True, nogil=True)
 def _transpose_codes(
-    codes: np.ndarray, members: np.ndarray, counted: np.ndarray, tables: int, bucket_bits: int
+    code_bytes: np.ndarray,
+    code_starts: np.ndarray,
+    members: np.ndarray,
+    counted: np.ndarray,
+    tables: int,
+    bucket_bits: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The codes of entries ``members`` folded to a layout, bucket by bucket: bit ``j`` of
-    row ``k`` is set when the folded code of ``members[j]`` sets bit ``k``; and the folded
-    codes' sizes."""
+    """The codes of entries ``members`` (packed: entry ``e``'s at ``code_starts[e]`` of
+    ``code_bytes``) folded to a layout, bucket by bucket: bit ``j`` of row ``k`` is set when
+    the folded code of ``members[j]`` sets bit ``k``; and the folded codes' sizes."""
     m = members.shape[0]
     width = tables << (bucket_bits - 6)
     out = np.zeros((width * 64, (m + 63) // 64), dtype=np.uint64)
     sizes = np.zeros(m, dtype=np.uint16)  # at most 32 tables x ~100 cylinders
     folded = np.zeros(width, dtype=np.uint64)
+    code = np.empty((1, CODE_WORDS), dtype=np.uint64)
     for j in range(m):
-        sizes[j] = _fold_into(codes[members[j]], counted, tables, bucket_bits, folded)
+        unpack_into(code_bytes, code_starts[members[j]], code)
+        sizes[j] = _fold_into(code[0], counted, tables, bucket_bits, folded)
         word = j >> 6
         bit = np.uint64(1) << np.uint64(j & 63)
         for w in range(width):
@@ -431,18 +439,30 @@ class Transposed:
 
 
 def transpose(
-    codes: np.ndarray, fingers: np.ndarray, layout: ScreenLayout = DEFAULT_LAYOUT
+    code_bytes: np.ndarray,
+    code_starts: np.ndarray,
+    fingers: np.ndarray,
+    layout: ScreenLayout = DEFAULT_LAYOUT,
 ) -> Transposed:
-    """The codes of a segment's entries transposed by finger position (see :class:`Transposed`)."""
+    """The packed codes of a segment's entries (as :class:`~scomm.biometrics.storage.Columns`
+    holds them) transposed by finger position (see :class:`Transposed`)."""
     members: dict[int, np.ndarray] = {}
     transposed: dict[int, np.ndarray] = {}
     sizes: dict[int, np.ndarray] = {}
     for position in np.unique(fingers).tolist():
         members[position] = np.flatnonzero(fingers == position).astype(np.int32)
         transposed[position], sizes[position] = _transpose_codes(
-            codes, members[position], COUNTED, layout.tables, layout.bucket_bits
+            code_bytes, code_starts, members[position], COUNTED, layout.tables, layout.bucket_bits
         )
-    return Transposed(int(codes.shape[0]), layout, members, transposed, sizes)
+    return Transposed(int(fingers.shape[0]), layout, members, transposed, sizes)
+
+
+def unpack_codes(code_bytes: np.ndarray, code_starts: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The index codes of entries ``lo`` to ``hi - 1``, unpacked (one a row)."""
+    out = np.empty((hi - lo, CODE_WORDS), dtype=np.uint64)
+    for e in range(lo, hi):
+        unpack_into(code_bytes, int(code_starts[e]), out[e - lo : e - lo + 1])
+    return out
 
 
 class SegmentScreen:
@@ -459,19 +479,21 @@ class SegmentScreen:
 
     def scores(
         self,
-        codes: np.ndarray,
+        code_bytes: np.ndarray,
+        code_starts: np.ndarray,
         fingers: np.ndarray,
         alive: np.ndarray,
         code: np.ndarray,
         position: int,
     ) -> np.ndarray:
         """Screen scores of every entry (-1: another position or removed): :func:`_screen`'s
-        over the codes folded to the layout, counted from the transposed codes."""
-        entries = int(codes.shape[0])
+        over the codes (packed, as the segment holds them) folded to the layout, counted from
+        the transposed codes."""
+        entries = int(fingers.shape[0])
         index = self.index
         tail = entries - (index.entries if index is not None else 0)
         if index is None or tail > max(INDEX_TAIL_MAX, index.entries // 8):
-            index = self.index = transpose(codes, fingers, self.layout)
+            index = self.index = transpose(code_bytes, code_starts, fingers, self.layout)
         probe, _size = fold(code, self.layout)
         out = np.full(entries, -1.0, dtype=np.float32)
         positions = list(index.members) if position == UNKNOWN_FINGER else [position]
@@ -486,6 +508,6 @@ class SegmentScreen:
             _scores_of(shared, members, index.sizes[p], alive, out)
         n = index.entries
         if n < entries:  # enrolled since the codes were transposed
-            folded, sizes = fold(np.asarray(codes[n:]), self.layout)
+            folded, sizes = fold(unpack_codes(code_bytes, code_starts, n, entries), self.layout)
             _screen(folded, sizes, fingers[n:], alive[n:], probe, position, out[n:])
         return out

@@ -386,7 +386,8 @@ def screen_segment(gallery: Gallery, s: int, code: np.ndarray, position: int) ->
     removed), from its transposed codes (:class:`~scomm.biometrics.screen.SegmentScreen`)."""
     segment = gallery._segments[s]
     return gallery._screen_of(s).scores(
-        segment.view("codes"),
+        segment.view("code_bytes"),
+        segment.view("code_starts"),
         segment.view("entry_finger"),
         segment.view("alive"),
         code,
@@ -436,13 +437,13 @@ def _compare_entries(prepared: Prepared, segment: Columns, entries: np.ndarray) 
     ten-print search's shortlist) are compared on this thread: a parallel region costs more
     than it saves for a few comparisons, and much more when another process holds the other
     cores (every thread of the region must be scheduled before it ends)."""
-    return matcher.compare_many(
+    return matcher.compare_many_packed(
         prepared,
         segment.view("x"),
         segment.view("y"),
         segment.view("theta"),
-        segment.view("bits"),
-        segment.view("masks"),
+        segment.view("cylinder_bytes"),
+        segment.view("cylinder_starts"),
         segment.view("offsets"),
         entries,
         parallel=entries.shape[0] >= PARALLEL_COMPARISONS,

@@ -42,7 +42,7 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scomm.biometrics import matcher
+from scomm.biometrics import matcher, packing
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
 from scomm.biometrics.screen import CODE_WORDS, INDEX_PARAMETERS, code_size
 from scomm.errors import GalleryError
@@ -52,19 +52,37 @@ FORMAT = "scomm-gallery"
 # 2: every file of a generation and the manifest itself carry a checksum.
 # 3: the manifest records the journal's committed length (a version-2 manifest is read, its
 # journal taken as it is, and becomes version 3 at its next write).
-FORMAT_VERSION = 3
-_READABLE_VERSIONS = (2, 3)
+# 4: cylinders and index codes stored packed (scomm.biometrics.packing): 5 kB a template on
+# disk instead of 14. A version-2 or -3 gallery is read only by upgrade().
+FORMAT_VERSION = 4
+_READABLE_VERSIONS = (2, 3, 4)
+_PACKED_FROM = 4
 
-ARRAYS = (  # name, dtype, trailing shape
-    ("entry_subject", np.int32, ()),
-    ("entry_finger", np.uint8, ()),
-    ("offsets", np.int64, ()),  # entries + 1
-    ("alive", np.bool_, ()),
+# What one row of an array is: an entry (a template), a cylinder (one of its minutiae), or a
+# byte of its packed cylinders or index code. An array of starts has a row more than there
+# are entries: entry e's rows of the array it points into are starts[e] to starts[e + 1] - 1.
+ENTRY, CYLINDER, CYLINDER_BYTE, CODE_BYTE, STARTS = (
+    "entry", "cylinder", "cylinder byte", "code byte", "starts"
+)  # fmt: skip
+ARRAYS = (  # name, dtype, trailing shape, rows
+    ("entry_subject", np.int32, (), ENTRY),
+    ("entry_finger", np.uint8, (), ENTRY),
+    ("offsets", np.int64, (), STARTS),  # into x, y, theta
+    ("alive", np.bool_, (), ENTRY),
+    ("code_starts", np.int64, (), STARTS),
+    ("code_bytes", np.uint8, (), CODE_BYTE),
+    ("code_sizes", np.float32, (), ENTRY),
+    ("x", np.float32, (), CYLINDER),
+    ("y", np.float32, (), CYLINDER),
+    ("theta", np.float32, (), CYLINDER),
+    ("cylinder_starts", np.int64, (), STARTS),
+    ("cylinder_bytes", np.uint8, (), CYLINDER_BYTE),
+)
+ROWS = {name: rows for name, _dtype, _shape, rows in ARRAYS}
+POINTS_INTO = {"offsets": CYLINDER, "code_starts": CODE_BYTE, "cylinder_starts": CYLINDER_BYTE}
+# The arrays of a version-2 or -3 generation that version 4 stores otherwise.
+_DENSE_ARRAYS = (
     ("codes", np.uint64, (CODE_WORDS,)),
-    ("code_sizes", np.float32, ()),
-    ("x", np.float32, ()),  # per cylinder from here on
-    ("y", np.float32, ()),
-    ("theta", np.float32, ()),
     ("bits", np.uint64, (CYLINDER_WORDS,)),
     ("masks", np.uint64, (WORDS_PER_LAYER,)),
 )
@@ -186,26 +204,34 @@ def read_manifest(directory: Path) -> Manifest:
 
 
 class Columns:
-    """The gallery's arrays for one segment: read-only memory maps or growable buffers."""
+    """The gallery's arrays for one segment: read-only memory maps or growable buffers.
+
+    ``rows[kind]`` counts the rows of each kind in use (:data:`ARRAYS`); a growable buffer
+    may hold more."""
 
     def __init__(self, arrays: dict[str, np.ndarray], growable: bool) -> None:
         self.arrays = arrays
         self.growable = growable
         self.entries = int(arrays["entry_subject"].shape[0])
-        self.cylinders = int(arrays["x"].shape[0])
+        self.rows = {ENTRY: self.entries}
+        for name, kind in POINTS_INTO.items():
+            self.rows[kind] = int(arrays[name][self.entries]) if arrays[name].shape[0] else 0
+
+    @property
+    def cylinders(self) -> int:
+        return self.rows[CYLINDER]
 
     @classmethod
     def empty(cls) -> Columns:
         arrays = {
-            name: np.zeros((0 if name != "offsets" else 1, *shape), dtype=dtype)
-            for name, dtype, shape in ARRAYS
+            name: np.zeros((1 if rows == STARTS else 0, *shape), dtype=dtype)
+            for name, dtype, shape, rows in ARRAYS
         }
         return cls(arrays, growable=True)
 
     def view(self, name: str) -> np.ndarray:
-        n = self.entries + (1 if name == "offsets" else 0)
-        if name in ("x", "y", "theta", "bits", "masks"):
-            n = self.cylinders
+        rows = ROWS[name]
+        n = self.entries + 1 if rows == STARTS else self.rows[rows]
         return np.asarray(self.arrays[name][:n])  # plain ndarray (numba takes no memmap)
 
     def _reserve(self, name: str, needed: int) -> None:
@@ -219,39 +245,55 @@ class Columns:
     def append(self, subject_row: int, finger: int, prepared: Prepared, code: np.ndarray) -> int:
         """Add one template; returns its entry number."""
         assert self.growable
-        e, c, k = self.entries, self.cylinders, len(prepared)
-        for name in ("entry_subject", "entry_finger", "alive", "codes", "code_sizes"):
-            self._reserve(name, e + 1)
-        self._reserve("offsets", e + 2)
-        for name in ("x", "y", "theta", "bits", "masks"):
-            self._reserve(name, c + k)
+        added = {
+            ENTRY: 1,
+            CYLINDER: len(prepared),
+            CODE_BYTE: (packed_code := packing.pack(code.reshape(1, -1))).shape[0],
+            CYLINDER_BYTE: (packed := matcher.pack_cylinders(prepared.bits, prepared.masks)).shape[
+                0
+            ],
+        }
+        e = self.entries
+        at = dict(self.rows)
+        for name, _dtype, _shape, rows in ARRAYS:
+            self._reserve(name, e + 2 if rows == STARTS else at[rows] + added[rows])
         a = self.arrays
         a["entry_subject"][e] = subject_row
         a["entry_finger"][e] = finger
         a["alive"][e] = True
-        a["codes"][e] = code
         a["code_sizes"][e] = code_size(code)
+        c, k = at[CYLINDER], len(prepared)
         a["x"][c : c + k] = prepared.x
         a["y"][c : c + k] = prepared.y
         a["theta"][c : c + k] = prepared.theta
-        a["bits"][c : c + k] = prepared.bits
-        a["masks"][c : c + k] = prepared.masks
-        a["offsets"][e + 1] = c + k
+        a["code_bytes"][at[CODE_BYTE] : at[CODE_BYTE] + added[CODE_BYTE]] = packed_code
+        a["cylinder_bytes"][at[CYLINDER_BYTE] : at[CYLINDER_BYTE] + added[CYLINDER_BYTE]] = packed
+        for name, kind in POINTS_INTO.items():
+            self.rows[kind] += added[kind]
+            a[name][e + 1] = self.rows[kind]
         self.entries += 1
-        self.cylinders += k
+        self.rows[ENTRY] = self.entries
         return e
 
     def prepared(self, entry: int) -> Prepared:
         s, e = int(self.arrays["offsets"][entry]), int(self.arrays["offsets"][entry + 1])
         a = self.arrays
+        lo, hi = int(a["cylinder_starts"][entry]), int(a["cylinder_starts"][entry + 1])
+        bits, masks = matcher.unpack_cylinder_block(a["cylinder_bytes"][lo:hi], e - s)
         return Prepared(
             x=a["x"][s:e],
             y=a["y"][s:e],
             theta=a["theta"][s:e],
-            bits=a["bits"][s:e],
-            masks=a["masks"][s:e],
+            bits=bits,
+            masks=masks,
             minutia_index=np.arange(e - s, dtype=np.int32),
         )
+
+    def code(self, entry: int) -> np.ndarray:
+        """The index code of ``entry`` (``CODE_WORDS`` words)."""
+        a = self.arrays
+        lo, hi = int(a["code_starts"][entry]), int(a["code_starts"][entry + 1])
+        return packing.unpack(a["code_bytes"][lo:hi], 1, CODE_WORDS)[0]
 
 
 class NpyWriter:
@@ -389,26 +431,65 @@ def read_generation(
     directory: Path, manifest: Manifest, verify: bool = True
 ) -> tuple[Columns, list[str | None]]:
     """The arrays (memory-mapped) and subject ids of the manifest's generation, checked."""
+    if manifest.version < _PACKED_FROM:
+        raise GalleryError(
+            str(directory),
+            f"gallery format version {manifest.version} (cylinders stored word for word): "
+            f"upgrade it to version {FORMAT_VERSION} first (scomm biometrics gallery-upgrade "
+            f"{directory})",
+        )
     gen_dir = directory / f"gen-{manifest.generation}"
     arrays: dict[str, np.ndarray] = {}
-    for name, dtype, _shape in ARRAYS:
+    for name, dtype, _shape, _rows in ARRAYS:
         arrays[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
     subjects = read_subjects(gen_dir / SUBJECTS_FILE, manifest.files.get(SUBJECTS_FILE), verify)
+    _check_consistent(gen_dir, arrays, manifest, len(subjects))
     base = Columns(arrays, growable=False)
     base.arrays["alive"] = np.array(arrays["alive"])  # removals flip it in memory
-    offsets = arrays["offsets"]
-    rows = arrays["entry_subject"]
-    if (
-        offsets.shape[0] != base.entries + 1
-        or int(offsets[-1]) != base.cylinders
-        or len(subjects) != manifest.subjects
-        or base.entries != manifest.templates
-        or base.cylinders != manifest.cylinders
-        or (base.entries and (int(rows.max()) >= len(subjects) or int(rows.min()) < 0))
-        or (base.entries and np.any(np.diff(offsets) < 0))
-    ):
-        raise GalleryError(str(gen_dir), "arrays inconsistent with each other")
     return base, subjects
+
+
+def _check_consistent(
+    gen_dir: Path, arrays: dict[str, np.ndarray], manifest: Manifest, subjects: int
+) -> None:
+    """The arrays of a generation agree with each other and with the manifest, or a
+    GalleryError names the first that does not."""
+    entries = int(arrays["entry_subject"].shape[0])
+    found = {ENTRY: entries}
+    for kind in POINTS_INTO.values():
+        found[kind] = next(int(a.shape[0]) for n, a in arrays.items() if ROWS[n] == kind)
+    rows = arrays["entry_subject"]
+    problem = None
+    if subjects != manifest.subjects or entries != manifest.templates:
+        problem = "subjects or templates differ from the manifest's counts"
+    elif found[CYLINDER] != manifest.cylinders:
+        problem = "cylinders differ from the manifest's count"
+    elif entries and (int(rows.max()) >= subjects or int(rows.min()) < 0):
+        problem = "entry_subject names a subject row that is not there"
+    for name, _dtype, _shape, kind in ARRAYS:
+        if problem is None and kind != STARTS and arrays[name].shape[0] != found[kind]:
+            problem = f"{name} has {arrays[name].shape[0]} rows, not {found[kind]}"
+    for name, kind in POINTS_INTO.items():
+        starts = arrays[name]
+        if problem is not None:
+            break
+        if (
+            starts.shape[0] != entries + 1
+            or int(starts[0]) != 0
+            or int(starts[-1]) != found[kind]
+            or np.any(np.diff(starts) < 0)
+        ):
+            problem = f"{name} does not delimit the {kind}s of every entry"
+    # A packed block holds at least its map bytes, one a word: checked here so that a block
+    # is never read past its array's end, even unverified (numba does not check bounds).
+    if problem is None and entries:
+        map_bytes = np.diff(arrays["offsets"]) * (CYLINDER_WORDS + WORDS_PER_LAYER)
+        if np.any(np.diff(arrays["cylinder_starts"]) < map_bytes):
+            problem = "cylinder_starts gives an entry fewer bytes than its cylinders need"
+        elif np.any(np.diff(arrays["code_starts"]) < CODE_WORDS):
+            problem = "code_starts gives an entry fewer bytes than its index code needs"
+    if problem is not None:
+        raise GalleryError(str(gen_dir), f"arrays inconsistent with each other: {problem}")
 
 
 def write_generation(
@@ -417,13 +498,15 @@ def write_generation(
     subjects: list[str],
     columns: Columns,
     threshold: float | None,
+    journal: JournalState | None = None,
 ) -> None:
-    """Write generation ``generation`` (arrays, subject ids), then switch the manifest to it."""
+    """Write generation ``generation`` (arrays, subject ids), then switch the manifest to it
+    (its journal empty, or ``journal`` where that is already written)."""
     final = directory / f"gen-{generation}"
     staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".gen-{generation}."))
     files: dict[str, FileEntry] = {}
     try:
-        for name, _dtype, _shape in ARRAYS:
+        for name, _dtype, _shape, _rows in ARRAYS:
             array = np.ascontiguousarray(columns.view(name))
             path = staging / f"{name}.npy"
             np.save(path, array)
@@ -440,7 +523,60 @@ def write_generation(
     manifest = new_manifest(
         generation, len(subjects), columns.entries, columns.cylinders, files, threshold
     )
+    if journal is not None:
+        manifest = manifest.model_copy(update={"journal": journal})
     write_manifest(directory, manifest)
+
+
+def upgrade(directory: Path, verify: bool = True) -> bool:
+    """Rewrite a version-2 or -3 gallery as version 4 (its cylinders and codes packed), as a
+    new generation with the same subjects, templates and committed journal, switched to by
+    the manifest; the old generation is removed after. False if it was version 4 already.
+    Interrupted, the gallery is left as it was (the old generation until the manifest
+    switches, the new one after)."""
+    manifest = read_manifest(directory)
+    if manifest.version >= _PACKED_FROM:
+        return False
+    old = manifest.generation
+    gen_dir = directory / f"gen-{old}"
+    dense = {}
+    for name, dtype, _shape in (
+        *((n, d, s) for n, d, s, r in ARRAYS if n in _KEPT_BY_UPGRADE),
+        *_DENSE_ARRAYS,
+    ):
+        dense[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
+    subjects = read_subjects(gen_dir / SUBJECTS_FILE, manifest.files.get(SUBJECTS_FILE), verify)
+    columns = Columns.empty()
+    offsets = dense["offsets"]
+    for e in range(int(dense["entry_subject"].shape[0])):
+        s, t = int(offsets[e]), int(offsets[e + 1])
+        prepared = Prepared(
+            x=np.asarray(dense["x"][s:t]),
+            y=np.asarray(dense["y"][s:t]),
+            theta=np.asarray(dense["theta"][s:t]),
+            bits=np.asarray(dense["bits"][s:t]),
+            masks=np.asarray(dense["masks"][s:t]),
+            minutia_index=np.arange(t - s, dtype=np.int32),
+        )
+        row = int(dense["entry_subject"][e])
+        columns.append(row, int(dense["entry_finger"][e]), prepared, np.asarray(dense["codes"][e]))
+        columns.arrays["alive"][e] = bool(dense["alive"][e])
+    journal = manifest.journal
+    old_journal = journal_path(directory, old)
+    if journal is None:  # version 2: the journal as it stands is committed
+        size = old_journal.stat().st_size if old_journal.exists() else 0
+        records = sum(1 for _ in read_records(old_journal)) if size else 0
+        journal = JournalState(bytes=size, records=records)
+    new_journal = journal_path(directory, old + 1)
+    committed = old_journal.read_bytes()[: journal.bytes] if journal.bytes else b""
+    write_bytes_atomic(new_journal, committed, durable=True)
+    write_generation(directory, old + 1, subjects, columns, manifest.threshold, journal)  # type: ignore[arg-type]
+    shutil.rmtree(gen_dir, ignore_errors=True)
+    old_journal.unlink(missing_ok=True)
+    return True
+
+
+_KEPT_BY_UPGRADE = ("entry_subject", "entry_finger", "offsets", "alive", "x", "y", "theta")
 
 
 def write_subjects(path: Path, subjects: list[str]) -> FileEntry:

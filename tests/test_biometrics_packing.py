@@ -1,0 +1,191 @@
+"""Packed storage of cylinders and index codes: lossless, compared as stored, and the upgrade
+of a gallery written word for word by an older scomm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _biometric_templates import impression, random_template
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from scomm.biometrics import matcher, packing, storage
+from scomm.biometrics.gallery import Gallery
+from scomm.biometrics.screen import CODE_WORDS, index_code
+from scomm.errors import GalleryError
+
+# Words as a gallery's are: mostly zero bytes, some words all zero, a few full.
+_byte = st.sampled_from([0, 0, 0, 0, 0, 1, 0x80, 0xFF, 0x5A])
+_word = st.lists(_byte, min_size=8, max_size=8).map(lambda b: int.from_bytes(bytes(b), "little"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 9).flatmap(
+        lambda k: st.lists(st.lists(_word, min_size=5, max_size=5), min_size=k, max_size=k)
+    )
+)
+def test_a_packed_block_unpacks_to_its_words(rows: list[list[int]]) -> None:
+    words = np.array(rows, dtype=np.uint64).reshape(len(rows), 5)
+    packed = packing.pack(words)
+    nonzero_bytes = int(np.count_nonzero(words.view(np.uint8)))
+    assert packed.shape[0] == words.size + nonzero_bytes
+    # Unpacked from the end of its array (no eight bytes left to read) and from inside one.
+    assert np.array_equal(packing.unpack(packed, *words.shape), words)
+    inside = np.concatenate([np.full(3, 0xEE, np.uint8), packed, np.full(9, 0xEE, np.uint8)])
+    out = np.empty_like(words)
+    assert packing.unpack_into(inside, 3, out) == 3 + packed.shape[0]
+    assert np.array_equal(out, words)
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.uint64, st.tuples(st.integers(0, 6), st.just(3))))
+def test_any_words_survive_packing(words: np.ndarray) -> None:
+    assert np.array_equal(packing.unpack(packing.pack(words), *words.shape), words)
+
+
+def test_blocks_are_packed_one_after_another() -> None:
+    words = np.arange(1, 31, dtype=np.uint64).reshape(10, 3) << np.uint64(20)
+    starts = np.array([0, 4, 4, 10])
+    out, at = packing.pack_blocks(words, starts)
+    assert at.tolist() == [0, len(packing.pack(words[:4])), len(packing.pack(words[:4])), len(out)]
+    assert np.array_equal(packing.unpack(out[at[2] : at[3]], 6, 3), words[4:])
+
+
+def test_cylinders_and_codes_of_real_templates_pack_losslessly_and_compare_alike() -> None:
+    prepared = [matcher.prepare(random_template(s)) for s in range(12)]
+    for p in prepared:
+        block = matcher.pack_cylinders(p.bits, p.masks)
+        bits, masks = matcher.unpack_cylinder_block(block, len(p))
+        assert np.array_equal(bits, p.bits) and np.array_equal(masks, p.masks)
+        # Most cells are empty: the block is a fraction of the words.
+        assert block.shape[0] < 0.6 * (p.bits.nbytes + p.masks.nbytes)
+        code = index_code(p)
+        assert np.array_equal(packing.unpack(packing.pack(code[None]), 1, CODE_WORDS)[0], code)
+    x = np.concatenate([p.x for p in prepared])
+    y = np.concatenate([p.y for p in prepared])
+    theta = np.concatenate([p.theta for p in prepared])
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in prepared])]).astype(np.int64)
+    rows = packing.cylinder_rows(
+        np.concatenate([p.bits for p in prepared]),
+        np.concatenate([p.masks for p in prepared]),
+        matcher.DISC_WORDS,
+    )
+    packed, starts = packing.pack_blocks(rows, offsets)
+    which = np.array([3, 0, 11, 3, 7])
+    probe = matcher.prepare(impression(random_template(3), 1))
+    bits = np.concatenate([p.bits for p in prepared])
+    masks = np.concatenate([p.masks for p in prepared])
+    for parallel in (False, True):
+        dense = matcher.compare_many(
+            probe, x, y, theta, bits, masks, offsets, which, parallel=parallel
+        )
+        stored = matcher.compare_many_packed(
+            probe, x, y, theta, packed, starts, offsets, which, parallel=parallel
+        )
+        assert np.array_equal(dense, stored)
+        assert dense[0] == max(dense)  # the mate, 3, first: the comparison is a real one
+
+
+# --- a gallery written by an older scomm -----------------------------------------------------
+
+
+def _as_format_3(directory: Path) -> None:
+    """Rewrite a gallery's generation as scomm wrote it before format 4: cylinders and index
+    codes word for word (``bits``, ``masks``, ``codes``)."""
+    manifest = storage.read_manifest(directory)
+    gen = directory / f"gen-{manifest.generation}"
+    segment = Gallery.open(directory)._segments[0]
+    entries = segment.entries
+    prepared = [segment.prepared(e) for e in range(entries)]
+    dense = {
+        "codes": np.array([segment.code(e) for e in range(entries)], dtype=np.uint64),
+        "bits": np.concatenate([p.bits for p in prepared]),
+        "masks": np.concatenate([p.masks for p in prepared]),
+    }
+    files = dict(manifest.files)
+    for name in ("code_starts", "code_bytes", "cylinder_starts", "cylinder_bytes"):
+        (gen / f"{name}.npy").unlink()
+        del files[name]
+    for name, array in dense.items():
+        np.save(gen / f"{name}.npy", array)
+        path = gen / f"{name}.npy"
+        files[name] = storage.FileEntry(
+            shape=list(array.shape), bytes=path.stat().st_size, xxh3_64=storage.file_digest(path)
+        )
+    storage.write_manifest(directory, manifest.model_copy(update={"version": 3, "files": files}))
+
+
+def _searches(gallery: Gallery) -> list[object]:
+    probes = [{1: impression(random_template(1000 * s + 1), s)} for s in (2, 5, 9)]
+    return [gallery.search(p, 3) for p in probes]
+
+
+def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(tmp_path: Path) -> None:
+    directory = tmp_path / "g"
+    g = Gallery.create(directory)
+    for s in range(10):
+        g.enroll(f"S{s}", {1: random_template(1000 * s + 1), 2: random_template(1000 * s + 2)})
+    g.compact()  # the subjects in the arrays of generation 1
+    g.remove("S4")  # ... and a journal on top
+    g.enroll("S10", {1: random_template(10_001)})
+    before = _searches(Gallery.open(directory))
+    _as_format_3(directory)
+    size_dense = sum(f.stat().st_size for f in (directory / "gen-1").iterdir())
+
+    with pytest.raises(GalleryError, match="gallery-upgrade"):
+        Gallery.open(directory)
+    assert storage.upgrade(directory) is True
+    upgraded = Gallery.open(directory)
+    assert storage.read_manifest(directory).version == storage.FORMAT_VERSION
+    assert upgraded.generation == 2 and not (directory / "gen-1").exists()
+    assert "S4" not in upgraded and "S10" in upgraded and len(upgraded) == 10
+    assert _searches(upgraded) == before
+    size_packed = sum(f.stat().st_size for f in (directory / "gen-2").iterdir())
+    assert size_packed < size_dense
+    assert storage.upgrade(directory) is False  # already this format: nothing to do
+
+
+def test_the_upgrade_command_says_what_it_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scomm.cli import main
+
+    directory = tmp_path / "g"
+    g = Gallery.create(directory)
+    g.enroll("A", {1: random_template(5)})
+    g.compact()
+    _as_format_3(directory)
+    for _ in range(2):
+        with pytest.raises(SystemExit) as done:
+            main(["biometrics", "gallery-upgrade", str(directory)])
+        assert done.value.code == 0
+    first, second = capsys.readouterr().out.strip().splitlines()
+    assert "upgraded to format 4" in first and "subjects 1" in first
+    assert "already format 4" in second
+
+
+def test_an_entry_given_fewer_bytes_than_its_cylinders_need_is_refused(tmp_path: Path) -> None:
+    # Unverified opens skip the checksums; the block bounds still stand between a damaged
+    # array and a read past its end.
+    directory = tmp_path / "g"
+    g = Gallery.create(directory)
+    g.enroll("A", {1: random_template(5)})
+    g.enroll("B", {1: random_template(6)})
+    g.compact()
+    gen = directory / "gen-1"
+    starts = np.load(gen / "cylinder_starts.npy")
+    starts[1] = 10  # A's block: 10 bytes for its dozens of cylinders
+    np.save(gen / "cylinder_starts.npy", starts)
+    manifest = storage.read_manifest(directory)
+    files = dict(manifest.files)
+    path = gen / "cylinder_starts.npy"
+    files["cylinder_starts"] = storage.FileEntry(
+        shape=list(starts.shape), bytes=path.stat().st_size, xxh3_64=storage.file_digest(path)
+    )
+    storage.write_manifest(directory, manifest.model_copy(update={"files": files}))
+    with pytest.raises(GalleryError, match="fewer bytes than its cylinders need"):
+        Gallery.open(directory, verify=False)
