@@ -358,7 +358,7 @@ def test_screen_from_transposed_codes_gives_the_word_by_word_scores(
                     if not segment.entries:
                         continue
                     word_by_word = np.empty(segment.entries, dtype=np.float32)
-                    codes = module.unpack_codes(
+                    codes = module.decode_codes(
                         segment.view("code_bytes"), segment.view("code_starts"), 0, segment.entries
                     )
                     folded, sizes = module.fold(codes, g.screen_layout)

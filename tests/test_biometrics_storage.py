@@ -39,7 +39,7 @@ def test_an_intact_gallery_opens_with_or_without_checksums(gallery_dir: Path) ->
     assert first[0].subject_id == "S3"
     assert Gallery.open(gallery_dir, verify=False).search(probe, 3) == first
     manifest = json.loads((gallery_dir / "manifest.json").read_text())
-    assert set(manifest["files"]) >= {"cylinder_bytes", "code_bytes", "subjects.json"}
+    assert set(manifest["files"]) >= {"cylinder_bytes", "code_bytes", "subject_ids"}
     assert all(len(entry["xxh3_64"]) == 16 for entry in manifest["files"].values())
 
 
@@ -77,10 +77,11 @@ def test_a_cut_short_array_file_is_named(gallery_dir: Path) -> None:
 
 
 def test_subjects_and_manifest_are_checksummed(gallery_dir: Path) -> None:
-    subjects = gen_file(gallery_dir, "subjects.json")
+    subjects = gen_file(gallery_dir, "subject_ids.npy")
     original = subjects.read_bytes()
+    assert b"S1" in original
     subjects.write_bytes(original.replace(b"S1", b"S9"))
-    assert "subjects.json" in open_error(gallery_dir)
+    assert "subject_ids.npy" in open_error(gallery_dir)
     subjects.write_bytes(original)
     manifest_path = gallery_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

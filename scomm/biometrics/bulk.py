@@ -39,7 +39,7 @@ import numba
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scomm.biometrics import matcher, packing, screen, storage
+from scomm.biometrics import byte_sparse, matcher, screen, storage
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER
 from scomm.biometrics.screen import CODE_WORDS
 from scomm.biometrics.storage import ARRAYS, POINTS_INTO, FileEntry, NpyWriter
@@ -96,7 +96,7 @@ def _cylinders_of_many(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`matcher._build_cylinders` of every template of a chunk (template ``t``'s minutiae
     are rows ``starts[t]`` to ``starts[t + 1] - 1``), in one call: the Python work around the
-    kernel in :func:`matcher.prepare`, and the packing of its results into columns, were about
+    kernel in :func:`matcher.prepare`, and the byte_sparse of its results into columns, were about
     a fifth of a synthetic build's CPU time."""
     n = x.shape[0]
     bits = np.zeros((n, CYLINDER_WORDS), dtype=np.uint64)
@@ -161,9 +161,9 @@ def prepare_chunk(subjects: Sequence[Subject]) -> PreparedChunk:
     bits = np.ascontiguousarray(bits[index])
     masks = np.ascontiguousarray(masks[index])
     codes = _codes_of_many(bits, offsets, screen._RANKS_BY_CELL)
-    code_bytes, code_starts = packing.pack_blocks(codes, np.arange(len(rows) + 1))
-    cylinder_bytes, cylinder_starts = packing.pack_blocks(
-        packing.cylinder_rows(bits, masks, matcher.DISC_WORDS), offsets
+    code_bytes, code_starts = byte_sparse.encode_blocks(codes, np.arange(len(rows) + 1))
+    cylinder_bytes, cylinder_starts = byte_sparse.encode_blocks(
+        byte_sparse.cylinder_rows(bits, masks, matcher.DISC_WORDS), offsets
     )
     arrays: dict[str, np.ndarray] = {
         "entry_subject": np.array(rows, dtype=np.int32),
@@ -304,7 +304,7 @@ class _State:
         self.ids.seek(0)
         ids = [json.loads(line) for line in self.ids]
         self.ids.close()
-        files[storage.SUBJECTS_FILE] = storage.write_subjects(self.dir / storage.SUBJECTS_FILE, ids)
+        files.update(storage.write_subject_ids(self.dir, ids))
         return files
 
     def stop(self) -> None:

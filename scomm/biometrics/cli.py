@@ -192,7 +192,7 @@ def gallery_upgrade_command(
     gallery: Annotated[Path, typer.Argument(help="Gallery directory.")],
 ) -> None:
     """Rewrite a gallery of an older format (cylinders stored word for word) in this
-    version's, packed: the same subjects, templates and journal, a third of the disk."""
+    version's, byte-sparse: the same subjects, templates and journal, a third of the disk."""
     from scomm.biometrics import storage
     from scomm.biometrics.gallery import Gallery
 

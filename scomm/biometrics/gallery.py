@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from scomm.biometrics.search import (
     shortlist_size,
 )
 from scomm.biometrics.storage import Columns
+from scomm.biometrics.subject_ids import SubjectIds
 from scomm.biometrics.template import FINGER_POSITIONS, UNKNOWN_FINGER, Template
 from scomm.errors import GalleryError, InputError
 
@@ -67,8 +67,7 @@ class Gallery:
         self.screen_layout = screen_layout  # what of the index codes the screen holds
         self.generation = 0
         self.threshold: float | None = None
-        self._subjects: list[str] = []  # by row
-        self._rows: dict[str, int] = {}
+        self._ids = SubjectIds()  # subject ids by row
         self._entries = EntryIndex()  # row -> its (segment, entry) pairs
         self._segments: list[Columns] = [Columns.empty()]  # [base?, delta]
         self._screens: dict[int, SegmentScreen] = {}  # by segment, made by the first search
@@ -113,11 +112,9 @@ class Gallery:
         gallery.threshold = manifest.threshold
         base, subjects = storage.read_generation(directory, manifest, verify)
         gallery._segments = [base, Columns.empty()]
-        gallery._subjects = subjects  # type: ignore[assignment]
-        gallery._rows = {s: row for row, s in enumerate(subjects) if s is not None}
-        live = np.fromiter((s is not None for s in subjects), np.bool_, len(subjects))
+        gallery._ids = subjects
         gallery._entries = EntryIndex.of_base(
-            base.arrays["entry_subject"], base.arrays["alive"], live
+            base.arrays["entry_subject"], base.arrays["alive"], subjects.live_in_base()
         )
         gallery._replay_journal(manifest)
         return gallery
@@ -143,17 +140,17 @@ class Gallery:
     # --- enrolment and removal ---------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._ids)
 
     def __contains__(self, subject_id: object) -> bool:
-        return subject_id in self._rows
+        return subject_id in self._ids
 
     @property
     def template_count(self) -> int:
         return self._entries.templates
 
     def subjects(self) -> list[str]:
-        return list(self._rows)
+        return [subject_id for subject_id, _row in self._ids.live()]
 
     def fingers_of(self, subject_id: str) -> list[int]:
         """Finger positions enrolled for a subject."""
@@ -192,7 +189,7 @@ class Gallery:
     def _check_new(self, subject_id: object, fingers: Mapping[int, object], seen: set[str]) -> None:
         if not isinstance(subject_id, str) or not subject_id or len(subject_id) > 256:
             raise InputError("subject_id", f"must be a non-empty string, got {subject_id!r}")
-        if subject_id in self._rows or subject_id in seen:
+        if subject_id in self._ids or subject_id in seen:
             raise GalleryError(subject_id, "already enrolled (remove it first)")
         seen.add(subject_id)
         if not fingers:
@@ -218,17 +215,15 @@ class Gallery:
         self._apply_removal(subject_id)
 
     def _row(self, subject_id: str) -> int:
-        try:
-            return self._rows[subject_id]
-        except KeyError:
-            raise GalleryError(subject_id, "no such subject in the gallery") from None
+        row = self._ids.row(subject_id)
+        if row is None:
+            raise GalleryError(subject_id, "no such subject in the gallery")
+        return row
 
     def _apply_enrolment(
         self, subject_id: str, prepared: list[tuple[int, Prepared, np.ndarray]]
     ) -> None:
-        row = len(self._subjects)
-        self._subjects.append(subject_id)
-        self._rows[subject_id] = row
+        row = self._ids.append(subject_id)
         delta = len(self._segments) - 1
         self._entries.add(
             row,
@@ -239,10 +234,9 @@ class Gallery:
         )
 
     def _apply_removal(self, subject_id: str) -> None:
-        row = self._rows.pop(subject_id)
+        row = self._ids.remove(subject_id)
         for s, e in self._entries.pop(row):
             self._segments[s].arrays["alive"][e] = False
-        self._subjects[row] = None  # type: ignore[call-overload]
 
     # --- the journal ---------------------------------------------------------------------------
 
@@ -263,7 +257,7 @@ class Gallery:
                     subject_id = payload.decode()
                 except UnicodeDecodeError:
                     raise GalleryError(str(path), f"record at byte {pos}: bad subject id") from None
-                if subject_id not in self._rows:
+                if subject_id not in self._ids:
                     raise GalleryError(str(path), f"removes {subject_id!r}, never enrolled")
                 self._apply_removal(subject_id)
             else:
@@ -272,7 +266,7 @@ class Gallery:
     def _check_replayed(
         self, path: Path, pos: int, subject_id: str, fingers: list[tuple[int, Prepared, np.ndarray]]
     ) -> None:
-        if not subject_id or subject_id in self._rows:
+        if not subject_id or subject_id in self._ids:
             raise GalleryError(
                 str(path), f"record at byte {pos} enrols {subject_id!r}, enrolled already"
             )
@@ -285,7 +279,7 @@ class Gallery:
         """The live subjects (by new row) and their templates in one segment."""
         merged = Columns.empty()
         rows: list[str] = []
-        for subject_id, row in self._rows.items():
+        for subject_id, row in self._ids.live():
             new_row = len(rows)
             rows.append(subject_id)
             for s, e in self._entries[row]:
@@ -349,11 +343,16 @@ class Gallery:
 
     def memory_report(self) -> dict[str, float]:
         """Bytes per live template: held in memory (heap arrays, the screens' transposed codes,
-        the subject bookkeeping, estimated from a sample) and memory-mapped from the files
-        (read from the page cache when a search touches them), by what they serve."""
+        the subject bookkeeping) and memory-mapped from the files (read from the page cache
+        when a search touches them), by what they serve."""
         templates = max(self.template_count, 1)
         heap = 0
-        mapped = {"screen_codes": 0, "full_templates": 0, "entries": 0}
+        mapped = {
+            "screen_codes": 0,
+            "full_templates": 0,
+            "entries": 0,
+            "subject_ids": self._ids.mapped_bytes(),
+        }
         for segment in self._segments:
             for name, array in segment.arrays.items():
                 size = int(array.nbytes)
@@ -368,22 +367,15 @@ class Gallery:
         transposed = sum(
             screen.index.nbytes for screen in self._screens.values() if screen.index is not None
         )
-        # The subject ids (each string once: the list and the dict share them) and the
-        # containers holding them; the strings' size estimated from the first thousand.
-        sample = self._subjects[:1000]
-        per_id = sum(sys.getsizeof(i) for i in sample if i is not None) / max(len(sample), 1)
-        bookkeeping = (
-            self._entries.nbytes
-            + sys.getsizeof(self._rows)
-            + sys.getsizeof(self._subjects)
-            + per_id * len(self._rows)
-        )
+        # The subject ids' arrays are memory-mapped; what they add to the heap is the
+        # enrolments since the generation was written.
+        bookkeeping = self._entries.nbytes + self._ids.heap_bytes()
         resident = heap + transposed + bookkeeping
         return {
             "in_memory": round(resident / templates, 1),
             "in_memory_screen_index": round(transposed / templates, 1),
             "in_memory_heap_arrays": round(heap / templates, 1),
-            "in_memory_subject_bookkeeping_estimate": round(bookkeeping / templates, 1),
+            "in_memory_subject_bookkeeping": round(bookkeeping / templates, 1),
             **{f"mapped_{k}": round(v / templates, 1) for k, v in mapped.items()},
         }
 

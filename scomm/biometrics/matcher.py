@@ -37,9 +37,9 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from scomm.biometrics import packing
+from scomm.biometrics import byte_sparse
+from scomm.biometrics.byte_sparse import decode_cylinders
 from scomm.biometrics.intrinsics import popcount
-from scomm.biometrics.packing import unpack_cylinders
 from scomm.biometrics.template import Template
 from scomm.errors import TemplateError
 
@@ -100,7 +100,7 @@ def _disc_mask() -> np.ndarray:
 DISC = _disc_mask()
 DISC_CELLS = int(DISC.sum())
 # The disc's cells as mask words (row by row, as a layer's cells are): a gallery stores each
-# cylinder's mask XOR this, all zeros where the whole disc is valid (scomm.biometrics.packing).
+# cylinder's mask XOR this, all zeros where the whole disc is valid (scomm.biometrics.byte_sparse).
 DISC_WORDS = np.packbits(DISC.ravel(), bitorder="little").view(np.uint64).copy()
 
 # Square roots of every popcount a cylinder comparison can give.
@@ -983,8 +983,8 @@ def _score_range(
     gt: np.ndarray,
     gbits: np.ndarray,
     gmasks: np.ndarray,
-    packed: bool,
-    gpacked: np.ndarray,
+    encoded: bool,
+    gencoded: np.ndarray,
     gstarts: np.ndarray,
     offsets: np.ndarray,
     which: np.ndarray,
@@ -994,8 +994,8 @@ def _score_range(
 ) -> None:
     """Scores of a probe (with its :func:`_probe_side`) against gallery entries
     ``which[lo:hi]``, in one workspace sized for the largest of them. The entries' cylinders
-    are ``gbits`` and ``gmasks``, or with ``packed`` the blocks of ``gpacked`` that
-    ``gstarts`` gives, unpacked here one entry at a time (:mod:`scomm.biometrics.packing`)."""
+    are ``gbits`` and ``gmasks``, or with ``encoded`` the blocks of ``gencoded``
+    that ``gstarts`` gives, decoded here one entry at a time (:mod:`scomm.biometrics.byte_sparse`)."""
     largest = 0
     for q in range(lo, hi):
         w = which[q]
@@ -1004,15 +1004,15 @@ def _score_range(
     bplanes = np.empty((max(largest, 1), 3 * WORDS_PER_LAYER), dtype=np.uint64)
     bcos, bsin = fw[_F_BCOS], fw[_F_BSIN]
     width = CYLINDER_WORDS + WORDS_PER_LAYER
-    rows = np.empty((largest if packed else 0, width), dtype=np.uint64)
-    ubits = np.empty((largest if packed else 0, CYLINDER_WORDS), dtype=np.uint64)
-    umasks = np.empty((largest if packed else 0, WORDS_PER_LAYER), dtype=np.uint64)
+    rows = np.empty((largest if encoded else 0, width), dtype=np.uint64)
+    ubits = np.empty((largest if encoded else 0, CYLINDER_WORDS), dtype=np.uint64)
+    umasks = np.empty((largest if encoded else 0, WORDS_PER_LAYER), dtype=np.uint64)
     for q in range(lo, hi):
         w = which[q]
         s, e = offsets[w], offsets[w + 1]
-        if packed:
+        if encoded:
             k = e - s
-            unpack_cylinders(gpacked, gstarts[w], k, DISC_WORDS, rows, ubits, umasks)
+            decode_cylinders(gencoded, gstarts[w], k, DISC_WORDS, rows, ubits, umasks)
             cb, cm = ubits[:k], umasks[:k]
         else:
             cb, cm = gbits[s:e], gmasks[s:e]
@@ -1035,8 +1035,8 @@ def _score_many(
     gt: np.ndarray,
     gbits: np.ndarray,
     gmasks: np.ndarray,
-    packed: bool,
-    gpacked: np.ndarray,
+    encoded: bool,
+    gencoded: np.ndarray,
     gstarts: np.ndarray,
     offsets: np.ndarray,
     which: np.ndarray,
@@ -1050,8 +1050,8 @@ def _score_many(
     acos, asin, aplanes = _probe_side(pt, pbits)
     for c in numba.prange(chunks):
         _score_range(
-            px, py, acos, asin, pbits, pmasks, aplanes, gx, gy, gt, gbits, gmasks, packed,
-            gpacked, gstarts, offsets, which, out, c * n // chunks, (c + 1) * n // chunks,
+            px, py, acos, asin, pbits, pmasks, aplanes, gx, gy, gt, gbits, gmasks, encoded,
+            gencoded, gstarts, offsets, which, out, c * n // chunks, (c + 1) * n // chunks,
         )  # fmt: skip
 
 
@@ -1077,23 +1077,23 @@ def compare_many(
     )
 
 
-def compare_many_packed(
+def compare_many_encoded(
     probe: Prepared,
     x: np.ndarray,
     y: np.ndarray,
     theta: np.ndarray,
-    packed: np.ndarray,
+    encoded: np.ndarray,
     starts: np.ndarray,
     offsets: np.ndarray,
     which: np.ndarray,
     *,
     parallel: bool = True,
 ) -> np.ndarray:
-    """:func:`compare_many` against templates stored packed: template ``w``'s cylinders are
-    the block of ``packed`` at ``starts[w]`` (:func:`pack_cylinders`), its minutiae rows
+    """:func:`compare_many` against templates as a gallery stores them: template ``w``'s
+    cylinders are the block of ``encoded`` at ``starts[w]`` (:func:`encode_cylinders`), its minutiae rows
     ``offsets[w]:offsets[w + 1]`` of ``x``, ``y`` and ``theta``."""
     return _compare_many(
-        probe, x, y, theta, _NO_WORDS, _NO_WORDS, (packed, starts), offsets, which, parallel
+        probe, x, y, theta, _NO_WORDS, _NO_WORDS, (encoded, starts), offsets, which, parallel
     )
 
 
@@ -1109,7 +1109,7 @@ def _compare_many(
     theta: np.ndarray,
     gbits: np.ndarray,
     gmasks: np.ndarray,
-    packed: tuple[np.ndarray, np.ndarray] | None,
+    encoded: tuple[np.ndarray, np.ndarray] | None,
     offsets: np.ndarray,
     which: np.ndarray,
     parallel: bool,
@@ -1118,35 +1118,35 @@ def _compare_many(
     if not which.shape[0]:
         return out
     pbits, pmasks = _words(probe.bits), _words(probe.masks)
-    gpacked, gstarts = packed if packed is not None else (_NO_BYTES, _NO_STARTS)
+    gencoded, gstarts = encoded if encoded is not None else (_NO_BYTES, _NO_STARTS)
     which = np.ascontiguousarray(which, dtype=np.int64)
-    is_packed = packed is not None
+    is_encoded = encoded is not None
     if parallel:
         _score_many(
-            probe.x, probe.y, probe.theta, pbits, pmasks, x, y, theta, gbits, gmasks, is_packed,
-            gpacked, gstarts, offsets, which, out, min(which.shape[0], 4 * numba.get_num_threads()),
+            probe.x, probe.y, probe.theta, pbits, pmasks, x, y, theta, gbits, gmasks, is_encoded,
+            gencoded, gstarts, offsets, which, out, min(which.shape[0], 4 * numba.get_num_threads()),
         )  # fmt: skip
     else:
         # One thread: the shared range kernel, its probe side computed here.
         acos, asin, aplanes = _probe_side(probe.theta, pbits)
         _score_range(
             probe.x, probe.y, acos, asin, pbits, pmasks, aplanes, x, y, theta, gbits, gmasks,
-            is_packed, gpacked, gstarts, offsets, which, out, 0, which.shape[0],
+            is_encoded, gencoded, gstarts, offsets, which, out, 0, which.shape[0],
         )  # fmt: skip
     return out
 
 
-def pack_cylinders(bits: np.ndarray, masks: np.ndarray) -> np.ndarray:
+def encode_cylinders(bits: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """A template's cylinders (``bits`` n x 24, ``masks`` n x 4) as a gallery stores them
-    (:mod:`scomm.biometrics.packing`)."""
-    return packing.pack(packing.cylinder_rows(_words(bits), _words(masks), DISC_WORDS))
+    (:mod:`scomm.biometrics.byte_sparse`)."""
+    return byte_sparse.encode(byte_sparse.cylinder_rows(_words(bits), _words(masks), DISC_WORDS))
 
 
-def unpack_cylinder_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``bits`` and ``masks`` of ``k`` cylinders packed by :func:`pack_cylinders`."""
+def decode_cylinder_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``bits`` and ``masks`` of ``k`` cylinders encoded by :func:`encode_cylinders`."""
     rows = np.empty((k, CYLINDER_WORDS + WORDS_PER_LAYER), dtype=np.uint64)
     bits = np.empty((k, CYLINDER_WORDS), dtype=np.uint64)
     masks = np.empty((k, WORDS_PER_LAYER), dtype=np.uint64)
     block = np.ascontiguousarray(block, dtype=np.uint8)
-    unpack_cylinders(block, 0, k, DISC_WORDS, rows, bits, masks)
+    decode_cylinders(block, 0, k, DISC_WORDS, rows, bits, masks)
     return bits, masks

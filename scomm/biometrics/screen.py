@@ -28,10 +28,10 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from scomm.biometrics.byte_sparse import decode_into
 from scomm.biometrics.intrinsics import cttz as _cttz
 from scomm.biometrics.intrinsics import popcount as _popcount
 from scomm.biometrics.matcher import CYLINDER_WORDS, Prepared
-from scomm.biometrics.packing import unpack_into
 from scomm.biometrics.template import UNKNOWN_FINGER
 
 # MinHash tables. 32, not 16: one FVC2002 finger against 1,000,000 templates, the mate is
@@ -269,7 +269,7 @@ def _transpose_codes(
     tables: int,
     bucket_bits: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The codes of entries ``members`` (packed: entry ``e``'s at ``code_starts[e]`` of
+    """The codes of entries ``members`` (encoded: entry ``e``'s at ``code_starts[e]`` of
     ``code_bytes``) folded to a layout, bucket by bucket: bit ``j`` of row ``k`` is set when
     the folded code of ``members[j]`` sets bit ``k``; and the folded codes' sizes."""
     m = members.shape[0]
@@ -279,7 +279,7 @@ def _transpose_codes(
     folded = np.zeros(width, dtype=np.uint64)
     code = np.empty((1, CODE_WORDS), dtype=np.uint64)
     for j in range(m):
-        unpack_into(code_bytes, code_starts[members[j]], code)
+        decode_into(code_bytes, code_starts[members[j]], code)
         sizes[j] = _fold_into(code[0], counted, tables, bucket_bits, folded)
         word = j >> 6
         bit = np.uint64(1) << np.uint64(j & 63)
@@ -444,7 +444,7 @@ def transpose(
     fingers: np.ndarray,
     layout: ScreenLayout = DEFAULT_LAYOUT,
 ) -> Transposed:
-    """The packed codes of a segment's entries (as :class:`~scomm.biometrics.storage.Columns`
+    """The encoded codes of a segment's entries (as :class:`~scomm.biometrics.storage.Columns`
     holds them) transposed by finger position (see :class:`Transposed`)."""
     members: dict[int, np.ndarray] = {}
     transposed: dict[int, np.ndarray] = {}
@@ -457,11 +457,11 @@ def transpose(
     return Transposed(int(fingers.shape[0]), layout, members, transposed, sizes)
 
 
-def unpack_codes(code_bytes: np.ndarray, code_starts: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """The index codes of entries ``lo`` to ``hi - 1``, unpacked (one a row)."""
+def decode_codes(code_bytes: np.ndarray, code_starts: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The index codes of entries ``lo`` to ``hi - 1``, decoded (one a row)."""
     out = np.empty((hi - lo, CODE_WORDS), dtype=np.uint64)
     for e in range(lo, hi):
-        unpack_into(code_bytes, int(code_starts[e]), out[e - lo : e - lo + 1])
+        decode_into(code_bytes, int(code_starts[e]), out[e - lo : e - lo + 1])
     return out
 
 
@@ -487,7 +487,7 @@ class SegmentScreen:
         position: int,
     ) -> np.ndarray:
         """Screen scores of every entry (-1: another position or removed): :func:`_screen`'s
-        over the codes (packed, as the segment holds them) folded to the layout, counted from
+        over the codes (encoded, as the segment holds them) folded to the layout, counted from
         the transposed codes."""
         entries = int(fingers.shape[0])
         index = self.index
@@ -508,6 +508,6 @@ class SegmentScreen:
             _scores_of(shared, members, index.sizes[p], alive, out)
         n = index.entries
         if n < entries:  # enrolled since the codes were transposed
-            folded, sizes = fold(unpack_codes(code_bytes, code_starts, n, entries), self.layout)
+            folded, sizes = fold(decode_codes(code_bytes, code_starts, n, entries), self.layout)
             _screen(folded, sizes, fingers[n:], alive[n:], probe, position, out[n:])
         return out

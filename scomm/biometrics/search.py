@@ -140,7 +140,7 @@ def search_prepared(
         raise InputError("max_candidates", f"must be at least 1, got {max_candidates}")
     screen_fingers = settings.screen_fingers
     shortlist_subjects = settings.shortlist_subjects
-    if not gallery._rows:
+    if not len(gallery._ids):
         return []
     # Stages 2 and 3: screen the probe's best fingers, fully compare their shortlists.
     order = sorted(probe, key=lambda pos: -len(probe[pos][0]) * quality_weight(probe[pos][0]))
@@ -201,7 +201,9 @@ def search_prepared(
                 continue
             finger_scores[position] = _compare_subject(gallery, row, position, prepared)
         fused = fuse(finger_scores, weights, total_weight)
-        candidates.append(Candidate(gallery._subjects[row], fused, finger_scores))
+        subject_id = gallery._ids[row]
+        assert subject_id is not None  # only live entries are screened and compared
+        candidates.append(Candidate(subject_id, fused, finger_scores))
     candidates.sort(key=lambda c: (-c.score, c.subject_id))
     if observer is not None:
         observer(
@@ -249,7 +251,7 @@ def _observed_scores(gallery: Gallery, found: list[tuple[int, float]]) -> dict[s
     best = sorted(found, key=lambda rs: -rs[1])[:OBSERVED_ROWS]
     return {
         "compared": len(found),
-        "best": [[gallery._subjects[r], float(s)] for r, s in best],
+        "best": [[gallery._ids[r], float(s)] for r, s in best],
     }
 
 
@@ -294,7 +296,7 @@ def _screen_and_match(
                 "kept": int(top.shape[0]),
                 "shortlist": [
                     [
-                        gallery._subjects[
+                        gallery._ids[
                             int(
                                 gallery._segments[int(seg_of[i])].arrays["entry_subject"][
                                     entry_of[i]
@@ -327,7 +329,7 @@ def _screen_subjects_and_match(
     """Stages 2 and 3 with a shortlist of subjects: the ``keep`` subjects whose screen
     scores summed over the ``screened`` fingers are highest, each of those fingers fully
     compared with the subject's template(s) of that position."""
-    rows = len(gallery._subjects)
+    rows = gallery._ids.rows
     total = np.zeros(rows, dtype=np.float64)
     seen = np.zeros(rows, dtype=np.bool_)
     searched = []
@@ -357,7 +359,7 @@ def _screen_subjects_and_match(
                 "shortlist_of": "subjects (screen scores summed over the screened fingers)",
                 "screened": screened_subjects,
                 "kept": int(candidates.shape[0]),
-                "shortlist": [[gallery._subjects[r], float(total[r])] for r in best_rows],
+                "shortlist": [[gallery._ids[r], float(total[r])] for r in best_rows],
             },
         )
     matched = []
@@ -437,7 +439,7 @@ def _compare_entries(prepared: Prepared, segment: Columns, entries: np.ndarray) 
     ten-print search's shortlist) are compared on this thread: a parallel region costs more
     than it saves for a few comparisons, and much more when another process holds the other
     cores (every thread of the region must be scheduled before it ends)."""
-    return matcher.compare_many_packed(
+    return matcher.compare_many_encoded(
         prepared,
         segment.view("x"),
         segment.view("y"),

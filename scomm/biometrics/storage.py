@@ -6,7 +6,7 @@ Storage (a directory)::
                             every file of the generation its shape, size and checksum; the
                             manifest's own checksum over the rest
     gen-<g>/*.npy           the arrays of generation g (memory-mapped on open: fast reopen)
-    gen-<g>/subjects.json   subject ids by row
+    gen-<g>/subject_*.npy   subject ids by row (scomm.biometrics.subject_ids)
     journal-<g>.bin         enrolments and removals since generation g (append-only records,
                             each with its CRC-32); the manifest records how many records
                             and bytes of it are committed
@@ -34,7 +34,7 @@ import shutil
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,9 +42,10 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scomm.biometrics import matcher, packing
+from scomm.biometrics import byte_sparse, matcher, subject_ids
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
 from scomm.biometrics.screen import CODE_WORDS, INDEX_PARAMETERS, code_size
+from scomm.biometrics.subject_ids import SubjectIds
 from scomm.errors import GalleryError
 from scomm.files import write_bytes_atomic
 
@@ -52,14 +53,14 @@ FORMAT = "scomm-gallery"
 # 2: every file of a generation and the manifest itself carry a checksum.
 # 3: the manifest records the journal's committed length (a version-2 manifest is read, its
 # journal taken as it is, and becomes version 3 at its next write).
-# 4: cylinders and index codes stored packed (scomm.biometrics.packing): 5 kB a template on
+# 4: cylinders and index codes stored byte-sparse (scomm.biometrics.byte_sparse): 5 kB a template on
 # disk instead of 14. A version-2 or -3 gallery is read only by upgrade().
 FORMAT_VERSION = 4
 _READABLE_VERSIONS = (2, 3, 4)
 _PACKED_FROM = 4
 
 # What one row of an array is: an entry (a template), a cylinder (one of its minutiae), or a
-# byte of its packed cylinders or index code. An array of starts has a row more than there
+# byte of its encoded cylinders or index code. An array of starts has a row more than there
 # are entries: entry e's rows of the array it points into are starts[e] to starts[e + 1] - 1.
 ENTRY, CYLINDER, CYLINDER_BYTE, CODE_BYTE, STARTS = (
     "entry", "cylinder", "cylinder byte", "code byte", "starts"
@@ -86,7 +87,7 @@ _DENSE_ARRAYS = (
     ("bits", np.uint64, (CYLINDER_WORDS,)),
     ("masks", np.uint64, (WORDS_PER_LAYER,)),
 )
-SUBJECTS_FILE = "subjects.json"
+_LEGACY_SUBJECTS_FILE = "subjects.json"  # versions 2 and 3: the ids as one JSON list
 _JOURNAL_MAGIC = b"SGJ1"
 _RECORD_HEAD = struct.Struct(">4scII")  # magic, kind, payload length, CRC-32 of the payload
 _HASH_CHUNK = 16 << 20  # bytes read at a time when checking a file
@@ -248,10 +249,10 @@ class Columns:
         added = {
             ENTRY: 1,
             CYLINDER: len(prepared),
-            CODE_BYTE: (packed_code := packing.pack(code.reshape(1, -1))).shape[0],
-            CYLINDER_BYTE: (packed := matcher.pack_cylinders(prepared.bits, prepared.masks)).shape[
-                0
-            ],
+            CODE_BYTE: (encoded_code := byte_sparse.encode(code.reshape(1, -1))).shape[0],
+            CYLINDER_BYTE: (
+                encoded := matcher.encode_cylinders(prepared.bits, prepared.masks)
+            ).shape[0],
         }
         e = self.entries
         at = dict(self.rows)
@@ -266,8 +267,8 @@ class Columns:
         a["x"][c : c + k] = prepared.x
         a["y"][c : c + k] = prepared.y
         a["theta"][c : c + k] = prepared.theta
-        a["code_bytes"][at[CODE_BYTE] : at[CODE_BYTE] + added[CODE_BYTE]] = packed_code
-        a["cylinder_bytes"][at[CYLINDER_BYTE] : at[CYLINDER_BYTE] + added[CYLINDER_BYTE]] = packed
+        a["code_bytes"][at[CODE_BYTE] : at[CODE_BYTE] + added[CODE_BYTE]] = encoded_code
+        a["cylinder_bytes"][at[CYLINDER_BYTE] : at[CYLINDER_BYTE] + added[CYLINDER_BYTE]] = encoded
         for name, kind in POINTS_INTO.items():
             self.rows[kind] += added[kind]
             a[name][e + 1] = self.rows[kind]
@@ -279,7 +280,7 @@ class Columns:
         s, e = int(self.arrays["offsets"][entry]), int(self.arrays["offsets"][entry + 1])
         a = self.arrays
         lo, hi = int(a["cylinder_starts"][entry]), int(a["cylinder_starts"][entry + 1])
-        bits, masks = matcher.unpack_cylinder_block(a["cylinder_bytes"][lo:hi], e - s)
+        bits, masks = matcher.decode_cylinder_block(a["cylinder_bytes"][lo:hi], e - s)
         return Prepared(
             x=a["x"][s:e],
             y=a["y"][s:e],
@@ -293,7 +294,7 @@ class Columns:
         """The index code of ``entry`` (``CODE_WORDS`` words)."""
         a = self.arrays
         lo, hi = int(a["code_starts"][entry]), int(a["code_starts"][entry + 1])
-        return packing.unpack(a["code_bytes"][lo:hi], 1, CODE_WORDS)[0]
+        return byte_sparse.decode(a["code_bytes"][lo:hi], 1, CODE_WORDS)[0]
 
 
 class NpyWriter:
@@ -409,7 +410,7 @@ def open_array(path: Path, dtype: type, expected: FileEntry | None, verify: bool
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
-def read_subjects(path: Path, expected: FileEntry | None, verify: bool) -> list[str | None]:
+def _read_legacy_subjects(path: Path, expected: FileEntry | None, verify: bool) -> list[str | None]:
     if expected is None:
         raise GalleryError(str(path), "not listed in the manifest")
     try:
@@ -429,7 +430,7 @@ def read_subjects(path: Path, expected: FileEntry | None, verify: bool) -> list[
 
 def read_generation(
     directory: Path, manifest: Manifest, verify: bool = True
-) -> tuple[Columns, list[str | None]]:
+) -> tuple[Columns, SubjectIds]:
     """The arrays (memory-mapped) and subject ids of the manifest's generation, checked."""
     if manifest.version < _PACKED_FROM:
         raise GalleryError(
@@ -442,11 +443,36 @@ def read_generation(
     arrays: dict[str, np.ndarray] = {}
     for name, dtype, _shape, _rows in ARRAYS:
         arrays[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
-    subjects = read_subjects(gen_dir / SUBJECTS_FILE, manifest.files.get(SUBJECTS_FILE), verify)
-    _check_consistent(gen_dir, arrays, manifest, len(subjects))
+    ids = {
+        name: open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
+        for name, dtype in subject_ids.ARRAYS
+    }
+    subjects = int(ids["subject_id_starts"].shape[0]) - 1
+    starts = ids["subject_id_starts"]
+    if (
+        ids["subject_hashes"].shape[0] != subjects
+        or ids["subject_hash_rows"].shape[0] != subjects
+        or int(starts[0]) != 0
+        or int(starts[-1]) != ids["subject_ids"].shape[0]
+        or np.any(np.diff(starts) < 0)
+    ):
+        raise GalleryError(str(gen_dir), "subject id arrays inconsistent with each other")
+    _check_consistent(gen_dir, arrays, manifest, subjects)
     base = Columns(arrays, growable=False)
     base.arrays["alive"] = np.array(arrays["alive"])  # removals flip it in memory
-    return base, subjects
+    return base, SubjectIds(ids)
+
+
+def write_subject_ids(directory: Path, ids: Sequence[str | None]) -> dict[str, FileEntry]:
+    """The subject id arrays of ``ids`` (by row) written into ``directory``; their entries."""
+    files = {}
+    for name, array in subject_ids.encode(ids).items():
+        path = directory / f"{name}.npy"
+        np.save(path, array)
+        files[name] = FileEntry(
+            shape=list(array.shape), bytes=path.stat().st_size, xxh3_64=file_digest(path)
+        )
+    return files
 
 
 def _check_consistent(
@@ -480,7 +506,7 @@ def _check_consistent(
             or np.any(np.diff(starts) < 0)
         ):
             problem = f"{name} does not delimit the {kind}s of every entry"
-    # A packed block holds at least its map bytes, one a word: checked here so that a block
+    # An encoded block holds at least its map bytes, one a word: checked here so that a block
     # is never read past its array's end, even unverified (numba does not check bounds).
     if problem is None and entries:
         map_bytes = np.diff(arrays["offsets"]) * (CYLINDER_WORDS + WORDS_PER_LAYER)
@@ -495,7 +521,7 @@ def _check_consistent(
 def write_generation(
     directory: Path,
     generation: int,
-    subjects: list[str],
+    subjects: Sequence[str | None],
     columns: Columns,
     threshold: float | None,
     journal: JournalState | None = None,
@@ -513,7 +539,7 @@ def write_generation(
             files[name] = FileEntry(
                 shape=list(array.shape), bytes=path.stat().st_size, xxh3_64=file_digest(path)
             )
-        files[SUBJECTS_FILE] = write_subjects(staging / SUBJECTS_FILE, subjects)
+        files.update(write_subject_ids(staging, subjects))
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
@@ -529,7 +555,7 @@ def write_generation(
 
 
 def upgrade(directory: Path, verify: bool = True) -> bool:
-    """Rewrite a version-2 or -3 gallery as version 4 (its cylinders and codes packed), as a
+    """Rewrite a version-2 or -3 gallery as version 4 (its cylinders and codes byte-sparse), as a
     new generation with the same subjects, templates and committed journal, switched to by
     the manifest; the old generation is removed after. False if it was version 4 already.
     Interrupted, the gallery is left as it was (the old generation until the manifest
@@ -545,7 +571,9 @@ def upgrade(directory: Path, verify: bool = True) -> bool:
         *_DENSE_ARRAYS,
     ):
         dense[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
-    subjects = read_subjects(gen_dir / SUBJECTS_FILE, manifest.files.get(SUBJECTS_FILE), verify)
+    subjects = _read_legacy_subjects(
+        gen_dir / _LEGACY_SUBJECTS_FILE, manifest.files.get(_LEGACY_SUBJECTS_FILE), verify
+    )
     columns = Columns.empty()
     offsets = dense["offsets"]
     for e in range(int(dense["entry_subject"].shape[0])):
@@ -570,19 +598,13 @@ def upgrade(directory: Path, verify: bool = True) -> bool:
     new_journal = journal_path(directory, old + 1)
     committed = old_journal.read_bytes()[: journal.bytes] if journal.bytes else b""
     write_bytes_atomic(new_journal, committed, durable=True)
-    write_generation(directory, old + 1, subjects, columns, manifest.threshold, journal)  # type: ignore[arg-type]
+    write_generation(directory, old + 1, subjects, columns, manifest.threshold, journal)
     shutil.rmtree(gen_dir, ignore_errors=True)
     old_journal.unlink(missing_ok=True)
     return True
 
 
 _KEPT_BY_UPGRADE = ("entry_subject", "entry_finger", "offsets", "alive", "x", "y", "theta")
-
-
-def write_subjects(path: Path, subjects: list[str]) -> FileEntry:
-    data = json.dumps(subjects).encode()
-    path.write_bytes(data)
-    return FileEntry(bytes=len(data), xxh3_64=_digest(data))
 
 
 def new_manifest(

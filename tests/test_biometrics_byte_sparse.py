@@ -1,18 +1,20 @@
-"""Packed storage of cylinders and index codes: lossless, compared as stored, and the upgrade
+"""Byte-sparse storage of cylinders and index codes: lossless, compared as stored, and the upgrade
 of a gallery written word for word by an older scomm."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xxhash
 from _biometric_templates import impression, random_template
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from scomm.biometrics import matcher, packing, storage
+from scomm.biometrics import byte_sparse, matcher, storage, subject_ids
 from scomm.biometrics.gallery import Gallery
 from scomm.biometrics.screen import CODE_WORDS, index_code
 from scomm.errors import GalleryError
@@ -28,53 +30,60 @@ _word = st.lists(_byte, min_size=8, max_size=8).map(lambda b: int.from_bytes(byt
         lambda k: st.lists(st.lists(_word, min_size=5, max_size=5), min_size=k, max_size=k)
     )
 )
-def test_a_packed_block_unpacks_to_its_words(rows: list[list[int]]) -> None:
+def test_an_encoded_block_decodes_to_its_words(rows: list[list[int]]) -> None:
     words = np.array(rows, dtype=np.uint64).reshape(len(rows), 5)
-    packed = packing.pack(words)
+    encoded = byte_sparse.encode(words)
     nonzero_bytes = int(np.count_nonzero(words.view(np.uint8)))
-    assert packed.shape[0] == words.size + nonzero_bytes
-    # Unpacked from the end of its array (no eight bytes left to read) and from inside one.
-    assert np.array_equal(packing.unpack(packed, *words.shape), words)
-    inside = np.concatenate([np.full(3, 0xEE, np.uint8), packed, np.full(9, 0xEE, np.uint8)])
+    assert encoded.shape[0] == words.size + nonzero_bytes
+    # Decoded from the end of its array (no eight bytes left to read) and from inside one.
+    assert np.array_equal(byte_sparse.decode(encoded, *words.shape), words)
+    inside = np.concatenate([np.full(3, 0xEE, np.uint8), encoded, np.full(9, 0xEE, np.uint8)])
     out = np.empty_like(words)
-    assert packing.unpack_into(inside, 3, out) == 3 + packed.shape[0]
+    assert byte_sparse.decode_into(inside, 3, out) == 3 + encoded.shape[0]
     assert np.array_equal(out, words)
 
 
 @settings(max_examples=50, deadline=None)
 @given(arrays(np.uint64, st.tuples(st.integers(0, 6), st.just(3))))
-def test_any_words_survive_packing(words: np.ndarray) -> None:
-    assert np.array_equal(packing.unpack(packing.pack(words), *words.shape), words)
+def test_any_words_survive_encoding(words: np.ndarray) -> None:
+    assert np.array_equal(byte_sparse.decode(byte_sparse.encode(words), *words.shape), words)
 
 
-def test_blocks_are_packed_one_after_another() -> None:
+def test_blocks_are_encoded_one_after_another() -> None:
     words = np.arange(1, 31, dtype=np.uint64).reshape(10, 3) << np.uint64(20)
     starts = np.array([0, 4, 4, 10])
-    out, at = packing.pack_blocks(words, starts)
-    assert at.tolist() == [0, len(packing.pack(words[:4])), len(packing.pack(words[:4])), len(out)]
-    assert np.array_equal(packing.unpack(out[at[2] : at[3]], 6, 3), words[4:])
+    out, at = byte_sparse.encode_blocks(words, starts)
+    assert at.tolist() == [
+        0,
+        len(byte_sparse.encode(words[:4])),
+        len(byte_sparse.encode(words[:4])),
+        len(out),
+    ]
+    assert np.array_equal(byte_sparse.decode(out[at[2] : at[3]], 6, 3), words[4:])
 
 
-def test_cylinders_and_codes_of_real_templates_pack_losslessly_and_compare_alike() -> None:
+def test_cylinders_and_codes_of_real_templates_encode_losslessly_and_compare_alike() -> None:
     prepared = [matcher.prepare(random_template(s)) for s in range(12)]
     for p in prepared:
-        block = matcher.pack_cylinders(p.bits, p.masks)
-        bits, masks = matcher.unpack_cylinder_block(block, len(p))
+        block = matcher.encode_cylinders(p.bits, p.masks)
+        bits, masks = matcher.decode_cylinder_block(block, len(p))
         assert np.array_equal(bits, p.bits) and np.array_equal(masks, p.masks)
         # Most cells are empty: the block is a fraction of the words.
         assert block.shape[0] < 0.6 * (p.bits.nbytes + p.masks.nbytes)
         code = index_code(p)
-        assert np.array_equal(packing.unpack(packing.pack(code[None]), 1, CODE_WORDS)[0], code)
+        assert np.array_equal(
+            byte_sparse.decode(byte_sparse.encode(code[None]), 1, CODE_WORDS)[0], code
+        )
     x = np.concatenate([p.x for p in prepared])
     y = np.concatenate([p.y for p in prepared])
     theta = np.concatenate([p.theta for p in prepared])
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in prepared])]).astype(np.int64)
-    rows = packing.cylinder_rows(
+    rows = byte_sparse.cylinder_rows(
         np.concatenate([p.bits for p in prepared]),
         np.concatenate([p.masks for p in prepared]),
         matcher.DISC_WORDS,
     )
-    packed, starts = packing.pack_blocks(rows, offsets)
+    encoded, starts = byte_sparse.encode_blocks(rows, offsets)
     which = np.array([3, 0, 11, 3, 7])
     probe = matcher.prepare(impression(random_template(3), 1))
     bits = np.concatenate([p.bits for p in prepared])
@@ -83,8 +92,8 @@ def test_cylinders_and_codes_of_real_templates_pack_losslessly_and_compare_alike
         dense = matcher.compare_many(
             probe, x, y, theta, bits, masks, offsets, which, parallel=parallel
         )
-        stored = matcher.compare_many_packed(
-            probe, x, y, theta, packed, starts, offsets, which, parallel=parallel
+        stored = matcher.compare_many_encoded(
+            probe, x, y, theta, encoded, starts, offsets, which, parallel=parallel
         )
         assert np.array_equal(dense, stored)
         assert dense[0] == max(dense)  # the mate, 3, first: the comparison is a real one
@@ -95,11 +104,12 @@ def test_cylinders_and_codes_of_real_templates_pack_losslessly_and_compare_alike
 
 def _as_format_3(directory: Path) -> None:
     """Rewrite a gallery's generation as scomm wrote it before format 4: cylinders and index
-    codes word for word (``bits``, ``masks``, ``codes``)."""
+    codes word for word (``bits``, ``masks``, ``codes``), subject ids as one JSON list."""
     manifest = storage.read_manifest(directory)
     gen = directory / f"gen-{manifest.generation}"
-    segment = Gallery.open(directory)._segments[0]
+    segment, stored_ids = storage.read_generation(directory, manifest)  # no journal replayed
     entries = segment.entries
+    ids = [stored_ids[row] for row in range(stored_ids.rows)]
     prepared = [segment.prepared(e) for e in range(entries)]
     dense = {
         "codes": np.array([segment.code(e) for e in range(entries)], dtype=np.uint64),
@@ -107,9 +117,16 @@ def _as_format_3(directory: Path) -> None:
         "masks": np.concatenate([p.masks for p in prepared]),
     }
     files = dict(manifest.files)
-    for name in ("code_starts", "code_bytes", "cylinder_starts", "cylinder_bytes"):
+    for name in ("code_starts", "code_bytes", "cylinder_starts", "cylinder_bytes") + tuple(
+        n for n, _dtype in subject_ids.ARRAYS
+    ):
         (gen / f"{name}.npy").unlink()
         del files[name]
+    listed = json.dumps(ids).encode()
+    (gen / "subjects.json").write_bytes(listed)
+    files["subjects.json"] = storage.FileEntry(
+        bytes=len(listed), xxh3_64=xxhash.xxh3_64_hexdigest(listed)
+    )
     for name, array in dense.items():
         np.save(gen / f"{name}.npy", array)
         path = gen / f"{name}.npy"
@@ -144,8 +161,8 @@ def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(tmp_path
     assert upgraded.generation == 2 and not (directory / "gen-1").exists()
     assert "S4" not in upgraded and "S10" in upgraded and len(upgraded) == 10
     assert _searches(upgraded) == before
-    size_packed = sum(f.stat().st_size for f in (directory / "gen-2").iterdir())
-    assert size_packed < size_dense
+    size_encoded = sum(f.stat().st_size for f in (directory / "gen-2").iterdir())
+    assert size_encoded < size_dense
     assert storage.upgrade(directory) is False  # already this format: nothing to do
 
 

@@ -3,15 +3,15 @@
 A cylinder's cells are mostly empty (about 6% of its 1,536 bits are set, and half of its 24
 words are zero) and an index code sets about a thousand of its 32,768 bucket bits, so stored
 word for word they cost 13.7 kB a template, 140 GB for 10,000,000 templates (issue 14).
-Stored byte-sparse they cost a third of that, and each is unpacked (a few microseconds a
+Stored byte-sparse they cost a third of that, and each is decoded (a few microseconds a
 template) only when a search compares it or transposes it into the screen.
 
-A packed block of ``k`` rows of ``w`` uint64 words is ``k * w`` *map* bytes, one a word, whose
+An encoded block of ``k`` rows of ``w`` uint64 words is ``k * w`` *map* bytes, one a word, whose
 bit ``b`` says that byte ``b`` of that word (little-endian) is not zero, followed by those
-bytes in order. A template's cylinders are packed as one block of rows ``bits | masks ^
+bytes in order. A template's cylinders are encoded as one block of rows ``bits | masks ^
 DISC`` (:data:`~scomm.biometrics.matcher.DISC_WORDS`): the validity mask of a cylinder whose whole disc is valid (half
-of them) is then all zeros and costs its map bytes only. Lossless: a template unpacked compares
-bit for bit as it did before it was packed.
+of them) is then all zeros and costs its map bytes only. Lossless: a template decoded compares
+bit for bit as it did before it was encoded.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-# Nothing of scomm but the CPU intrinsics is imported here: the matcher's kernels unpack
+# Nothing of scomm but the CPU intrinsics is imported here: the matcher's kernels decode
 # with these functions.
 from scomm.biometrics.intrinsics import deposit as _deposit
 from scomm.biometrics.intrinsics import load_u64 as _load_u64
 
 
 @numba.njit(cache=True, nogil=True)
-def packed_size(words: np.ndarray) -> int:
-    """Bytes that :func:`pack_into` writes for ``words`` (2-D, uint64)."""
+def encoded_size(words: np.ndarray) -> int:
+    """Bytes that :func:`encode_into` writes for ``words`` (2-D, uint64)."""
     total = words.size
     flat = words.ravel()
     for i in range(flat.shape[0]):
@@ -39,8 +39,8 @@ def packed_size(words: np.ndarray) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def pack_into(words: np.ndarray, out: np.ndarray, pos: int) -> int:
-    """Write ``words`` (2-D, uint64) packed into ``out`` from ``pos``; returns the end."""
+def encode_into(words: np.ndarray, out: np.ndarray, pos: int) -> int:
+    """Write ``words`` (2-D, uint64) encoded into ``out`` from ``pos``; returns the end."""
     flat = words.ravel()
     n = flat.shape[0]
     data = pos + n
@@ -65,8 +65,8 @@ _STORED = np.array([bin(p).count("1") for p in range(256)], dtype=np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
-def unpack_into(packed: np.ndarray, pos: int, out: np.ndarray) -> int:
-    """Fill ``out`` (2-D, uint64, its shape that of the packed rows) from the block at
+def decode_into(encoded: np.ndarray, pos: int, out: np.ndarray) -> int:
+    """Fill ``out`` (2-D, uint64, its shape that of the encoded rows) from the block at
     ``pos``; returns the block's end.
 
     Each word is the next eight stored bytes deposited into the bytes its map byte names
@@ -75,15 +75,15 @@ def unpack_into(packed: np.ndarray, pos: int, out: np.ndarray) -> int:
     flat = out.ravel()
     n = flat.shape[0]
     data = pos + n
-    size = packed.shape[0]
+    size = encoded.shape[0]
     for i in range(n):
-        present = packed[pos + i]
+        present = encoded[pos + i]
         if data + 8 <= size:
-            word = _load_u64(packed, data)
+            word = _load_u64(encoded, data)
         else:  # the last bytes of the array: no eight to read
             word = np.uint64(0)
             for j in range(size - data):
-                word |= np.uint64(packed[data + j]) << np.uint64(8 * j)
+                word |= np.uint64(encoded[data + j]) << np.uint64(8 * j)
         flat[i] = _deposit(word, _SPREAD[present])
         data += _STORED[present]
     return data
@@ -91,7 +91,7 @@ def unpack_into(packed: np.ndarray, pos: int, out: np.ndarray) -> int:
 
 @numba.njit(cache=True, nogil=True)
 def cylinder_rows(bits: np.ndarray, masks: np.ndarray, disc: np.ndarray) -> np.ndarray:
-    """The rows a template's cylinders are packed as: ``bits | masks ^ disc``."""
+    """The rows a template's cylinders are encoded as: ``bits | masks ^ disc``."""
     k, nb = bits.shape
     nm = masks.shape[1]
     rows = np.empty((k, nb + nm), dtype=np.uint64)
@@ -104,8 +104,8 @@ def cylinder_rows(bits: np.ndarray, masks: np.ndarray, disc: np.ndarray) -> np.n
 
 
 @numba.njit(cache=True, nogil=True)
-def unpack_cylinders(
-    packed: np.ndarray,
+def decode_cylinders(
+    encoded: np.ndarray,
     pos: int,
     k: int,
     disc: np.ndarray,
@@ -115,7 +115,7 @@ def unpack_cylinders(
 ) -> int:
     """A template's ``k`` cylinders from the block at ``pos`` into ``bits[:k]`` and
     ``masks[:k]`` (``rows``: scratch of at least ``k`` rows); returns the block's end."""
-    end = unpack_into(packed, pos, rows[:k])
+    end = decode_into(encoded, pos, rows[:k])
     nb = bits.shape[1]
     for c in range(k):
         for w in range(nb):
@@ -126,30 +126,30 @@ def unpack_cylinders(
 
 
 @numba.njit(cache=True, nogil=True)
-def pack_blocks(words: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``starts[b]`` to ``starts[b + 1] - 1`` of ``words`` packed as block ``b``, for
+def encode_blocks(words: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``starts[b]`` to ``starts[b + 1] - 1`` of ``words`` encoded as block ``b``, for
     every block: the blocks one after another, and where each begins (one more than the
     blocks: the last is the end)."""
     blocks = starts.shape[0] - 1
     at = np.zeros(blocks + 1, dtype=np.int64)
     for b in range(blocks):
-        at[b + 1] = at[b] + packed_size(words[starts[b] : starts[b + 1]])
+        at[b + 1] = at[b] + encoded_size(words[starts[b] : starts[b + 1]])
     out = np.empty(at[blocks], dtype=np.uint8)
     for b in range(blocks):
-        pack_into(words[starts[b] : starts[b + 1]], out, at[b])
+        encode_into(words[starts[b] : starts[b + 1]], out, at[b])
     return out, at
 
 
-def pack(words: np.ndarray) -> np.ndarray:
-    """``words`` (2-D, uint64) packed, in a new array."""
+def encode(words: np.ndarray) -> np.ndarray:
+    """``words`` (2-D, uint64) encoded, in a new array."""
     words = np.ascontiguousarray(words, dtype=np.uint64)
-    out = np.empty(packed_size(words), dtype=np.uint8)
-    pack_into(words, out, 0)
+    out = np.empty(encoded_size(words), dtype=np.uint8)
+    encode_into(words, out, 0)
     return out
 
 
-def unpack(packed: np.ndarray, rows: int, width: int) -> np.ndarray:
-    """The ``rows`` x ``width`` words of a packed block that starts ``packed``."""
+def decode(encoded: np.ndarray, rows: int, width: int) -> np.ndarray:
+    """The ``rows`` x ``width`` words of an encoded block that starts ``encoded``."""
     out = np.empty((rows, width), dtype=np.uint64)
-    unpack_into(np.ascontiguousarray(packed, dtype=np.uint8), 0, out)
+    decode_into(np.ascontiguousarray(encoded, dtype=np.uint8), 0, out)
     return out
