@@ -17,6 +17,7 @@ from hypothesis.extra.numpy import arrays
 from scomm.biometrics import byte_sparse, matcher, storage, subject_ids
 from scomm.biometrics.gallery import Gallery
 from scomm.biometrics.screen import CODE_WORDS, index_code
+from scomm.biometrics.upgrade import upgrade_gallery
 from scomm.errors import GalleryError
 
 # Words as a gallery's are: mostly zero bytes, some words all zero, a few full.
@@ -155,7 +156,7 @@ def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(tmp_path
 
     with pytest.raises(GalleryError, match="gallery-upgrade"):
         Gallery.open(directory)
-    assert storage.upgrade(directory) is True
+    assert upgrade_gallery(directory) is True
     upgraded = Gallery.open(directory)
     assert storage.read_manifest(directory).version == storage.FORMAT_VERSION
     assert upgraded.generation == 2 and not (directory / "gen-1").exists()
@@ -163,7 +164,7 @@ def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(tmp_path
     assert _searches(upgraded) == before
     size_encoded = sum(f.stat().st_size for f in (directory / "gen-2").iterdir())
     assert size_encoded < size_dense
-    assert storage.upgrade(directory) is False  # already this format: nothing to do
+    assert upgrade_gallery(directory) is False  # already this format: nothing to do
 
 
 def test_the_upgrade_command_says_what_it_did(

@@ -14,6 +14,7 @@ from scomm.biometrics import storage
 from scomm.biometrics.engine import BiometricEngine
 from scomm.biometrics.evaluation import threshold_for_fpir
 from scomm.biometrics.gallery import Gallery, SearchSettings
+from scomm.biometrics.journal import append_record, read_records
 from scomm.biometrics.shards import search_shards
 from scomm.biometrics.template import Template
 from scomm.errors import GalleryError, InputError
@@ -133,7 +134,7 @@ def test_journal_cut_at_a_record_or_deleted_is_refused_by_the_manifest(
 ) -> None:
     journal = gallery_dir / "journal-0.bin"
     data = journal.read_bytes()
-    last = [pos for _k, _p, pos in storage.read_records(journal)][-1]
+    last = [pos for _k, _p, pos in read_records(journal)][-1]
     journal.write_bytes(data[:last])  # a valid journal, one enrolment short
     with pytest.raises(GalleryError, match="cut short.*24 records"):
         Gallery.open(gallery_dir)
@@ -147,7 +148,7 @@ def test_an_uncommitted_journal_tail_is_ignored_then_cut_by_the_next_write(
 ) -> None:
     # A crash after the record reached the disk but before the manifest said so.
     manifest = storage.read_manifest(gallery_dir)
-    storage.append_record(gallery_dir / "journal-0.bin", b"R", b"S001")
+    append_record(gallery_dir / "journal-0.bin", b"R", b"S001")
     assert storage.read_manifest(gallery_dir) == manifest
     g = Gallery.open(gallery_dir)
     assert "S001" in g and len(g) == SUBJECTS

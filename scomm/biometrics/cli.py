@@ -195,9 +195,10 @@ def gallery_upgrade_command(
     version's, byte-sparse: the same subjects, templates and journal, a third of the disk."""
     from scomm.biometrics import storage
     from scomm.biometrics.gallery import Gallery
+    from scomm.biometrics.upgrade import upgrade_gallery
 
     before = sum(f.stat().st_size for f in gallery.rglob("*") if f.is_file())
-    upgraded = storage.upgrade(gallery)
+    upgraded = upgrade_gallery(gallery)
     after = sum(f.stat().st_size for f in gallery.rglob("*") if f.is_file())
     g = Gallery.open(gallery)
     what = (

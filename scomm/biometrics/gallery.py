@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scomm.biometrics import bulk, matcher, storage
+from scomm.biometrics import bulk, journal, matcher, storage
 from scomm.biometrics import search as _search
 from scomm.biometrics.entries import EntryIndex
 from scomm.biometrics.matcher import Prepared
@@ -203,7 +203,7 @@ class Gallery:
     ) -> None:
         if not batch:
             return
-        payload = b"".join(storage.encode_enrolment(s, fingers) for s, fingers in batch)
+        payload = b"".join(journal.encode_enrolment(s, fingers) for s, fingers in batch)
         self._append_journal(b"E", payload)
         for subject_id, prepared in batch:
             self._apply_enrolment(subject_id, prepared)
@@ -242,14 +242,14 @@ class Gallery:
 
     def _append_journal(self, kind: bytes, payload: bytes) -> None:
         if self.path is not None:
-            storage.append_committed(self.path, kind, payload)
+            journal.append_committed(self.path, kind, payload)
 
     def _replay_journal(self, manifest: storage.Manifest) -> None:
         assert self.path is not None
-        path = storage.journal_path(self.path, self.generation)
-        for kind, payload, pos in storage.committed_records(self.path, manifest):
+        path = journal.journal_path(self.path, self.generation)
+        for kind, payload, pos in journal.committed_records(self.path, manifest):
             if kind == b"E":
-                for subject_id, prepared in storage.decode_enrolments(payload, str(path)):
+                for subject_id, prepared in journal.decode_enrolments(payload, str(path)):
                     self._check_replayed(path, pos, subject_id, prepared)
                     self._apply_enrolment(subject_id, prepared)
             elif kind == b"R":

@@ -1,4 +1,5 @@
-"""A gallery on disk: its arrays by generation, its manifest with checksums, its journal.
+"""A gallery on disk: its arrays by generation and its manifest with checksums (the journal
+on top of a generation: :mod:`scomm.biometrics.journal`).
 
 Storage (a directory)::
 
@@ -17,12 +18,6 @@ GB/s on one core, so a gallery of 1,000,000 templates costs a few seconds more t
 a flipped bit in a memory-mapped array is found before anything is searched or enrolled on
 top of it). Any mismatch is a :class:`~scomm.errors.GalleryError` naming the file.
 
-The journal's CRCs find a damaged record, but not a journal cut at a record boundary or
-deleted: that leaves a valid journal with fewer enrolments. So, as a database's log has its
-commit point, the manifest (checksummed) records the journal's committed length and record
-count, and is rewritten after each record reaches the disk. A journal shorter than that, or
-missing, is refused on open; bytes past it are a record whose write was interrupted before it
-was committed (the caller never saw it succeed) and are ignored, then cut off by the next write.
 """
 
 from __future__ import annotations
@@ -33,8 +28,7 @@ import os
 import shutil
 import struct
 import tempfile
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -57,7 +51,7 @@ FORMAT = "scomm-gallery"
 # disk instead of 14. A version-2 or -3 gallery is read only by upgrade().
 FORMAT_VERSION = 4
 _READABLE_VERSIONS = (2, 3, 4)
-_PACKED_FROM = 4
+PACKED_FROM = 4
 
 # What one row of an array is: an entry (a template), a cylinder (one of its minutiae), or a
 # byte of its encoded cylinders or index code. An array of starts has a row more than there
@@ -81,15 +75,6 @@ ARRAYS = (  # name, dtype, trailing shape, rows
 )
 ROWS = {name: rows for name, _dtype, _shape, rows in ARRAYS}
 POINTS_INTO = {"offsets": CYLINDER, "code_starts": CODE_BYTE, "cylinder_starts": CYLINDER_BYTE}
-# The arrays of a version-2 or -3 generation that version 4 stores otherwise.
-_DENSE_ARRAYS = (
-    ("codes", np.uint64, (CODE_WORDS,)),
-    ("bits", np.uint64, (CYLINDER_WORDS,)),
-    ("masks", np.uint64, (WORDS_PER_LAYER,)),
-)
-_LEGACY_SUBJECTS_FILE = "subjects.json"  # versions 2 and 3: the ids as one JSON list
-_JOURNAL_MAGIC = b"SGJ1"
-_RECORD_HEAD = struct.Struct(">4scII")  # magic, kind, payload length, CRC-32 of the payload
 _HASH_CHUNK = 16 << 20  # bytes read at a time when checking a file
 
 
@@ -129,7 +114,7 @@ class Manifest(BaseModel):
     journal: JournalState | None = None  # None: a version-2 manifest, journal unrecorded
 
 
-def _digest(data: bytes) -> str:
+def digest(data: bytes) -> str:
     return xxhash.xxh3_64_hexdigest(data)
 
 
@@ -144,7 +129,7 @@ def file_digest(path: Path) -> str:
 
 def _manifest_bytes(manifest: Manifest) -> bytes:
     body = manifest.model_dump(mode="json")
-    return json.dumps({**body, "checksum": _digest(_canonical(body))}, indent=1).encode()
+    return json.dumps({**body, "checksum": digest(_canonical(body))}, indent=1).encode()
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -176,7 +161,7 @@ def read_manifest(directory: Path) -> Manifest:
             "subjects)",
         )
     checksum = raw.pop("checksum", None)
-    if checksum != _digest(_canonical(raw)):
+    if checksum != digest(_canonical(raw)):
         raise GalleryError(str(path), "the manifest fails its checksum (changed or damaged)")
     try:
         manifest = Manifest.model_validate(raw)
@@ -410,29 +395,11 @@ def open_array(path: Path, dtype: type, expected: FileEntry | None, verify: bool
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
-def _read_legacy_subjects(path: Path, expected: FileEntry | None, verify: bool) -> list[str | None]:
-    if expected is None:
-        raise GalleryError(str(path), "not listed in the manifest")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise GalleryError(str(path), f"unreadable: {exc.strerror}") from None
-    if len(data) != expected.bytes or (verify and _digest(data) != expected.xxh3_64):
-        raise GalleryError(str(path), "fails its checksum: changed or damaged since written")
-    try:
-        subjects = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise GalleryError(str(path), f"unreadable: {exc}") from None
-    if not isinstance(subjects, list) or not all(s is None or isinstance(s, str) for s in subjects):
-        raise GalleryError(str(path), "not a list of subject ids")
-    return subjects
-
-
 def read_generation(
     directory: Path, manifest: Manifest, verify: bool = True
 ) -> tuple[Columns, SubjectIds]:
     """The arrays (memory-mapped) and subject ids of the manifest's generation, checked."""
-    if manifest.version < _PACKED_FROM:
+    if manifest.version < PACKED_FROM:
         raise GalleryError(
             str(directory),
             f"gallery format version {manifest.version} (cylinders stored word for word): "
@@ -554,59 +521,6 @@ def write_generation(
     write_manifest(directory, manifest)
 
 
-def upgrade(directory: Path, verify: bool = True) -> bool:
-    """Rewrite a version-2 or -3 gallery as version 4 (its cylinders and codes byte-sparse), as a
-    new generation with the same subjects, templates and committed journal, switched to by
-    the manifest; the old generation is removed after. False if it was version 4 already.
-    Interrupted, the gallery is left as it was (the old generation until the manifest
-    switches, the new one after)."""
-    manifest = read_manifest(directory)
-    if manifest.version >= _PACKED_FROM:
-        return False
-    old = manifest.generation
-    gen_dir = directory / f"gen-{old}"
-    dense = {}
-    for name, dtype, _shape in (
-        *((n, d, s) for n, d, s, r in ARRAYS if n in _KEPT_BY_UPGRADE),
-        *_DENSE_ARRAYS,
-    ):
-        dense[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
-    subjects = _read_legacy_subjects(
-        gen_dir / _LEGACY_SUBJECTS_FILE, manifest.files.get(_LEGACY_SUBJECTS_FILE), verify
-    )
-    columns = Columns.empty()
-    offsets = dense["offsets"]
-    for e in range(int(dense["entry_subject"].shape[0])):
-        s, t = int(offsets[e]), int(offsets[e + 1])
-        prepared = Prepared(
-            x=np.asarray(dense["x"][s:t]),
-            y=np.asarray(dense["y"][s:t]),
-            theta=np.asarray(dense["theta"][s:t]),
-            bits=np.asarray(dense["bits"][s:t]),
-            masks=np.asarray(dense["masks"][s:t]),
-            minutia_index=np.arange(t - s, dtype=np.int32),
-        )
-        row = int(dense["entry_subject"][e])
-        columns.append(row, int(dense["entry_finger"][e]), prepared, np.asarray(dense["codes"][e]))
-        columns.arrays["alive"][e] = bool(dense["alive"][e])
-    journal = manifest.journal
-    old_journal = journal_path(directory, old)
-    if journal is None:  # version 2: the journal as it stands is committed
-        size = old_journal.stat().st_size if old_journal.exists() else 0
-        records = sum(1 for _ in read_records(old_journal)) if size else 0
-        journal = JournalState(bytes=size, records=records)
-    new_journal = journal_path(directory, old + 1)
-    committed = old_journal.read_bytes()[: journal.bytes] if journal.bytes else b""
-    write_bytes_atomic(new_journal, committed, durable=True)
-    write_generation(directory, old + 1, subjects, columns, manifest.threshold, journal)
-    shutil.rmtree(gen_dir, ignore_errors=True)
-    old_journal.unlink(missing_ok=True)
-    return True
-
-
-_KEPT_BY_UPGRADE = ("entry_subject", "entry_finger", "offsets", "alive", "x", "y", "theta")
-
-
 def new_manifest(
     generation: int,
     subjects: int,
@@ -628,167 +542,3 @@ def new_manifest(
         files=files,
         journal=JournalState(bytes=0, records=0),
     )
-
-
-# --- the journal -------------------------------------------------------------------------------
-
-
-def append_record(path: Path, kind: bytes, payload: bytes) -> None:
-    """One journal record at the end of ``path``, on disk before this returns; a failed
-    write is cut back so that no half-written record is left behind."""
-    record = _RECORD_HEAD.pack(_JOURNAL_MAGIC, kind, len(payload), zlib.crc32(payload))
-    with open(path, "ab") as handle:
-        start = handle.tell()
-        try:
-            handle.write(record + payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.truncate(start)
-            raise
-
-
-def journal_path(directory: Path, generation: int) -> Path:
-    return directory / f"journal-{generation}.bin"
-
-
-def append_committed(directory: Path, kind: bytes, payload: bytes) -> None:
-    """One record at the end of the committed journal of ``directory``'s generation, then the
-    manifest says it is committed. If either write fails, the journal is cut back to its
-    committed length and the manifest is left as it was: the record is not there."""
-    manifest = read_manifest(directory)
-    path = journal_path(directory, manifest.generation)
-    state = manifest.journal
-    if state is None:  # a version-2 manifest: the journal as it stands is committed
-        state = JournalState(
-            bytes=path.stat().st_size if path.exists() else 0,
-            records=sum(1 for _ in read_records(path)) if path.exists() else 0,
-        )
-    record = _RECORD_HEAD.size + len(payload)
-    size = path.stat().st_size if path.exists() else 0
-    if size < state.bytes:
-        raise GalleryError(
-            str(path), f"cut short since it was opened: {size} bytes, {state.bytes} committed"
-        )
-    if size > state.bytes:
-        with open(path, "ab") as handle:
-            handle.truncate(state.bytes)  # an uncommitted tail of an interrupted write
-    append_record(path, kind, payload)
-    try:
-        committed = JournalState(bytes=state.bytes + record, records=state.records + 1)
-        write_manifest(
-            directory,
-            manifest.model_copy(update={"version": FORMAT_VERSION, "journal": committed}),
-        )
-    except BaseException:
-        with open(path, "ab") as handle:
-            handle.truncate(state.bytes)
-        raise
-
-
-def committed_records(directory: Path, manifest: Manifest) -> Iterator[tuple[bytes, bytes, int]]:
-    """The committed records of the manifest's journal (see :func:`read_records`); a journal
-    missing, cut short or holding another number of records than the manifest records is a
-    GalleryError naming it."""
-    path = journal_path(directory, manifest.generation)
-    state = manifest.journal
-    if state is None:  # version 2: nothing recorded to check against
-        if path.exists():
-            yield from read_records(path)
-        return
-    if state.bytes == 0:
-        return
-    said = f"the manifest records {state.records} records ({state.bytes} bytes)"
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise GalleryError(str(path), f"missing: {said}") from None
-    if size < state.bytes:
-        raise GalleryError(str(path), f"cut short: {size} bytes, {said}")
-    count = 0
-    for record in read_records(path, state.bytes):
-        count += 1
-        yield record
-    if count != state.records:
-        raise GalleryError(str(path), f"holds {count} records, {said}")
-
-
-def read_records(path: Path, length: int | None = None) -> Iterator[tuple[bytes, bytes, int]]:
-    """``(kind, payload, byte offset)`` of every record (of the first ``length`` bytes), each
-    checked (magic, length, CRC)."""
-    data = path.read_bytes()
-    if length is not None:
-        data = data[:length]
-    pos = 0
-    while pos < len(data):
-        if len(data) - pos < _RECORD_HEAD.size:
-            raise GalleryError(str(path), f"cut short at byte {pos} (partial record header)")
-        magic, kind, length, crc = _RECORD_HEAD.unpack_from(data, pos)
-        payload = data[pos + _RECORD_HEAD.size : pos + _RECORD_HEAD.size + length]
-        if magic != _JOURNAL_MAGIC:
-            raise GalleryError(str(path), f"corrupt record at byte {pos}")
-        if len(payload) != length:
-            raise GalleryError(str(path), f"cut short at byte {pos} (partial record)")
-        if zlib.crc32(payload) != crc:
-            raise GalleryError(str(path), f"record at byte {pos} fails its CRC")
-        yield kind, payload, pos
-        pos += _RECORD_HEAD.size + length
-
-
-def encode_enrolment(subject_id: str, fingers: list[tuple[int, Prepared, np.ndarray]]) -> bytes:
-    sid = subject_id.encode()
-    parts = [struct.pack(">H", len(sid)), sid, struct.pack(">B", len(fingers))]
-    for position, p, code in fingers:
-        parts.append(struct.pack(">BI", position, len(p)))
-        for array in (p.x, p.y, p.theta, p.bits, p.masks, code):
-            parts.append(
-                np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
-            )
-    payload = b"".join(parts)
-    return struct.pack(">I", len(payload)) + payload
-
-
-def decode_enrolments(
-    data: bytes, where: str
-) -> list[tuple[str, list[tuple[int, Prepared, np.ndarray]]]]:
-    out = []
-    pos = 0
-    try:
-        while pos < len(data):
-            (length,) = struct.unpack_from(">I", data, pos)
-            pos += 4
-            end = pos + length
-            (n,) = struct.unpack_from(">H", data, pos)
-            subject_id = data[pos + 2 : pos + 2 + n].decode()
-            pos += 2 + n
-            (count,) = struct.unpack_from(">B", data, pos)
-            pos += 1
-            fingers = []
-            for _ in range(count):
-                position, k = struct.unpack_from(">BI", data, pos)
-                pos += 5
-                arrays = []
-                for dtype, shape in (
-                    ("<f4", (k,)),
-                    ("<f4", (k,)),
-                    ("<f4", (k,)),
-                    ("<u8", (k, CYLINDER_WORDS)),
-                    ("<u8", (k, WORDS_PER_LAYER)),
-                    ("<u8", (CODE_WORDS,)),
-                ):
-                    size = int(np.prod(shape)) * 4 if dtype == "<f4" else int(np.prod(shape)) * 8
-                    arrays.append(
-                        np.frombuffer(data, dtype, int(np.prod(shape)), pos).reshape(shape)
-                    )
-                    pos += size
-                x, y, theta, bits, masks, code = (
-                    np.array(a, dtype=a.dtype.newbyteorder("=")) for a in arrays
-                )
-                p = Prepared(x, y, theta, bits, masks, np.arange(k, dtype=np.int32))
-                fingers.append((position, p, code))
-            if pos != end:
-                raise ValueError(f"record length {length} does not match its content")
-            out.append((subject_id, fingers))
-    except (struct.error, ValueError, UnicodeDecodeError) as exc:
-        raise GalleryError(where, f"corrupt enrolment record: {exc}") from None
-    return out
