@@ -241,26 +241,26 @@ def one_to_one_speed(templates: dict[tuple[str, int, int], Template]) -> dict[st
     masks = np.concatenate([p.masks for p in prepared])
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in prepared])]).astype(np.int64)
     which = np.arange(len(prepared))
-    matcher.compare_many(prepared[0], x, y, th, bits, masks, offsets, which)  # compile
     probes = prepared[::4]
-    batch_rates = []
-    for _ in range(REPEATS):
-        start = time.process_time()
-        for p in probes:
-            matcher.compare_many(p, x, y, th, bits, masks, offsets, which)
-        batch_rates.append(len(probes) * len(prepared) / (time.process_time() - start))
+
+    def batch(compare: Any, *stored: np.ndarray) -> list[float]:
+        """Comparisons a second of every probe against all templates, each repeat."""
+        compare(prepared[0], x, y, th, *stored, offsets, which)  # compile
+        rates = []
+        for _ in range(REPEATS):
+            start = time.process_time()
+            for p in probes:
+                compare(p, x, y, th, *stored, offsets, which)
+            rates.append(len(probes) * len(prepared) / (time.process_time() - start))
+        return rates
+
+    batch_rates = batch(matcher.compare_many, bits, masks)
     # The same, against the templates as a gallery stores them (encoded, decoded one at a
     # time by the kernel): what a search's match stage runs.
     encoded, starts = byte_sparse.encode_blocks(
         byte_sparse.cylinder_rows(bits, masks, matcher.DISC_WORDS), offsets
     )
-    matcher.compare_many_encoded(prepared[0], x, y, th, encoded, starts, offsets, which)
-    encoded_rates = []
-    for _ in range(REPEATS):
-        start = time.process_time()
-        for p in probes:
-            matcher.compare_many_encoded(p, x, y, th, encoded, starts, offsets, which)
-        encoded_rates.append(len(probes) * len(prepared) / (time.process_time() - start))
+    encoded_rates = batch(matcher.compare_many_encoded, encoded, starts)
     call_rates = []
     for _ in range(REPEATS):
         start = time.process_time()
