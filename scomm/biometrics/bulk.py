@@ -96,7 +96,7 @@ def _cylinders_of_many(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`matcher._build_cylinders` of every template of a chunk (template ``t``'s minutiae
     are rows ``starts[t]`` to ``starts[t + 1] - 1``), in one call: the Python work around the
-    kernel in :func:`matcher.prepare`, and the byte_sparse of its results into columns, were about
+    kernel in :func:`matcher.prepare`, and the packing of its results into columns, were about
     a fifth of a synthetic build's CPU time."""
     n = x.shape[0]
     bits = np.zeros((n, CYLINDER_WORDS), dtype=np.uint64)

@@ -9,9 +9,9 @@ template) only when a search compares it or transposes it into the screen.
 An encoded block of ``k`` rows of ``w`` uint64 words is ``k * w`` *map* bytes, one a word, whose
 bit ``b`` says that byte ``b`` of that word (little-endian) is not zero, followed by those
 bytes in order. A template's cylinders are encoded as one block of rows ``bits | masks ^
-DISC`` (:data:`~scomm.biometrics.matcher.DISC_WORDS`): the validity mask of a cylinder whose whole disc is valid (half
-of them) is then all zeros and costs its map bytes only. Lossless: a template decoded compares
-bit for bit as it did before it was encoded.
+DISC`` (:data:`~scomm.biometrics.matcher.DISC_WORDS`): the validity mask of a cylinder whose
+whole disc is valid (half of them) is then all zeros and costs its map bytes only. Lossless:
+a template decoded compares bit for bit as it did before it was encoded.
 """
 
 from __future__ import annotations

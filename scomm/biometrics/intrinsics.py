@@ -97,5 +97,6 @@ def _host_has_bmi2() -> bool:
 # Typed aliases for callers (mypy cannot see through numba's intrinsic decorator).
 popcount: Callable[[Any], Any] = _ctpop  # type: ignore[assignment]
 cttz: Callable[[Any], Any] = _cttz  # type: ignore[assignment]
-deposit: Callable[[Any, Any], Any] = _pdep if _host_has_bmi2() else _deposit_loop  # type: ignore[assignment]
+_DEPOSIT: Any = _pdep if _host_has_bmi2() else _deposit_loop
+deposit: Callable[[Any, Any], Any] = _DEPOSIT
 load_u64: Callable[[Any, int], Any] = _load_u64  # type: ignore[assignment]

@@ -994,8 +994,8 @@ def _score_range(
 ) -> None:
     """Scores of a probe (with its :func:`_probe_side`) against gallery entries
     ``which[lo:hi]``, in one workspace sized for the largest of them. The entries' cylinders
-    are ``gbits`` and ``gmasks``, or with ``encoded`` the blocks of ``gencoded``
-    that ``gstarts`` gives, decoded here one entry at a time (:mod:`scomm.biometrics.byte_sparse`)."""
+    are ``gbits`` and ``gmasks``, or with ``encoded`` the blocks of ``gencoded`` that
+    ``gstarts`` gives, decoded one entry at a time (:mod:`scomm.biometrics.byte_sparse`)."""
     largest = 0
     for q in range(lo, hi):
         w = which[q]
@@ -1090,8 +1090,8 @@ def compare_many_encoded(
     parallel: bool = True,
 ) -> np.ndarray:
     """:func:`compare_many` against templates as a gallery stores them: template ``w``'s
-    cylinders are the block of ``encoded`` at ``starts[w]`` (:func:`encode_cylinders`), its minutiae rows
-    ``offsets[w]:offsets[w + 1]`` of ``x``, ``y`` and ``theta``."""
+    cylinders are the block of ``encoded`` at ``starts[w]`` (:func:`encode_cylinders`), its
+    minutiae rows ``offsets[w]:offsets[w + 1]`` of ``x``, ``y`` and ``theta``."""
     return _compare_many(
         probe, x, y, theta, _NO_WORDS, _NO_WORDS, (encoded, starts), offsets, which, parallel
     )
@@ -1124,7 +1124,8 @@ def _compare_many(
     if parallel:
         _score_many(
             probe.x, probe.y, probe.theta, pbits, pmasks, x, y, theta, gbits, gmasks, is_encoded,
-            gencoded, gstarts, offsets, which, out, min(which.shape[0], 4 * numba.get_num_threads()),
+            gencoded, gstarts, offsets, which, out,
+            min(which.shape[0], 4 * numba.get_num_threads()),
         )  # fmt: skip
     else:
         # One thread: the shared range kernel, its probe side computed here.

@@ -48,10 +48,11 @@ FORMAT = "scomm-gallery"
 # 3: the manifest records the journal's committed length (a version-2 manifest is read, its
 # journal taken as it is, and becomes version 3 at its next write).
 # 4: cylinders and index codes stored byte-sparse (scomm.biometrics.byte_sparse): 5 kB a template on
-# disk instead of 14. A version-2 or -3 gallery is read only by upgrade().
+# disk instead of 14. A version-2 or -3 gallery is read only to be rewritten
+# (scomm.biometrics.upgrade).
 FORMAT_VERSION = 4
 _READABLE_VERSIONS = (2, 3, 4)
-PACKED_FROM = 4
+BYTE_SPARSE_FROM = 4
 
 # What one row of an array is: an entry (a template), a cylinder (one of its minutiae), or a
 # byte of its encoded cylinders or index code. An array of starts has a row more than there
@@ -399,7 +400,7 @@ def read_generation(
     directory: Path, manifest: Manifest, verify: bool = True
 ) -> tuple[Columns, SubjectIds]:
     """The arrays (memory-mapped) and subject ids of the manifest's generation, checked."""
-    if manifest.version < PACKED_FROM:
+    if manifest.version < BYTE_SPARSE_FROM:
         raise GalleryError(
             str(directory),
             f"gallery format version {manifest.version} (cylinders stored word for word): "

@@ -20,7 +20,7 @@ from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
 from scomm.biometrics.screen import CODE_WORDS
 from scomm.biometrics.storage import (
     ARRAYS,
-    PACKED_FROM,
+    BYTE_SPARSE_FROM,
     Columns,
     FileEntry,
     JournalState,
@@ -67,7 +67,7 @@ def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
     Interrupted, the gallery is left as it was (the old generation until the manifest
     switches, the new one after)."""
     manifest = read_manifest(directory)
-    if manifest.version >= PACKED_FROM:
+    if manifest.version >= BYTE_SPARSE_FROM:
         return False
     old = manifest.generation
     gen_dir = directory / f"gen-{old}"
