@@ -269,25 +269,34 @@ def _screen_and_match(
         if observer is not None:
             observer("screen", {"position": position, "screened": 0, "kept": 0, "shortlist": []})
         return []
-    shortlists: list[tuple[np.ndarray, np.ndarray, int]] = []  # screen scores, entries, seg
+    segments: list[int] = []
+    screened: list[np.ndarray] = []  # each segment's screen scores
     total = 0
     for s, segment in enumerate(gallery._segments):
         if segment.entries == 0:
             continue
         out = screen_segment(gallery, s, code, position)
         total += int(np.count_nonzero(out >= 0))
-        shortlists.append((out, np.arange(segment.entries), s))
+        segments.append(s)
+        screened.append(out)
+    if not screened:
+        return []
     keep = shortlist_size(total, rate, shortlist)
-    all_scores = np.concatenate([sl[0] for sl in shortlists])
-    seg_of = np.concatenate([np.full(sl[0].shape[0], sl[2]) for sl in shortlists])
-    entry_of = np.concatenate([sl[1] for sl in shortlists])
+    # One segment's scores (a gallery just opened) are taken as they are: at 10,000,000
+    # templates every array as long as the gallery costs 40-80 MB a search.
+    all_scores = screened[0] if len(screened) == 1 else np.concatenate(screened)
     if all_scores.shape[0] > keep:
         top = np.argpartition(-all_scores, keep - 1)[:keep]
     else:
         top = np.arange(all_scores.shape[0])
     top = top[all_scores[top] >= 0]
+    # Which segment and entry each kept score is: segment k's scores start at first[k].
+    first = np.cumsum([0] + [scores.shape[0] for scores in screened])
+    k_of = np.searchsorted(first, top, side="right") - 1
+    seg_of = np.asarray(segments)[k_of]
+    entry_of = top - first[k_of]
     if observer is not None:
-        best = top[np.argsort(-all_scores[top], kind="stable")][:OBSERVED_ROWS]
+        best = np.argsort(-all_scores[top], kind="stable")[:OBSERVED_ROWS]
         observer(
             "screen",
             {
@@ -303,15 +312,15 @@ def _screen_and_match(
                                 ]
                             )
                         ],
-                        float(all_scores[i]),
+                        float(all_scores[top[i]]),
                     ]
                     for i in best
                 ],
             },
         )
     results: list[tuple[int, float]] = []
-    for s in np.unique(seg_of[top]):
-        chosen = entry_of[top[seg_of[top] == s]]
+    for s in np.unique(seg_of):
+        chosen = entry_of[seg_of == s]
         segment = gallery._segments[int(s)]
         mcc = _compare_entries(prepared, segment, chosen)
         rows = segment.view("entry_subject")[chosen]
