@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scomm.biometrics import byte_sparse, matcher, subject_ids
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
-from scomm.biometrics.screen import CODE_WORDS, INDEX_PARAMETERS, code_size
+from scomm.biometrics.screen import CODE_WORDS, INDEX_PARAMETERS, code_size, decode_codes
 from scomm.biometrics.subject_ids import SubjectIds
 from scomm.errors import GalleryError
 from scomm.files import write_bytes_atomic
@@ -278,9 +278,7 @@ class Columns:
 
     def code(self, entry: int) -> np.ndarray:
         """The index code of ``entry`` (``CODE_WORDS`` words)."""
-        a = self.arrays
-        lo, hi = int(a["code_starts"][entry]), int(a["code_starts"][entry + 1])
-        return byte_sparse.decode(a["code_bytes"][lo:hi], 1, CODE_WORDS)[0]
+        return decode_codes(self.view("code_bytes"), self.view("code_starts"), entry, entry + 1)[0]
 
 
 class NpyWriter:
@@ -416,13 +414,10 @@ def read_generation(
         for name, dtype in subject_ids.ARRAYS
     }
     subjects = int(ids["subject_id_starts"].shape[0]) - 1
-    starts = ids["subject_id_starts"]
     if (
         ids["subject_hashes"].shape[0] != subjects
         or ids["subject_hash_rows"].shape[0] != subjects
-        or int(starts[0]) != 0
-        or int(starts[-1]) != ids["subject_ids"].shape[0]
-        or np.any(np.diff(starts) < 0)
+        or not _delimits(ids["subject_id_starts"], subjects, ids["subject_ids"].shape[0])
     ):
         raise GalleryError(str(gen_dir), "subject id arrays inconsistent with each other")
     _check_consistent(gen_dir, arrays, manifest, subjects)
@@ -441,6 +436,17 @@ def write_subject_ids(directory: Path, ids: Sequence[str | None]) -> dict[str, F
             shape=list(array.shape), bytes=path.stat().st_size, xxh3_64=file_digest(path)
         )
     return files
+
+
+def _delimits(starts: np.ndarray, items: int, length: int) -> bool:
+    """Whether ``starts`` (one more than ``items``) cuts ``length`` rows into ``items`` runs,
+    from the first row to the last, none of negative length."""
+    return bool(
+        starts.shape[0] == items + 1
+        and int(starts[0]) == 0
+        and int(starts[-1]) == length
+        and not np.any(np.diff(starts) < 0)
+    )
 
 
 def _check_consistent(
@@ -464,15 +470,7 @@ def _check_consistent(
         if problem is None and kind != STARTS and arrays[name].shape[0] != found[kind]:
             problem = f"{name} has {arrays[name].shape[0]} rows, not {found[kind]}"
     for name, kind in POINTS_INTO.items():
-        starts = arrays[name]
-        if problem is not None:
-            break
-        if (
-            starts.shape[0] != entries + 1
-            or int(starts[0]) != 0
-            or int(starts[-1]) != found[kind]
-            or np.any(np.diff(starts) < 0)
-        ):
+        if problem is None and not _delimits(arrays[name], entries, found[kind]):
             problem = f"{name} does not delimit the {kind}s of every entry"
     # An encoded block holds at least its map bytes, one a word: checked here so that a block
     # is never read past its array's end, even unverified (numba does not check bounds).

@@ -108,6 +108,3 @@ def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
     shutil.rmtree(gen_dir, ignore_errors=True)
     old_journal.unlink(missing_ok=True)
     return True
-
-
-_KEPT = ("entry_subject", "entry_finger", "offsets", "alive", "x", "y", "theta")
