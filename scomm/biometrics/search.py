@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from scomm.biometrics import matcher
+from scomm.biometrics import matcher, readahead
 from scomm.biometrics.matcher import Prepared
 from scomm.biometrics.screen import _best_by_row, code_size, index_code
 from scomm.biometrics.storage import Columns
@@ -59,6 +59,9 @@ SHORTLIST_MAX = 50_000
 FUSE_SUBJECTS = 30  # subjects that go on to the fuse stage (at least max_candidates)
 # Below this many full comparisons work stays on the calling thread (see _compare_entries).
 PARALLEL_COMPARISONS = 64
+# From this many full comparisons on, their templates are read ahead (one call a range costs
+# more than the page faults of a few templates already in the page cache).
+READ_AHEAD_FROM = 256
 OBSERVED_ROWS = 20  # of a shortlist or a stage's scores, the best this many are shown
 
 
@@ -320,7 +323,7 @@ def _screen_and_match(
         )
     results: list[tuple[int, float]] = []
     for s in np.unique(seg_of):
-        chosen = entry_of[seg_of == s]
+        chosen = np.sort(entry_of[seg_of == s])  # in file order, for the read-ahead
         segment = gallery._segments[int(s)]
         mcc = _compare_entries(prepared, segment, chosen)
         rows = segment.view("entry_subject")[chosen]
@@ -447,7 +450,21 @@ def _compare_entries(prepared: Prepared, segment: Columns, entries: np.ndarray) 
     """Full comparisons of a probe finger with some of a segment's templates. A handful (a
     ten-print search's shortlist) are compared on this thread: a parallel region costs more
     than it saves for a few comparisons, and much more when another process holds the other
-    cores (every thread of the region must be scheduled before it ends)."""
+    cores (every thread of the region must be scheduled before it ends).
+
+    A shortlist's templates are read ahead from the files first (:mod:`readahead`): a
+    gallery larger than the page cache is otherwise read one page fault at a time."""
+    if entries.shape[0] >= READ_AHEAD_FROM:
+        a = segment.arrays
+        readahead.will_need(
+            [
+                (a["cylinder_bytes"], a["cylinder_starts"]),
+                (a["x"], a["offsets"]),
+                (a["y"], a["offsets"]),
+                (a["theta"], a["offsets"]),
+            ],
+            np.sort(entries),
+        )
     return matcher.compare_many_encoded(
         prepared,
         segment.view("x"),

@@ -1,0 +1,78 @@
+"""The shortlist's read-ahead: which ranges are asked for, and that the kernel reads them."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scomm.biometrics import readahead
+
+PAGE = readahead.PAGE
+needs_madvise = pytest.mark.skipif(not readahead.AVAILABLE, reason="no madvise on this platform")
+
+
+def _mapped(tmp_path: Path, pages: int) -> np.memmap:
+    path = tmp_path / "rows.bin"
+    with open(path, "wb") as handle:
+        handle.write(os.urandom(pages * PAGE))
+        handle.flush()
+        os.fsync(handle.fileno())  # clean pages, which the kernel can drop
+    return np.memmap(path, dtype=np.uint8, mode="r")
+
+
+@needs_madvise
+def test_neighbouring_rows_are_asked_for_in_one_call(tmp_path: Path) -> None:
+    array = _mapped(tmp_path, 1000)
+    starts = np.arange(0, 1001 * PAGE, PAGE, dtype=np.int64)  # a page a row
+    assert readahead.will_need([(array, starts)], np.array([3, 4, 5, 6])) == 1
+    far = np.array([0, 100, 200, 300])  # 100 pages apart: more than MERGE_GAP
+    assert readahead.will_need([(array, starts)], far) == 4
+    # Two arrays, each its own calls; empty rows ask for nothing.
+    starts_empty = np.zeros(1001, dtype=np.int64)
+    assert readahead.will_need([(array, starts), (array, starts_empty)], far) == 4
+
+
+def test_heap_arrays_and_empty_shortlists_are_left_alone() -> None:
+    array = np.zeros(10 * PAGE, dtype=np.uint8)
+    starts = np.arange(0, 11 * PAGE, PAGE, dtype=np.int64)
+    assert readahead.will_need([(array, starts)], np.array([1, 5])) == 0
+    assert readahead.will_need([(array, starts)], np.array([], dtype=np.int64)) == 0
+
+
+def _resident(array: np.memmap) -> np.ndarray:
+    """Which pages of the mapping are in the page cache (Linux mincore)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    pages = array.nbytes // PAGE
+    found = np.zeros(pages, dtype=np.uint8)
+    assert array.ctypes.data % PAGE == 0
+    if libc.mincore(array.ctypes.data, pages * PAGE, found.ctypes.data) != 0:
+        pytest.skip(f"mincore failed: errno {ctypes.get_errno()}")
+    return (found & 1).astype(bool)
+
+
+@needs_madvise
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore and fadvise: Linux")
+def test_the_kernel_reads_the_advised_rows_and_not_the_rest(tmp_path: Path) -> None:
+    array = _mapped(tmp_path, 2048)
+    with open(array.filename, "rb") as handle:  # type: ignore[arg-type]
+        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    before = _resident(array)
+    if before.mean() > 0.05:
+        pytest.skip("the file's pages could not be dropped from the page cache")
+    starts = np.arange(0, 2049 * PAGE, PAGE, dtype=np.int64)
+    rows = np.arange(0, 2048, 64)  # 32 rows, 63 pages apart
+    readahead.will_need([(array, starts)], rows)
+    # The reads are queued, not awaited: touching the rows waits for them, nothing more.
+    touched = [int(array[r * PAGE]) for r in rows]
+    assert len(touched) == rows.shape[0]
+    after = _resident(array)
+    assert after[rows].all()
+    # Without the read-ahead a fault reads about 32 pages around each miss; with it, the
+    # rows are read and little else.
+    assert after.sum() < 4 * rows.shape[0]
