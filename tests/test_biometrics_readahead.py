@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _biometric_templates import impression, random_template
 
-from scomm.biometrics import readahead
+from scomm.biometrics import matcher, readahead, search
+from scomm.biometrics.gallery import Gallery
 
 PAGE = readahead.PAGE
 needs_madvise = pytest.mark.skipif(not readahead.AVAILABLE, reason="no madvise on this platform")
@@ -76,3 +78,24 @@ def test_the_kernel_reads_the_advised_rows_and_not_the_rest(tmp_path: Path) -> N
     # Without the read-ahead a fault reads about 32 pages around each miss; with it, the
     # rows are read and little else.
     assert after.sum() < 4 * rows.shape[0]
+
+
+def test_a_search_read_ahead_in_parts_scores_as_one_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "g"
+    g = Gallery.create(directory)
+    for s in range(40):
+        g.enroll(f"S{s}", {1: random_template(1000 * s + 1)})
+    g.compact()  # the templates memory-mapped from generation 1's files
+    opened = Gallery.open(directory)
+    segment = opened._segments[0]
+    prepared = matcher.prepare(impression(random_template(7001), 7))
+    entries = np.random.default_rng(3).permutation(segment.entries)  # not in file order
+    monkeypatch.setattr(search, "READ_AHEAD_FROM", 10**9)
+    alone = search._compare_entries(prepared, segment, entries)
+    monkeypatch.setattr(search, "READ_AHEAD_FROM", 1)
+    monkeypatch.setattr(search, "READ_AHEAD_PART", 7)  # six parts, the last shorter
+    in_parts = search._compare_entries(prepared, segment, entries)
+    np.testing.assert_array_equal(in_parts, alone)
+    assert alone.max() > 0.3  # the probe's own subject is among them, and scores well

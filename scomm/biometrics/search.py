@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,9 @@ PARALLEL_COMPARISONS = 64
 # From this many full comparisons on, their templates are read ahead (one call a range costs
 # more than the page faults of a few templates already in the page cache).
 READ_AHEAD_FROM = 256
+# The read-ahead's part: its reads are queued while the part before is compared (a few
+# milliseconds of comparisons a part, a few hundred kB of reads).
+READ_AHEAD_PART = 2048
 OBSERVED_ROWS = 20  # of a shortlist or a stage's scores, the best this many are shown
 
 
@@ -452,19 +456,38 @@ def _compare_entries(prepared: Prepared, segment: Columns, entries: np.ndarray) 
     than it saves for a few comparisons, and much more when another process holds the other
     cores (every thread of the region must be scheduled before it ends).
 
-    A shortlist's templates are read ahead from the files first (:mod:`readahead`): a
-    gallery larger than the page cache is otherwise read one page fault at a time."""
-    if entries.shape[0] >= READ_AHEAD_FROM:
-        a = segment.arrays
-        readahead.will_need(
-            [
-                (a["cylinder_bytes"], a["cylinder_starts"]),
-                (a["x"], a["offsets"]),
-                (a["y"], a["offsets"]),
-                (a["theta"], a["offsets"]),
-            ],
-            np.sort(entries),
-        )
+    A shortlist's templates are read ahead from the files (:mod:`readahead`), in file order
+    and a part at a time: the next part's reads are queued on another thread while this
+    part is compared, so that on a gallery larger than the page cache the disk and the
+    comparisons work together instead of one page fault at a time."""
+    if entries.shape[0] < READ_AHEAD_FROM or not readahead.AVAILABLE:
+        return _compare_in_memory(prepared, segment, entries)
+    order = np.argsort(entries, kind="stable")
+    in_file_order = entries[order]
+    a = segment.arrays
+    ranges = [
+        (a["cylinder_bytes"], a["cylinder_starts"]),
+        (a["x"], a["offsets"]),
+        (a["y"], a["offsets"]),
+        (a["theta"], a["offsets"]),
+    ]
+    parts = np.array_split(in_file_order, -(-entries.shape[0] // READ_AHEAD_PART))
+    scores = np.empty(entries.shape[0], dtype=np.float64)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scomm-readahead") as reader:
+        pending = reader.submit(readahead.will_need, ranges, parts[0])
+        done = 0
+        for k, part in enumerate(parts):
+            pending.result()
+            if k + 1 < len(parts):
+                pending = reader.submit(readahead.will_need, ranges, parts[k + 1])
+            scores[done : done + part.shape[0]] = _compare_in_memory(prepared, segment, part)
+            done += part.shape[0]
+    out = np.empty_like(scores)
+    out[order] = scores
+    return out
+
+
+def _compare_in_memory(prepared: Prepared, segment: Columns, entries: np.ndarray) -> np.ndarray:
     return matcher.compare_many_encoded(
         prepared,
         segment.view("x"),
