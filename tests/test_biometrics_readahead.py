@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from _biometric_templates import impression, random_template
 
-from scomm.biometrics import matcher, readahead, search
+from scomm.biometrics import matcher, readahead, search, storage
 from scomm.biometrics.gallery import Gallery
 
 PAGE = readahead.PAGE
@@ -99,3 +99,45 @@ def test_a_search_read_ahead_in_parts_scores_as_one_without(
     in_parts = search._compare_entries(prepared, segment, entries)
     np.testing.assert_array_equal(in_parts, alone)
     assert alone.max() > 0.3  # the probe's own subject is among them, and scores well
+
+
+def _flags_of(path: Path) -> set[str]:
+    """The VmFlags of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    flags: set[str] = set()
+    current = None
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if fields and "-" in fields[0] and len(fields) >= 5:
+                current = fields[-1] if len(fields) >= 6 else None
+            elif line.startswith("VmFlags:") and current == str(path):
+                flags.update(fields[1:])
+    return flags
+
+
+@needs_madvise
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/smaps: Linux")
+def test_templates_are_mapped_for_random_reads_and_compaction_reads_them_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "g"
+    g = Gallery.create(directory)
+    for s in range(5):
+        g.enroll(f"S{s}", {1: random_template(1000 * s + 1)})
+    g.compact()
+    opened = Gallery.open(directory)
+    x = (directory / f"gen-{opened.generation}" / "x.npy").resolve()
+    codes = x.with_name("code_bytes.npy")
+    assert "rr" in _flags_of(x)  # random read: no read-around on a fault
+    assert "rr" not in _flags_of(codes)  # read in order when the screen is transposed
+    seen: list[set[str]] = []
+    original = storage.Columns.prepared
+
+    def spy(self: storage.Columns, entry: int) -> matcher.Prepared:
+        seen.append(_flags_of(x))
+        return original(self, entry)
+
+    monkeypatch.setattr(storage.Columns, "prepared", spy)
+    opened._merged()
+    assert seen and all("sr" in flags for flags in seen)  # sequential while merging
+    assert "rr" in _flags_of(x) and "sr" not in _flags_of(x)  # and random again after

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scomm.biometrics import bulk, journal, matcher, storage
+from scomm.biometrics import bulk, journal, matcher, readahead, storage
 from scomm.biometrics import search as _search
 from scomm.biometrics.entries import EntryIndex
 from scomm.biometrics.matcher import Prepared
@@ -279,17 +279,19 @@ class Gallery:
         """The live subjects (by new row) and their templates in one segment."""
         merged = Columns.empty()
         rows: list[str] = []
-        for subject_id, row in self._ids.live():
-            new_row = len(rows)
-            rows.append(subject_id)
-            for s, e in self._entries[row]:
-                segment = self._segments[s]
-                merged.append(
-                    new_row,
-                    int(segment.arrays["entry_finger"][e]),
-                    segment.prepared(e),
-                    segment.code(e),
-                )
+        read = [seg.arrays[name] for seg in self._segments for name in storage.READ_AT_RANDOM]
+        with readahead.in_order(read):  # every template, in about the order of the files
+            for subject_id, row in self._ids.live():
+                new_row = len(rows)
+                rows.append(subject_id)
+                for s, e in self._entries[row]:
+                    segment = self._segments[s]
+                    merged.append(
+                        new_row,
+                        int(segment.arrays["entry_finger"][e]),
+                        segment.prepared(e),
+                        segment.code(e),
+                    )
         return rows, merged
 
     def compact(self) -> None:

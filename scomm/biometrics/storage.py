@@ -36,7 +36,7 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scomm.biometrics import byte_sparse, matcher, subject_ids
+from scomm.biometrics import byte_sparse, matcher, readahead, subject_ids
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
 from scomm.biometrics.screen import CODE_WORDS, INDEX_PARAMETERS, code_size, decode_codes
 from scomm.biometrics.subject_ids import SubjectIds
@@ -75,6 +75,8 @@ ARRAYS = (  # name, dtype, trailing shape, rows
     ("cylinder_bytes", np.uint8, (), CYLINDER_BYTE),
 )
 ROWS = {name: rows for name, _dtype, _shape, rows in ARRAYS}
+# What a search reads only for its shortlist, at random (:mod:`scomm.biometrics.readahead`).
+READ_AT_RANDOM = ("x", "y", "theta", "cylinder_bytes")
 POINTS_INTO = {"offsets": CYLINDER, "code_starts": CODE_BYTE, "cylinder_starts": CYLINDER_BYTE}
 _HASH_CHUNK = 16 << 20  # bytes read at a time when checking a file
 
@@ -409,6 +411,7 @@ def read_generation(
     arrays: dict[str, np.ndarray] = {}
     for name, dtype, _shape, _rows in ARRAYS:
         arrays[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
+    readahead.random_access(arrays[name] for name in READ_AT_RANDOM)
     ids = {
         name: open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
         for name, dtype in subject_ids.ARRAYS
