@@ -101,6 +101,18 @@ def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _proc_self(name: str, field: str) -> int | None:
+    """The number after ``field`` in ``/proc/self/<name>``, or None where it is not there."""
+    try:
+        with open(f"/proc/self/{name}") as proc:
+            for line in proc:
+                if line.startswith(field):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 class AnonymousPeak:
     """The most memory of its own (``RssAnon``: heap, arrays, not the pages of mapped files,
     which the kernel drops and reads again as it needs) this process held while running,
@@ -117,14 +129,7 @@ class AnonymousPeak:
 
     @staticmethod
     def now_kib() -> int:
-        try:
-            with open("/proc/self/status") as status:
-                for line in status:
-                    if line.startswith("RssAnon:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        return _proc_self("status", "RssAnon:") or 0
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
@@ -146,14 +151,7 @@ def disk_read_bytes() -> int | None:
     """Bytes this process has had read from storage (``read_bytes`` of ``/proc/self/io``:
     page faults and read-ahead of mapped files included, page-cache hits not), or None where
     /proc does not say."""
-    try:
-        with open("/proc/self/io") as io:
-            for line in io:
-                if line.startswith("read_bytes:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return _proc_self("io", "read_bytes:")
 
 
 def fvc_templates(dataset: Path) -> dict[tuple[str, int, int], Template]:

@@ -80,15 +80,20 @@ def test_the_kernel_reads_the_advised_rows_and_not_the_rest(tmp_path: Path) -> N
     assert after.sum() < 4 * rows.shape[0]
 
 
+def _compacted(directory: Path, subjects: int) -> Gallery:
+    """A gallery of ``subjects`` one-finger subjects, its templates memory-mapped from the
+    files of a written generation."""
+    g = Gallery.create(directory)
+    for s in range(subjects):
+        g.enroll(f"S{s}", {1: random_template(1000 * s + 1)})
+    g.compact()
+    return Gallery.open(directory)
+
+
 def test_a_search_read_ahead_in_parts_scores_as_one_without(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    directory = tmp_path / "g"
-    g = Gallery.create(directory)
-    for s in range(40):
-        g.enroll(f"S{s}", {1: random_template(1000 * s + 1)})
-    g.compact()  # the templates memory-mapped from generation 1's files
-    opened = Gallery.open(directory)
+    opened = _compacted(tmp_path / "g", 40)
     segment = opened._segments[0]
     prepared = matcher.prepare(impression(random_template(7001), 7))
     entries = np.random.default_rng(3).permutation(segment.entries)  # not in file order
@@ -121,11 +126,7 @@ def test_templates_are_mapped_for_random_reads_and_compaction_reads_them_in_orde
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = tmp_path / "g"
-    g = Gallery.create(directory)
-    for s in range(5):
-        g.enroll(f"S{s}", {1: random_template(1000 * s + 1)})
-    g.compact()
-    opened = Gallery.open(directory)
+    opened = _compacted(directory, 5)
     x = (directory / f"gen-{opened.generation}" / "x.npy").resolve()
     codes = x.with_name("code_bytes.npy")
     assert "rr" in _flags_of(x)  # random read: no read-around on a fault

@@ -3,9 +3,9 @@
 A gallery larger than the page cache (10,000,000 templates are 50 GB on disk, beside a
 screen index of 19 GB in memory) is read at random by the match stage: each shortlisted
 template is a few kB at its own place in four files. Left to page faults, each miss is one
-synchronous read, and the kernel reads 128 kB around it (the read-around meant for files read
-in order): 32 times the bytes a template needs, which pushes out the pages the next template
-wants. Instead, before the comparisons, the byte ranges of the shortlist (in file order,
+synchronous read, and the kernel reads around it (the read-around meant for files read in
+order: 128 kB by default, 8 MB on this machine's virtual disk), many times the bytes a
+template needs, which pushes out the pages the next template wants. Instead, before the comparisons, the byte ranges of the shortlist (in file order,
 neighbours merged) are given to the kernel with ``madvise(MADV_WILLNEED)``: it queues those
 pages' reads at once, many in flight, and reads nothing more. The comparisons then find the
 pages in the cache or on their way.

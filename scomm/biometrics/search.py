@@ -460,7 +460,8 @@ def _compare_entries(prepared: Prepared, segment: Columns, entries: np.ndarray) 
     and a part at a time: the next part's reads are queued on another thread while this
     part is compared, so that on a gallery larger than the page cache the disk and the
     comparisons work together instead of one page fault at a time."""
-    if entries.shape[0] < READ_AHEAD_FROM or not readahead.AVAILABLE:
+    mapped = isinstance(segment.arrays["cylinder_bytes"], np.memmap)
+    if entries.shape[0] < READ_AHEAD_FROM or not (readahead.AVAILABLE and mapped):
         return _compare_in_memory(prepared, segment, entries)
     order = np.argsort(entries, kind="stable")
     in_file_order = entries[order]
