@@ -3,17 +3,16 @@
 A gallery larger than the page cache (10,000,000 templates are 50 GB on disk, beside a
 screen index of 19 GB in memory) is read at random by the match stage: each shortlisted
 template is a few kB at its own place in four files. Left to page faults, each miss is one
-synchronous read, and the kernel reads around it (the read-around meant for files read in
-order: 128 kB by default, 8 MB on this machine's virtual disk), many times the bytes a
-template needs, which pushes out the pages the next template wants. Instead, before the comparisons, the byte ranges of the shortlist (in file order,
-neighbours merged) are given to the kernel with ``madvise(MADV_WILLNEED)``: it queues those
-pages' reads at once, many in flight, and reads nothing more. The comparisons then find the
-pages in the cache or on their way.
+synchronous read. Instead, before the comparisons, the byte ranges of the shortlist (in file
+order, neighbours merged) are given to the kernel with ``madvise(MADV_WILLNEED)``: it queues
+those pages' reads at once, many in flight, and reads nothing more. The comparisons then
+find the pages in the cache or on their way.
 
 The arrays a search reads only for its shortlist are also marked for random access
 (:func:`random_access`, ``MADV_RANDOM``) when a gallery is opened: a page fault on them reads
-that page alone, not the device's read-around (8 MB on some virtual disks), which at 10,000,000
-templates read 1.7 GB/s of pages no search wanted. Work that reads them in order (a
+that page alone, not the read-around meant for files read in order (128 kB by default, 8 MB
+on this machine's virtual disk), which at 10,000,000 templates read 1.7 GB/s of pages no
+search wanted and pushed out those it had asked for. Work that reads them in order (a
 compaction) marks them sequential for its time (:func:`in_order`).
 
 Only memory-mapped arrays are advised (a heap array is in memory already), and only where the
@@ -101,13 +100,12 @@ def will_need(arrays: Sequence[tuple[np.ndarray, np.ndarray]], rows: np.ndarray)
     return calls
 
 
-def _advise_whole(array: np.ndarray, advice: int | None) -> bool:
+def _advise_whole(array: np.ndarray, advice: int | None) -> None:
     if _MADVISE is None or advice is None or not isinstance(array, np.memmap) or not array.size:
-        return False
+        return
     begin = int(array.ctypes.data)
     begin -= begin % PAGE  # the mapping starts at a page boundary at or before the data
-    end = int(array.ctypes.data) + int(array.nbytes)
-    return bool(_MADVISE(begin, end - begin, advice) == 0)
+    _MADVISE(begin, int(array.ctypes.data) + int(array.nbytes) - begin, advice)
 
 
 def random_access(arrays: Iterable[np.ndarray]) -> None:

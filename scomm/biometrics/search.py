@@ -38,7 +38,7 @@ import numpy as np
 from scomm.biometrics import matcher, readahead
 from scomm.biometrics.matcher import Prepared
 from scomm.biometrics.screen import _best_by_row, code_size, index_code
-from scomm.biometrics.storage import Columns
+from scomm.biometrics.storage import SHORTLIST_READS, Columns
 from scomm.biometrics.template import FINGER_POSITIONS, UNKNOWN_FINGER, Template
 from scomm.errors import InputError
 
@@ -327,7 +327,7 @@ def _screen_and_match(
         )
     results: list[tuple[int, float]] = []
     for s in np.unique(seg_of):
-        chosen = np.sort(entry_of[seg_of == s])  # in file order, for the read-ahead
+        chosen = entry_of[seg_of == s]
         segment = gallery._segments[int(s)]
         mcc = _compare_entries(prepared, segment, chosen)
         rows = segment.view("entry_subject")[chosen]
@@ -466,12 +466,7 @@ def _compare_entries(prepared: Prepared, segment: Columns, entries: np.ndarray) 
     order = np.argsort(entries, kind="stable")
     in_file_order = entries[order]
     a = segment.arrays
-    ranges = [
-        (a["cylinder_bytes"], a["cylinder_starts"]),
-        (a["x"], a["offsets"]),
-        (a["y"], a["offsets"]),
-        (a["theta"], a["offsets"]),
-    ]
+    ranges = [(a[name], a[starts]) for name, starts in SHORTLIST_READS]
     parts = np.array_split(in_file_order, -(-entries.shape[0] // READ_AHEAD_PART))
     scores = np.empty(entries.shape[0], dtype=np.float64)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scomm-readahead") as reader:

@@ -75,8 +75,15 @@ ARRAYS = (  # name, dtype, trailing shape, rows
     ("cylinder_bytes", np.uint8, (), CYLINDER_BYTE),
 )
 ROWS = {name: rows for name, _dtype, _shape, rows in ARRAYS}
-# What a search reads only for its shortlist, at random (:mod:`scomm.biometrics.readahead`).
-READ_AT_RANDOM = ("x", "y", "theta", "cylinder_bytes")
+# What a search reads only for its shortlist, at random (:mod:`scomm.biometrics.readahead`):
+# each array with the array of starts that delimits a template's rows in it.
+SHORTLIST_READS = (
+    ("cylinder_bytes", "cylinder_starts"),
+    ("x", "offsets"),
+    ("y", "offsets"),
+    ("theta", "offsets"),
+)
+READ_AT_RANDOM = tuple(name for name, _starts in SHORTLIST_READS)
 POINTS_INTO = {"offsets": CYLINDER, "code_starts": CODE_BYTE, "cylinder_starts": CYLINDER_BYTE}
 _HASH_CHUNK = 16 << 20  # bytes read at a time when checking a file
 
