@@ -18,9 +18,10 @@ settings, so a run stopped part-way goes on where it stopped):
   FVC2002 impression (280) is searched; search time (median, mean, max), the share of probes
   whose mate is ranked first, gallery build and reopen times, peak memory of the process.
 - Why a probe's mate is not ranked first (``rank1``, on the 1:N gallery): each FVC2002 probe
-  searched with shortlists of 2% (the default), 5% and 10% of the gallery; the mate's own
-  score (a 1:1 comparison) against the best other candidate's. A mate that is not first with
-  the widest shortlist, and scores below a distractor, is lost to the matcher, not the screen.
+  searched once; the mate's place in the screen (``Gallery.screen_rank``) against the
+  shortlist, and its own score (a 1:1 comparison) against the best other candidate's. A mate
+  not first that scores below a distractor is lost to the matcher; one that scores above every
+  candidate found was lost to the screen. The share of mates within shortlists of 0.1-10%.
 - Screen layouts (``screen_layouts``, on the 1:N gallery): rank-1, search time and screen
   memory with the screen folded to fewer tables or buckets (no rebuild).
 - Distractors (``distractors``): FVC2002 probes against real impostors (the other fingers)
@@ -592,53 +593,75 @@ def screen_layouts(
     return {"gallery_size": size, "probes": len(probes), "default": default, "layouts": rows}
 
 
-SHORTLIST_RATES = (0.02, 0.05, 0.10)
+# Shortlists (shares of the gallery's templates) at which the mates' screen ranks are counted.
+RECALL_AT = (0.001, 0.005, 0.01, 0.02, 0.05, 0.10)
 
 
 def rank1_analysis(
     fvc: dict[tuple[str, int, int], Template], size: int, gallery_dir: Path | None
 ) -> dict[str, object]:
+    """Each FVC2002 probe searched once as the search runs by default, and why its mate is not
+    first when it is not: the screen ranked the mate past the shortlist (``screen``), or the
+    match stage scored a distractor above it (``matcher``). A one-finger probe's fused score
+    is its finger's, so a mate whose full score beats every candidate the search found would
+    have been first had the screen kept it: ``rank1_rate_if_screen_kept_every_mate``."""
     if gallery_dir is None:
         raise SystemExit("--parts rank1 needs --gallery DIR (built there if absent)")
     _build_or_reuse(fvc, size, gallery_dir)
     gallery = Gallery.open(gallery_dir)
+    templates = gallery.template_count
+    kept = shortlist_size(templates)  # what the default search keeps of one finger's screen
     probes = [(k, t) for k, t in fvc.items() if k[2] != 1]
-    first = dict.fromkeys(SHORTLIST_RATES, 0)
+    ranks: list[int] = []
+    first = beats_others = 0
     lost: list[dict[str, Any]] = []
-    for (name, finger, impression), t in probes:
+    for n, ((name, finger, impression), t) in enumerate(probes, 1):
         mate = f"fvc-{name}-{finger}"
-        ranked_first = {}
-        best_other = 0.0
-        for rate in SHORTLIST_RATES:
-            found = gallery.search({1: t}, 10, settings=SearchSettings(shortlist_rate=rate))
-            ranked_first[rate] = bool(found) and found[0].subject_id == mate
-            first[rate] += ranked_first[rate]
-            others = [c.score for c in found if c.subject_id != mate]
-            best_other = max([best_other, *others])
-        if not ranked_first[SHORTLIST_RATES[0]]:
-            mate_score = float(gallery.verify(prepare_probe({1: t}), [mate])[0])
+        probe = prepare_probe({1: t})
+        found = gallery.search_prepared(probe, 10)
+        rank = gallery.screen_rank(probe, 1, mate)
+        ranks.append(templates if rank is None else rank)
+        mate_score = float(gallery.verify(probe, [mate])[0])
+        best_other = max((c.score for c in found if c.subject_id != mate), default=0.0)
+        is_first = bool(found) and found[0].subject_id == mate
+        first += is_first
+        beats_others += mate_score > best_other
+        if not is_first:
             lost.append({
                 "probe": f"{name} {finger}_{impression}",
+                "cause": "matcher" if mate_score <= best_other else "screen",
+                "mate_screen_rank": rank,
                 "mate_score": round(mate_score, 4),
                 "best_other_score": round(best_other, 4),
-                "first_with_shortlist": min(
-                    (r for r in SHORTLIST_RATES if ranked_first[r]), default=None
-                ),
             })  # fmt: skip
-    below = sum(1 for miss in lost if miss["mate_score"] <= miss["best_other_score"])
+        if templates >= 1_000_000 and n % 40 == 0:
+            print(f"  {n}/{len(probes)} probes, {first} mates first", flush=True)
+    ranked = np.asarray(ranks)
     result = {
         "gallery_size": size,
+        "gallery_templates": templates,
         "probes": len(probes),
-        "rank1_rate_by_shortlist": {f"{r:.0%}": round(first[r] / len(probes), 4) for r in first},
-        # What each rate keeps of the gallery: the search caps a shortlist at SHORTLIST_MAX.
-        "shortlist_templates": {f"{r:.0%}": shortlist_size(size, r) for r in first},
-        "lost_at_2_percent": len(lost),
-        "of_which_mate_scores_below_a_distractor": below,
-        "lost": lost,
+        "shortlist_templates": kept,
+        "rank1_rate": round(first / len(probes), 4),
+        "rank1_rate_if_screen_kept_every_mate": round(beats_others / len(probes), 4),
+        "mates_kept_by_screen_rate": round(float(np.mean(ranked < kept)), 4),
+        "mates_within_shortlist_of": {
+            f"{r:.1%}": round(float(np.mean(ranked < max(1, round(r * templates)))), 4)
+            for r in RECALL_AT
+        },
+        "mate_screen_rank_quantiles": {
+            f"p{q}": int(np.percentile(ranked, q, method="lower")) for q in (50, 90, 95, 99)
+        },
+        "lost": len(lost),
+        "lost_to_the_screen": sum(1 for miss in lost if miss["cause"] == "screen"),
+        "lost_to_the_matcher": sum(1 for miss in lost if miss["cause"] == "matcher"),
+        "lost_probes": lost,
     }
     print(
-        f"rank-1 at {size:,} by shortlist: {result['rank1_rate_by_shortlist']}; of "
-        f"{len(lost)} probes not first at 2%, {below} score their mate below a distractor"
+        f"rank-1 at {templates:,}: {result['rank1_rate']:.1%}; lost to the screen "
+        f"{result['lost_to_the_screen']}, to the matcher {result['lost_to_the_matcher']}; "
+        f"mates kept by the screen {result['mates_kept_by_screen_rate']:.1%}; rank-1 had the "
+        f"screen kept every mate {result['rank1_rate_if_screen_kept_every_mate']:.1%}"
     )
     return result
 

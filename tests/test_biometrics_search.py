@@ -10,8 +10,9 @@ import pytest
 from _biometric_templates import impression, random_template
 
 from scomm.biometrics.gallery import Gallery, SearchSettings
-from scomm.biometrics.search import shortlist_size
+from scomm.biometrics.search import prepare_probe, shortlist_size
 from scomm.biometrics.template import Template
+from scomm.errors import GalleryError
 
 SUBJECTS = 16
 
@@ -113,3 +114,32 @@ def test_quality_weighs_probe_fingers_in_the_fusion(gallery: Gallery) -> None:
     with_empty = gallery.search({1: good, 2: empty}, 3)[0]
     assert with_empty.subject_id == alone.subject_id == "S003"
     assert with_empty.score == pytest.approx(alone.score)
+
+
+def test_screen_rank_is_the_place_the_screen_gives(gallery: Gallery) -> None:
+    probe = prepare_probe({1: impression(finger(7, 1), 3)})
+    _found, stages = observed(gallery, {1: impression(finger(7, 1), 3)})
+    listed = dict(stages)["screen"]["shortlist"]  # [subject, screen score], best first
+    assert listed[0][0] == "S007"
+    assert gallery.screen_rank(probe, 1, "S007") == 0
+    for subject, score in listed:
+        assert gallery.screen_rank(probe, 1, subject) == sum(1 for _s, v in listed if v > score)
+    assert gallery.screen_rank(probe, 3, "S007") is None if 3 in probe else True
+    with pytest.raises(GalleryError):
+        gallery.screen_rank(probe, 1, "nobody")
+
+
+def test_screen_rank_without_the_position_and_after_a_removal() -> None:
+    g = Gallery.in_memory()
+    for s in range(6):
+        g.enroll(f"S{s:03d}", {1: finger(s, 1)})
+    g.enroll("T", {2: finger(9, 2)})
+    probe = prepare_probe({1: impression(finger(2, 1), 1)})
+    assert g.screen_rank(probe, 1, "S002") == 0
+    assert g.screen_rank(probe, 1, "T") is None  # no template at position 1
+    before = g.screen_rank(probe, 1, "S003")
+    assert before is not None and before >= 1
+    g.remove("S002")  # no longer screened, so no longer ahead of the others
+    assert g.screen_rank(probe, 1, "S003") == before - 1
+    with pytest.raises(GalleryError):
+        g.screen_rank(probe, 1, "S002")

@@ -417,6 +417,11 @@ class Gallery:
         """Fused scores of a prepared probe against the given subjects, no screen (1:1)."""
         return _search.verify(self, probe, subject_ids)
 
+    def screen_rank(self, probe: PreparedProbe, position: int, subject_id: str) -> int | None:
+        """How many templates the screen of the probe's finger ``position`` ranks above the
+        subject's (:func:`~scomm.biometrics.search.screen_rank`): why a search kept it or not."""
+        return _search.screen_rank(self, probe, position, subject_id)
+
     def _screen_of(self, segment: int) -> SegmentScreen:
         screen = self._screens.get(segment)
         if screen is None:

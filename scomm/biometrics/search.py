@@ -440,6 +440,30 @@ def verify(gallery: Gallery, probe: PreparedProbe, subject_ids: Sequence[str]) -
     return total / total_weight if total_weight > 0 else np.zeros(len(rows), dtype=np.float64)
 
 
+def screen_rank(
+    gallery: Gallery, probe: PreparedProbe, position: int, subject_id: str
+) -> int | None:
+    """The subject's place in the screen of the probe's finger ``position``: how many live
+    templates the screen scores above the subject's best template (0: first), so the match
+    stage compares it when that is fewer than the shortlist; None when the subject has no
+    template the screen could keep (none of that position, or an empty code)."""
+    _prepared, code = probe[position]
+    row = gallery._row(subject_id)
+    best = np.float32(-1.0)
+    scored = []
+    for s, segment in enumerate(gallery._segments):
+        if segment.entries == 0:
+            continue
+        out = screen_segment(gallery, s, code, position)
+        scored.append(out)
+        for seg, e in gallery._entries[row]:
+            if seg == s:
+                best = max(best, out[e])
+    if best < 0:
+        return None
+    return sum(int(np.count_nonzero(out > best)) for out in scored)
+
+
 def _compare_subject(gallery: Gallery, row: int, position: int, prepared: Prepared) -> float:
     best = 0.0
     for s, e in gallery._entries[row]:
