@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from scomm.biometrics import byte_sparse, matcher, storage, subject_ids
+from scomm.biometrics import byte_sparse, matcher, storage, subject_ids, upgrade
 from scomm.biometrics.gallery import Gallery
 from scomm.biometrics.screen import CODE_WORDS, index_code
 from scomm.biometrics.upgrade import upgrade_gallery
@@ -165,6 +165,36 @@ def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(tmp_path
     size_encoded = sum(f.stat().st_size for f in (directory / "gen-2").iterdir())
     assert size_encoded < size_dense
     assert upgrade_gallery(directory) is False  # already this format: nothing to do
+
+
+def test_an_upgrade_rewrites_a_chunk_at_a_time_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("whole", "parts"):
+        g = Gallery.create(tmp_path / name)
+        for s in range(9):
+            g.enroll(f"S{s}", {1: random_template(1000 * s + 1)})
+        g.compact()
+        _as_format_3(tmp_path / name)
+    assert upgrade_gallery(tmp_path / "whole") is True
+    chunks: list[int] = []
+    append = storage.GenerationWriter.append
+
+    def counted(self: storage.GenerationWriter, chunk: storage.Columns) -> None:
+        chunks.append(chunk.entries)
+        append(self, chunk)
+
+    monkeypatch.setattr(upgrade, "MERGE_CHUNK", 2)
+    monkeypatch.setattr(storage.GenerationWriter, "append", counted)
+    assert upgrade_gallery(tmp_path / "parts") is True
+    assert chunks == [2, 2, 2, 2, 1]
+    files = [storage.read_manifest(tmp_path / n).files for n in ("whole", "parts")]
+    assert {k: f.xxh3_64 for k, f in files[0].items()} == {
+        k: f.xxh3_64 for k, f in files[1].items()
+    }
+    assert _searches(Gallery.open(tmp_path / "parts")) == _searches(
+        Gallery.open(tmp_path / "whole")
+    )
 
 
 def test_the_upgrade_command_says_what_it_did(

@@ -78,6 +78,70 @@ def test_gallery_persists_reopens_and_compacts(gallery_dir: Path) -> None:
     )
 
 
+def _array_digests(directory: Path) -> dict[str, str]:
+    files = storage.read_manifest(directory).files
+    return {name: entry.xxh3_64 for name, entry in files.items()}
+
+
+def test_compaction_and_copy_hold_a_chunk_at_a_time_and_write_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    for directory in (whole, parts):
+        g = Gallery.create(directory)
+        enrol_all(g)
+        g.remove("S005")  # a removal and a late enrolment folded in too
+        g.enroll("LATE", {2: finger(77, 2)})
+    Gallery.open(whole).compact()
+    chunks: list[int] = []
+    append = storage.GenerationWriter.append
+
+    def counted(self: storage.GenerationWriter, chunk: storage.Columns) -> None:
+        chunks.append(chunk.entries)
+        append(self, chunk)
+
+    monkeypatch.setattr(storage, "MERGE_CHUNK", 5)
+    monkeypatch.setattr(storage.GenerationWriter, "append", counted)
+    compacted = Gallery.open(parts)
+    compacted.compact()
+    templates = 2 * (SUBJECTS - 1) + 1
+    # Chunks of 5 templates, or 6 where a subject's two fingers cross the line; never more.
+    assert sum(chunks) == templates and max(chunks) <= 6 and len(chunks) >= templates // 6
+    assert _array_digests(parts) == _array_digests(whole)  # the same files, byte for byte
+    probe = {2: impression(finger(8, 2), 4)}
+    assert compacted.search(probe, 3) == Gallery.open(whole).search(probe, 3)
+    chunks.clear()
+    copy = compacted.save_copy(tmp_path / "copy")
+    assert sum(chunks) == templates and max(chunks) <= 6
+    assert copy.search(probe, 3) == compacted.search(probe, 3)
+
+
+def test_a_compaction_that_fails_part_way_leaves_the_gallery_as_it_was(
+    gallery_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _array_digests(gallery_dir)
+    monkeypatch.setattr(storage, "MERGE_CHUNK", 4)
+    written: list[int] = []
+    append = storage.GenerationWriter.append
+
+    def fails_third(self: storage.GenerationWriter, chunk: storage.Columns) -> None:
+        written.append(chunk.entries)
+        if len(written) == 3:
+            raise OSError("disk full")
+        append(self, chunk)
+
+    monkeypatch.setattr(storage.GenerationWriter, "append", fails_third)
+    with pytest.raises(OSError, match="disk full"):
+        Gallery.open(gallery_dir).compact()
+    assert _array_digests(gallery_dir) == before
+    assert sorted(p.name for p in gallery_dir.iterdir()) == [
+        "gen-0",
+        "journal-0.bin",
+        "manifest.json",
+    ]
+    assert len(Gallery.open(gallery_dir)) == SUBJECTS
+
+
 def test_remove_takes_a_subject_out_for_good(gallery_dir: Path) -> None:
     g = Gallery.open(gallery_dir)
     probe = {2: impression(finger(4, 2), 3)}

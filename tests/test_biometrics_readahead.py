@@ -139,6 +139,7 @@ def test_templates_are_mapped_for_random_reads_and_compaction_reads_them_in_orde
         return original(self, entry)
 
     monkeypatch.setattr(storage.Columns, "prepared", spy)
-    opened._merged()
+    for _chunk in opened._merged([]):
+        pass
     assert seen and all("sr" in flags for flags in seen)  # sequential while merging
     assert "rr" in _flags_of(x) and "sr" not in _flags_of(x)  # and random again after

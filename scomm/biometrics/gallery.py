@@ -9,7 +9,9 @@ so that a search never rebuilds a gallery template. The search's stages are in
 :mod:`scomm.biometrics.shards`.
 
 ``compact()`` folds the journal into generation g+1 and switches ``manifest.json`` with an
-atomic rename. An enrolment or removal is one journal record written at the end of the file;
+atomic rename; it writes the new generation a chunk of templates at a time
+(:class:`~scomm.biometrics.storage.GenerationWriter`), so a gallery larger than memory can be
+compacted, and so can it be copied (``save_copy``). An enrolment or removal is one journal record written at the end of the file;
 if writing fails the file is cut back to where it was, and the in-memory gallery is changed only
 after the record is on disk, so a failed operation leaves the gallery as it was. A file cut
 short, damaged, or inconsistent with the manifest raises :class:`~scomm.errors.GalleryError`
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -275,10 +277,10 @@ class Gallery:
 
     # --- generations -----------------------------------------------------------------------------
 
-    def _merged(self) -> tuple[list[str], Columns]:
-        """The live subjects (by new row) and their templates in one segment."""
-        merged = Columns.empty()
-        rows: list[str] = []
+    def _merged(self, rows: list[str]) -> Iterator[Columns]:
+        """The live subjects' templates in chunks of about :data:`~scomm.biometrics.storage.MERGE_CHUNK`, their subjects
+        renumbered in order; each subject's id is added to ``rows`` (by its new row)."""
+        chunk = Columns.empty()
         read = [seg.arrays[name] for seg in self._segments for name in storage.READ_AT_RANDOM]
         with readahead.in_order(read):  # every template, in about the order of the files
             for subject_id, row in self._ids.live():
@@ -286,21 +288,36 @@ class Gallery:
                 rows.append(subject_id)
                 for s, e in self._entries[row]:
                     segment = self._segments[s]
-                    merged.append(
+                    chunk.append(
                         new_row,
                         int(segment.arrays["entry_finger"][e]),
                         segment.prepared(e),
                         segment.code(e),
                     )
-        return rows, merged
+                if chunk.entries >= storage.MERGE_CHUNK:
+                    yield chunk
+                    chunk = Columns.empty()
+        yield chunk
+
+    def _write_merged(self, directory: Path, generation: int) -> None:
+        """The live subjects as generation ``generation`` of the gallery in ``directory``
+        (manifest switched to it), a chunk in memory at a time."""
+        writer = storage.GenerationWriter(directory, generation)
+        rows: list[str] = []
+        try:
+            for chunk in self._merged(rows):
+                writer.append(chunk)
+        except BaseException:
+            writer.abandon()
+            raise
+        writer.finish(rows, self.threshold)
 
     def compact(self) -> None:
         """Fold the journal and removals into a new generation of arrays (atomic switch)."""
         if self.path is None:
             return
-        rows, merged = self._merged()
         old = self.generation
-        self._write_generation(old + 1, rows, merged)
+        self._write_merged(self.path, old + 1)
         shutil.rmtree(self.path / f"gen-{old}", ignore_errors=True)
         (self.path / f"journal-{old}.bin").unlink(missing_ok=True)
         # just written and checksummed
@@ -316,13 +333,11 @@ class Gallery:
             raise GalleryError(str(directory), "a gallery already exists here")
         created = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
-        copy = Gallery(directory)
-        copy.threshold = self.threshold
-        rows, merged = self._merged()
         try:
-            copy._write_generation(0, rows, merged)
+            self._write_merged(directory, 0)
         except BaseException:
             shutil.rmtree(directory / "gen-0", ignore_errors=True)
+            (directory / "manifest.json").unlink(missing_ok=True)
             if created:
                 shutil.rmtree(directory, ignore_errors=True)
             raise

@@ -85,6 +85,10 @@ SHORTLIST_READS = (
 )
 READ_AT_RANDOM = tuple(name for name, _starts in SHORTLIST_READS)
 POINTS_INTO = {"offsets": CYLINDER, "code_starts": CODE_BYTE, "cylinder_starts": CYLINDER_BYTE}
+# Templates a compaction, copy or upgrade holds in memory at a time (about 5 kB each, encoded;
+# :class:`GenerationWriter` has the rest on disk already), so that a gallery larger than memory
+# can still be rewritten.
+MERGE_CHUNK = 65_536
 _HASH_CHUNK = 16 << 20  # bytes read at a time when checking a file
 
 
@@ -504,30 +508,76 @@ def write_generation(
 ) -> None:
     """Write generation ``generation`` (arrays, subject ids), then switch the manifest to it
     (its journal empty, or ``journal`` where that is already written)."""
-    final = directory / f"gen-{generation}"
-    staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".gen-{generation}."))
-    files: dict[str, FileEntry] = {}
+    writer = GenerationWriter(directory, generation)
     try:
-        for name, _dtype, _shape, _rows in ARRAYS:
-            array = np.ascontiguousarray(columns.view(name))
-            path = staging / f"{name}.npy"
-            np.save(path, array)
-            files[name] = FileEntry(
-                shape=list(array.shape), bytes=path.stat().st_size, xxh3_64=file_digest(path)
-            )
-        files.update(write_subject_ids(staging, subjects))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
+        writer.append(columns)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        writer.abandon()
         raise
-    manifest = new_manifest(
-        generation, len(subjects), columns.entries, columns.cylinders, files, threshold
-    )
-    if journal is not None:
-        manifest = manifest.model_copy(update={"journal": journal})
-    write_manifest(directory, manifest)
+    writer.finish(subjects, threshold, journal)
+
+
+class GenerationWriter:
+    """A generation's arrays written a chunk of templates at a time, so that compacting,
+    copying or upgrading a gallery larger than memory holds one chunk of it, not the gallery;
+    in a staging folder until :meth:`finish` moves it into place and switches the manifest.
+    A writer not finished is :meth:`abandon`-ed: nothing of it is left."""
+
+    def __init__(self, directory: Path, generation: int) -> None:
+        self.directory = directory
+        self.generation = generation
+        self.staging = Path(tempfile.mkdtemp(dir=directory, prefix=f".gen-{generation}."))
+        self.rows = {ENTRY: 0, **{kind: 0 for kind in POINTS_INTO.values()}}
+        self.writers: dict[str, NpyWriter] = {}
+        try:
+            for name, dtype, shape, kind in ARRAYS:
+                self.writers[name] = NpyWriter(self.staging / f"{name}.npy", dtype, shape)
+                if kind == STARTS:
+                    self.writers[name].append(np.zeros(1, np.int64))
+        except BaseException:
+            self.abandon()
+            raise
+
+    def append(self, chunk: Columns) -> None:
+        """The chunk's templates after those written so far (with the subject rows the chunk
+        gives them: the caller numbers subjects across chunks)."""
+        for name, _dtype, _shape, kind in ARRAYS:
+            part = chunk.view(name)
+            if kind == STARTS:
+                part = part[1:] + self.rows[POINTS_INTO[name]]
+            self.writers[name].append(part)
+        for kind in self.rows:
+            self.rows[kind] += chunk.rows[kind]
+
+    def finish(
+        self,
+        subjects: Sequence[str | None],
+        threshold: float | None,
+        journal: JournalState | None = None,
+    ) -> None:
+        """Close and checksum the files, move them into place and switch the manifest to them
+        (its journal empty, or ``journal`` where that is already written)."""
+        final = self.directory / f"gen-{self.generation}"
+        try:
+            files = {name: writer.close() for name, writer in self.writers.items()}
+            files.update(write_subject_ids(self.staging, subjects))
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(self.staging, final)
+        except BaseException:
+            self.abandon()
+            raise
+        manifest = new_manifest(
+            self.generation, len(subjects), self.rows[ENTRY], self.rows[CYLINDER], files, threshold
+        )
+        if journal is not None:
+            manifest = manifest.model_copy(update={"journal": journal})
+        write_manifest(self.directory, manifest)
+
+    def abandon(self) -> None:
+        for writer in self.writers.values():
+            writer.abandon()
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def new_manifest(

@@ -21,13 +21,14 @@ from scomm.biometrics.screen import CODE_WORDS
 from scomm.biometrics.storage import (
     ARRAYS,
     BYTE_SPARSE_FROM,
+    MERGE_CHUNK,
     Columns,
     FileEntry,
+    GenerationWriter,
     JournalState,
     digest,
     open_array,
     read_manifest,
-    write_generation,
 )
 from scomm.errors import GalleryError
 from scomm.files import write_bytes_atomic
@@ -80,9 +81,34 @@ def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
     subjects = read_legacy_subjects(
         gen_dir / LEGACY_SUBJECTS_FILE, manifest.files.get(LEGACY_SUBJECTS_FILE), verify
     )
+    journal = manifest.journal
+    old_journal = journal_path(directory, old)
+    if journal is None:  # version 2: the journal as it stands is committed
+        size = old_journal.stat().st_size if old_journal.exists() else 0
+        records = sum(1 for _ in read_records(old_journal)) if size else 0
+        journal = JournalState(bytes=size, records=records)
+    new_journal = journal_path(directory, old + 1)
+    committed = old_journal.read_bytes()[: journal.bytes] if journal.bytes else b""
+    write_bytes_atomic(new_journal, committed, durable=True)
+    writer = GenerationWriter(directory, old + 1)
+    try:
+        for lo in range(0, int(dense["entry_subject"].shape[0]), MERGE_CHUNK):
+            writer.append(_rewritten(dense, lo, lo + MERGE_CHUNK))
+    except BaseException:
+        writer.abandon()
+        raise
+    writer.finish(subjects, manifest.threshold, journal)
+    shutil.rmtree(gen_dir, ignore_errors=True)
+    old_journal.unlink(missing_ok=True)
+    return True
+
+
+def _rewritten(dense: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
+    """Entries ``lo`` to ``hi`` (at most) of a version-2 or -3 generation, as version 4 holds
+    them."""
     columns = Columns.empty()
     offsets = dense["offsets"]
-    for e in range(int(dense["entry_subject"].shape[0])):
+    for e in range(lo, min(hi, int(dense["entry_subject"].shape[0]))):
         s, t = int(offsets[e]), int(offsets[e + 1])
         prepared = Prepared(
             x=np.asarray(dense["x"][s:t]),
@@ -93,18 +119,8 @@ def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
             minutia_index=np.arange(t - s, dtype=np.int32),
         )
         row = int(dense["entry_subject"][e])
-        columns.append(row, int(dense["entry_finger"][e]), prepared, np.asarray(dense["codes"][e]))
-        columns.arrays["alive"][e] = bool(dense["alive"][e])
-    journal = manifest.journal
-    old_journal = journal_path(directory, old)
-    if journal is None:  # version 2: the journal as it stands is committed
-        size = old_journal.stat().st_size if old_journal.exists() else 0
-        records = sum(1 for _ in read_records(old_journal)) if size else 0
-        journal = JournalState(bytes=size, records=records)
-    new_journal = journal_path(directory, old + 1)
-    committed = old_journal.read_bytes()[: journal.bytes] if journal.bytes else b""
-    write_bytes_atomic(new_journal, committed, durable=True)
-    write_generation(directory, old + 1, subjects, columns, manifest.threshold, journal)
-    shutil.rmtree(gen_dir, ignore_errors=True)
-    old_journal.unlink(missing_ok=True)
-    return True
+        at = columns.append(
+            row, int(dense["entry_finger"][e]), prepared, np.asarray(dense["codes"][e])
+        )
+        columns.arrays["alive"][at] = bool(dense["alive"][e])
+    return columns
