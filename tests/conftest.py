@@ -3,6 +3,9 @@
 ``store_url``: a fresh, empty event store URL per test, on SQLite (a file in ``tmp_path``) and,
 when ``SCOMM_TEST_POSTGRES_URL`` names a server, on PostgreSQL (a schema of its own, dropped
 after the test).
+
+``written_chunks``: the size (templates) of each chunk a gallery generation is written in, in
+order, for the test's writes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from scomm.biometrics import storage
 from tests.fuzz.processes import postgres_schema
 
 POSTGRES_ENV = "SCOMM_TEST_POSTGRES_URL"
@@ -29,3 +33,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Ite
     # test's own schema, dropped after the test.
     with postgres_schema(base, "test") as url:
         yield url
+
+
+@pytest.fixture()
+def written_chunks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    chunks: list[int] = []
+    append = storage.GenerationWriter.append
+
+    def counted(self: storage.GenerationWriter, chunk: storage.Columns) -> None:
+        chunks.append(chunk.entries)
+        append(self, chunk)
+
+    monkeypatch.setattr(storage.GenerationWriter, "append", counted)
+    return chunks

@@ -9,13 +9,13 @@ so that a search never rebuilds a gallery template. The search's stages are in
 :mod:`scomm.biometrics.shards`.
 
 ``compact()`` folds the journal into generation g+1 and switches ``manifest.json`` with an
-atomic rename; it writes the new generation a chunk of templates at a time
+atomic rename. It writes the new generation a chunk of templates at a time
 (:class:`~scomm.biometrics.storage.GenerationWriter`), so a gallery larger than memory can be
-compacted, and so can it be copied (``save_copy``). An enrolment or removal is one journal record written at the end of the file;
-if writing fails the file is cut back to where it was, and the in-memory gallery is changed only
-after the record is on disk, so a failed operation leaves the gallery as it was. A file cut
-short, damaged, or inconsistent with the manifest raises :class:`~scomm.errors.GalleryError`
-naming it.
+compacted, or copied (``save_copy``). An enrolment or removal is one journal record written
+at the end of the file; if writing fails the file is cut back to where it was, and the
+in-memory gallery is changed only after the record is on disk, so a failed operation leaves
+the gallery as it was. A file cut short, damaged, or inconsistent with the manifest raises
+:class:`~scomm.errors.GalleryError` naming it.
 
 Work is spread over all cores by numba (``prange`` with the GIL released).
 """
@@ -278,8 +278,8 @@ class Gallery:
     # --- generations -----------------------------------------------------------------------------
 
     def _merged(self, rows: list[str]) -> Iterator[Columns]:
-        """The live subjects' templates in chunks of about :data:`~scomm.biometrics.storage.MERGE_CHUNK`, their subjects
-        renumbered in order; each subject's id is added to ``rows`` (by its new row)."""
+        """The live subjects' templates in chunks of about ``storage.MERGE_CHUNK``, their
+        subjects renumbered in order; each subject's id is added to ``rows`` (by its new row)."""
         chunk = Columns.empty()
         read = [seg.arrays[name] for seg in self._segments for name in storage.READ_AT_RANDOM]
         with readahead.in_order(read):  # every template, in about the order of the files
