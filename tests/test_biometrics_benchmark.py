@@ -1,4 +1,4 @@
-"""benchmarks/biometrics.py: how its results file is written."""
+"""benchmarks/biometrics.py: how its results file is written, and what its rank-1 analysis says."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import biometrics as bench  # noqa: E402  (benchmarks/biometrics.py)
+
+from scomm.settings import data_dir  # noqa: E402
 
 
 def test_writing_drops_retired_keys_and_keeps_every_part(tmp_path: Path) -> None:
@@ -32,3 +36,28 @@ def test_every_retired_key_is_one_no_part_writes() -> None:
     written |= set(results)  # the 1:N parts' holders, made by _slot itself
     assert "accuracy" in written and "one_to_n" in written
     assert not written & set(bench.RETIRED_KEYS)
+
+
+@pytest.mark.skipif(
+    not (data_dir() / "fvc2002").is_dir(), reason="FVC2002 not in SCOMM_DATA_DIR (scomm data check)"
+)
+def test_rank1_puts_each_lost_probe_down_to_the_screen_or_the_matcher(tmp_path: Path) -> None:
+    fvc = bench.fvc_templates(data_dir() / "fvc2002")
+    result: dict[str, Any] = bench.rank1_analysis(fvc, 400, tmp_path / "g")
+    kept = result["shortlist_templates"]
+    lost = result["lost_probes"]
+    assert (
+        result["lost"] == len(lost) == result["lost_to_the_screen"] + result["lost_to_the_matcher"]
+    )
+    assert result["rank1_rate"] == round(1 - len(lost) / result["probes"], 4)
+    for miss in lost:
+        if miss["cause"] == "screen":  # the mate beat every candidate: it was never compared
+            assert miss["mate_score"] > miss["best_other_score"]
+            assert miss["mate_screen_rank"] is None or miss["mate_screen_rank"] >= kept
+        else:
+            assert miss["mate_score"] <= miss["best_other_score"]
+    within = list(result["mates_within_shortlist_of"].values())
+    assert within == sorted(within)  # a wider shortlist keeps at least as many mates
+    # Rank-1 had the screen kept every mate: the probes first now, and those lost to it.
+    first_if_kept = result["rank1_rate"] + result["lost_to_the_screen"] / result["probes"]
+    assert result["rank1_rate_if_screen_kept_every_mate"] == pytest.approx(first_if_kept, abs=1e-4)
