@@ -32,7 +32,9 @@ import numpy as np
 
 PAGE = mmap.PAGESIZE
 # Ranges less than this far apart are asked for in one call: a page or two read for nothing
-# costs less than a system call at 10,000,000 templates' random spacing.
+# costs less than a system call where the gallery is in the page cache. Measured both ways
+# (the same probes, both orders): at 1,000,000 templates (cached) a gap of 0 was 7-13% slower
+# (more calls); at 10,000,000 (read from disk) it read 10-15% less and was 3-7% faster.
 MERGE_GAP = 4 * PAGE
 WILLNEED: int | None = getattr(mmap, "MADV_WILLNEED", None)
 RANDOM: int | None = getattr(mmap, "MADV_RANDOM", None)
