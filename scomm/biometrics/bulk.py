@@ -279,13 +279,7 @@ class _State:
                 raise GalleryError(subject_id, "enrolled twice in the build")
             self.seen.add(subject_id)
         p = self.progress
-        for name, _dtype, _shape, _rows in ARRAYS:
-            part = chunk.arrays[name]
-            if name in POINTS_INTO:
-                part = part[1:] + p.rows.get(POINTS_INTO[name], 0)
-            elif name == "entry_subject":
-                part = part + p.subjects
-            self.writers[name].append(part)
+        storage.append_chunk(self.writers, chunk.arrays, p.rows, p.subjects)
         lines = b"".join(json.dumps(s).encode() + b"\n" for s in chunk.ids)
         self.ids.write(lines)
         for writer in self.writers.values():

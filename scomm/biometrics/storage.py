@@ -28,7 +28,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -517,6 +517,24 @@ def write_generation(
     writer.finish(subjects, threshold, journal)
 
 
+def append_chunk(
+    writers: Mapping[str, NpyWriter],
+    arrays: Mapping[str, np.ndarray],
+    written: Mapping[str, int],
+    subjects_before: int = 0,
+) -> None:
+    """Append a chunk's arrays (:data:`ARRAYS`, each array of starts from 0 with its leading
+    0) to a generation's files after ``written`` rows of each kind: its starts moved past the
+    rows written, its entries' subject rows past ``subjects_before``."""
+    for name, _dtype, _shape, _rows in ARRAYS:
+        part = arrays[name]
+        if name in POINTS_INTO:
+            part = part[1:] + written.get(POINTS_INTO[name], 0)
+        elif name == "entry_subject" and subjects_before:
+            part = part + subjects_before
+        writers[name].append(part)
+
+
 class GenerationWriter:
     """A generation's arrays written a chunk of templates at a time, so that compacting,
     copying or upgrading a gallery larger than memory holds one chunk of it, not the gallery;
@@ -541,11 +559,7 @@ class GenerationWriter:
     def append(self, chunk: Columns) -> None:
         """The chunk's templates after those written so far (with the subject rows the chunk
         gives them: the caller numbers subjects across chunks)."""
-        for name, _dtype, _shape, kind in ARRAYS:
-            part = chunk.view(name)
-            if kind == STARTS:
-                part = part[1:] + self.rows[POINTS_INTO[name]]
-            self.writers[name].append(part)
+        append_chunk(self.writers, {name: chunk.view(name) for name in ROWS}, self.rows)
         for kind in self.rows:
             self.rows[kind] += chunk.rows[kind]
 
