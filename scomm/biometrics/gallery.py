@@ -84,7 +84,7 @@ class Gallery:
             raise GalleryError(str(directory), "a gallery already exists here")
         directory.mkdir(parents=True, exist_ok=True)
         gallery = cls(directory)
-        gallery._write_generation(0, [], Columns.empty())
+        storage.write_generation(directory, 0, [], [Columns.empty()], gallery.threshold)
         return gallery
 
     @classmethod
@@ -302,15 +302,8 @@ class Gallery:
     def _write_merged(self, directory: Path, generation: int) -> None:
         """The live subjects as generation ``generation`` of the gallery in ``directory``
         (manifest switched to it), a chunk in memory at a time."""
-        writer = storage.GenerationWriter(directory, generation)
-        rows: list[str] = []
-        try:
-            for chunk in self._merged(rows):
-                writer.append(chunk)
-        except BaseException:
-            writer.abandon()
-            raise
-        writer.finish(rows, self.threshold)
+        rows: list[str] = []  # filled by _merged as it goes
+        storage.write_generation(directory, generation, rows, self._merged(rows), self.threshold)
 
     def compact(self) -> None:
         """Fold the journal and removals into a new generation of arrays (atomic switch)."""
@@ -337,7 +330,6 @@ class Gallery:
             self._write_merged(directory, 0)
         except BaseException:
             shutil.rmtree(directory / "gen-0", ignore_errors=True)
-            (directory / "manifest.json").unlink(missing_ok=True)
             if created:
                 shutil.rmtree(directory, ignore_errors=True)
             raise
@@ -352,11 +344,6 @@ class Gallery:
             storage.write_manifest(
                 self.path, manifest.model_copy(update={"threshold": self.threshold})
             )
-
-    def _write_generation(self, generation: int, subjects: list[str], columns: Columns) -> None:
-        assert self.path is not None
-        storage.write_generation(self.path, generation, subjects, columns, self.threshold)
-        self.generation = generation
 
     def memory_report(self) -> dict[str, float]:
         """Bytes per live template: held in memory (heap arrays, the screens' transposed codes,

@@ -28,7 +28,7 @@ import os
 import shutil
 import struct
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -502,15 +502,18 @@ def write_generation(
     directory: Path,
     generation: int,
     subjects: Sequence[str | None],
-    columns: Columns,
+    chunks: Iterable[Columns],
     threshold: float | None,
     journal: JournalState | None = None,
 ) -> None:
-    """Write generation ``generation`` (arrays, subject ids), then switch the manifest to it
-    (its journal empty, or ``journal`` where that is already written)."""
+    """Write generation ``generation`` a chunk of templates at a time (:class:`GenerationWriter`),
+    then its subject ids (``subjects`` is read once every chunk is written, so a caller may
+    fill it as it makes them), then switch the manifest to it (its journal empty, or
+    ``journal`` where that is already written). On failure nothing of it is left."""
     writer = GenerationWriter(directory, generation)
     try:
-        writer.append(columns)
+        for chunk in chunks:
+            writer.append(chunk)
     except BaseException:
         writer.abandon()
         raise

@@ -24,11 +24,11 @@ from scomm.biometrics.storage import (
     MERGE_CHUNK,
     Columns,
     FileEntry,
-    GenerationWriter,
     JournalState,
     digest,
     open_array,
     read_manifest,
+    write_generation,
 )
 from scomm.errors import GalleryError
 from scomm.files import write_bytes_atomic
@@ -90,14 +90,9 @@ def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
     new_journal = journal_path(directory, old + 1)
     committed = old_journal.read_bytes()[: journal.bytes] if journal.bytes else b""
     write_bytes_atomic(new_journal, committed, durable=True)
-    writer = GenerationWriter(directory, old + 1)
-    try:
-        for lo in range(0, int(dense["entry_subject"].shape[0]), MERGE_CHUNK):
-            writer.append(_rewritten(dense, lo, lo + MERGE_CHUNK))
-    except BaseException:
-        writer.abandon()
-        raise
-    writer.finish(subjects, manifest.threshold, journal)
+    entries = int(dense["entry_subject"].shape[0])
+    chunks = (_rewritten(dense, lo, lo + MERGE_CHUNK) for lo in range(0, entries, MERGE_CHUNK))
+    write_generation(directory, old + 1, subjects, chunks, manifest.threshold, journal)
     shutil.rmtree(gen_dir, ignore_errors=True)
     old_journal.unlink(missing_ok=True)
     return True
