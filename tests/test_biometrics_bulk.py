@@ -71,7 +71,7 @@ def test_a_stopped_build_goes_on_where_it_stopped(tmp_path: Path) -> None:
     assert progress["subjects"] == 8  # two whole chunks recorded, the third never written
     assert not (tmp_path / "g" / "manifest.json").exists()
     with open(
-        state / "cylinder_bytes.npy", "ab"
+        state / "template_bytes.npy", "ab"
     ) as f:  # killed while writing: bytes past the record
         f.write(b"\x01" * 1000)
     resumed = Gallery.build(tmp_path / "g", iter(items), chunk=4, workers=1, progress=True)
@@ -154,11 +154,10 @@ def test_a_chunk_is_prepared_as_each_template_alone() -> None:
             p = matcher.prepare(template)
             lo, hi = a["offsets"][entry], a["offsets"][entry + 1]
             assert (a["entry_subject"][entry], a["entry_finger"][entry]) == (row, position)
-            for name in ("x", "y", "theta"):
-                assert np.array_equal(a[name][lo:hi], getattr(p, name)), name
-            c0, c1 = a["cylinder_starts"][entry], a["cylinder_starts"][entry + 1]
-            bits, masks = matcher.decode_cylinder_block(a["cylinder_bytes"][c0:c1], hi - lo)
-            assert np.array_equal(bits, p.bits) and np.array_equal(masks, p.masks)
+            t0, t1 = a["template_starts"][entry], a["template_starts"][entry + 1]
+            stored = matcher.decode_template(a["template_bytes"][t0:t1], hi - lo)
+            for name in ("x", "y", "theta", "bits", "masks"):
+                assert np.array_equal(getattr(stored, name), getattr(p, name)), name
             k0, k1 = a["code_starts"][entry], a["code_starts"][entry + 1]
             assert np.array_equal(decode(a["code_bytes"][k0:k1], 1, CODE_WORDS)[0], index_code(p))
             assert a["code_sizes"][entry] == code_size(index_code(p))

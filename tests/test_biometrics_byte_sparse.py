@@ -1,5 +1,5 @@
 """Byte-sparse storage of cylinders and index codes: lossless, compared as stored, and the upgrade
-of a gallery written word for word by an older scomm."""
+of a gallery written by an older scomm (word for word, or each template in four files)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,17 @@ def test_cylinders_and_codes_of_real_templates_encode_losslessly_and_compare_ali
         np.concatenate([p.masks for p in prepared]),
         matcher.DISC_WORDS,
     )
-    encoded, starts = byte_sparse.encode_blocks(rows, offsets)
+    encoded, cylinder_starts = byte_sparse.encode_blocks(rows, offsets)
+    f32 = np.float32
+    records, starts = matcher.join_records(
+        x.astype(f32), y.astype(f32), theta.astype(f32), offsets, encoded, cylinder_starts
+    )
+    for t, p in enumerate(prepared):  # the records joined at once are those made one by one
+        record = records[starts[t] : starts[t + 1]]
+        assert np.array_equal(record, matcher.encode_template(p))
+        stored = matcher.decode_template(record, len(p))
+        for name in ("x", "y", "theta", "bits", "masks"):
+            assert np.array_equal(getattr(stored, name), getattr(p, name)), name
     which = np.array([3, 0, 11, 3, 7])
     probe = matcher.prepare(impression(random_template(3), 1))
     bits = np.concatenate([p.bits for p in prepared])
@@ -93,14 +103,55 @@ def test_cylinders_and_codes_of_real_templates_encode_losslessly_and_compare_ali
         dense = matcher.compare_many(
             probe, x, y, theta, bits, masks, offsets, which, parallel=parallel
         )
-        stored = matcher.compare_many_encoded(
-            probe, x, y, theta, encoded, starts, offsets, which, parallel=parallel
+        as_stored = matcher.compare_many_encoded(
+            probe, records, starts, offsets, which, parallel=parallel
         )
-        assert np.array_equal(dense, stored)
+        assert np.array_equal(dense, as_stored)
         assert dense[0] == max(dense)  # the mate, 3, first: the comparison is a real one
 
 
 # --- a gallery written by an older scomm -----------------------------------------------------
+
+
+def _save(gen: Path, files: dict[str, storage.FileEntry], arrays: dict[str, np.ndarray]) -> None:
+    for name, array in arrays.items():
+        path = gen / f"{name}.npy"
+        np.save(path, array)
+        files[name] = storage.FileEntry(
+            shape=list(array.shape), bytes=path.stat().st_size, xxh3_64=storage.file_digest(path)
+        )
+
+
+def _drop(gen: Path, files: dict[str, storage.FileEntry], names: tuple[str, ...]) -> None:
+    for name in names:
+        (gen / f"{name}.npy").unlink()
+        del files[name]
+
+
+def _as_format_4(directory: Path) -> None:
+    """Rewrite a gallery's generation as scomm wrote it before format 5: each template's
+    minutiae in ``x``, ``y`` and ``theta``, its encoded cylinders in ``cylinder_bytes``."""
+    manifest = storage.read_manifest(directory)
+    gen = directory / f"gen-{manifest.generation}"
+    segment, _ids = storage.read_generation(directory, manifest)
+    prepared = [segment.prepared(e) for e in range(segment.entries)]
+    encoded = [matcher.encode_cylinders(p.bits, p.masks) for p in prepared]
+    sizes = [0] + [len(block) for block in encoded]
+    files = dict(manifest.files)
+    _drop(gen, files, ("template_starts", "template_bytes"))
+    _save(
+        gen,
+        files,
+        {
+            **{
+                name: np.concatenate([getattr(p, name) for p in prepared]).astype(np.float32)
+                for name in ("x", "y", "theta")
+            },
+            "cylinder_starts": np.cumsum(sizes, dtype=np.int64),
+            "cylinder_bytes": np.concatenate(encoded),
+        },
+    )
+    storage.write_manifest(directory, manifest.model_copy(update={"version": 4, "files": files}))
 
 
 def _as_format_3(directory: Path) -> None:
@@ -117,24 +168,20 @@ def _as_format_3(directory: Path) -> None:
         "bits": np.concatenate([p.bits for p in prepared]),
         "masks": np.concatenate([p.masks for p in prepared]),
     }
-    files = dict(manifest.files)
-    for name in ("code_starts", "code_bytes", "cylinder_starts", "cylinder_bytes") + tuple(
-        n for n, _dtype in subject_ids.ARRAYS
-    ):
-        (gen / f"{name}.npy").unlink()
-        del files[name]
+    _as_format_4(directory)
+    files = dict(storage.read_manifest(directory).files)
+    names = ("code_starts", "code_bytes", "cylinder_starts", "cylinder_bytes")
+    _drop(gen, files, names + tuple(n for n, _dtype in subject_ids.ARRAYS))
     listed = json.dumps(ids).encode()
     (gen / "subjects.json").write_bytes(listed)
     files["subjects.json"] = storage.FileEntry(
         bytes=len(listed), xxh3_64=xxhash.xxh3_64_hexdigest(listed)
     )
-    for name, array in dense.items():
-        np.save(gen / f"{name}.npy", array)
-        path = gen / f"{name}.npy"
-        files[name] = storage.FileEntry(
-            shape=list(array.shape), bytes=path.stat().st_size, xxh3_64=storage.file_digest(path)
-        )
+    _save(gen, files, dense)
     storage.write_manifest(directory, manifest.model_copy(update={"version": 3, "files": files}))
+
+
+OLDER_FORMATS = {3: _as_format_3, 4: _as_format_4}
 
 
 def _searches(gallery: Gallery) -> list[object]:
@@ -142,7 +189,10 @@ def _searches(gallery: Gallery) -> list[object]:
     return [gallery.search(p, 3) for p in probes]
 
 
-def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", sorted(OLDER_FORMATS))
+def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(
+    tmp_path: Path, version: int
+) -> None:
     directory = tmp_path / "g"
     g = Gallery.create(directory)
     for s in range(10):
@@ -151,10 +201,11 @@ def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(tmp_path
     g.remove("S4")  # ... and a journal on top
     g.enroll("S10", {1: random_template(10_001)})
     before = _searches(Gallery.open(directory))
-    _as_format_3(directory)
-    size_dense = sum(f.stat().st_size for f in (directory / "gen-1").iterdir())
+    files_before = storage.read_manifest(directory).files
+    OLDER_FORMATS[version](directory)
+    size_older = sum(f.stat().st_size for f in (directory / "gen-1").iterdir())
 
-    with pytest.raises(GalleryError, match="gallery-upgrade"):
+    with pytest.raises(GalleryError, match=f"version {version} .*gallery-upgrade"):
         Gallery.open(directory)
     assert upgrade_gallery(directory) is True
     upgraded = Gallery.open(directory)
@@ -162,20 +213,26 @@ def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(tmp_path
     assert upgraded.generation == 2 and not (directory / "gen-1").exists()
     assert "S4" not in upgraded and "S10" in upgraded and len(upgraded) == 10
     assert _searches(upgraded) == before
-    size_encoded = sum(f.stat().st_size for f in (directory / "gen-2").iterdir())
-    assert size_encoded < size_dense
+    # the arrays as this version writes them, byte for byte
+    files = storage.read_manifest(directory).files
+    assert {k: f.xxh3_64 for k, f in files.items()} == {
+        k: f.xxh3_64 for k, f in files_before.items()
+    }
+    size_now = sum(f.stat().st_size for f in (directory / "gen-2").iterdir())
+    assert size_now < size_older  # a third (from 3); three .npy headers fewer (from 4)
     assert upgrade_gallery(directory) is False  # already this format: nothing to do
 
 
+@pytest.mark.parametrize("version", sorted(OLDER_FORMATS))
 def test_an_upgrade_rewrites_a_chunk_at_a_time_with_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written_chunks: list[int]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written_chunks: list[int], version: int
 ) -> None:
     for name in ("whole", "parts"):
         g = Gallery.create(tmp_path / name)
         for s in range(9):
             g.enroll(f"S{s}", {1: random_template(1000 * s + 1)})
         g.compact()
-        _as_format_3(tmp_path / name)
+        OLDER_FORMATS[version](tmp_path / name)
     assert upgrade_gallery(tmp_path / "whole") is True
     monkeypatch.setattr(upgrade, "MERGE_CHUNK", 2)
     written_chunks.clear()  # the writes that made the two galleries
@@ -205,11 +262,11 @@ def test_the_upgrade_command_says_what_it_did(
             main(["biometrics", "gallery-upgrade", str(directory)])
         assert done.value.code == 0
     first, second = capsys.readouterr().out.strip().splitlines()
-    assert "upgraded to format 4" in first and "subjects 1" in first
-    assert "already format 4" in second
+    assert f"upgraded to format {storage.FORMAT_VERSION}" in first and "subjects 1" in first
+    assert f"already format {storage.FORMAT_VERSION}" in second
 
 
-def test_an_entry_given_fewer_bytes_than_its_cylinders_need_is_refused(tmp_path: Path) -> None:
+def test_an_entry_given_fewer_bytes_than_its_record_needs_is_refused(tmp_path: Path) -> None:
     # Unverified opens skip the checksums; the block bounds still stand between a damaged
     # array and a read past its end.
     directory = tmp_path / "g"
@@ -218,15 +275,15 @@ def test_an_entry_given_fewer_bytes_than_its_cylinders_need_is_refused(tmp_path:
     g.enroll("B", {1: random_template(6)})
     g.compact()
     gen = directory / "gen-1"
-    starts = np.load(gen / "cylinder_starts.npy")
-    starts[1] = 10  # A's block: 10 bytes for its dozens of cylinders
-    np.save(gen / "cylinder_starts.npy", starts)
+    starts = np.load(gen / "template_starts.npy")
+    starts[1] = 10  # A's record: 10 bytes for its dozens of minutiae and cylinders
+    np.save(gen / "template_starts.npy", starts)
     manifest = storage.read_manifest(directory)
     files = dict(manifest.files)
-    path = gen / "cylinder_starts.npy"
-    files["cylinder_starts"] = storage.FileEntry(
+    path = gen / "template_starts.npy"
+    files["template_starts"] = storage.FileEntry(
         shape=list(starts.shape), bytes=path.stat().st_size, xxh3_64=storage.file_digest(path)
     )
     storage.write_manifest(directory, manifest.model_copy(update={"files": files}))
-    with pytest.raises(GalleryError, match="fewer bytes than its cylinders need"):
+    with pytest.raises(GalleryError, match="fewer bytes than its record needs"):
         Gallery.open(directory, verify=False)

@@ -171,10 +171,10 @@ def test_failed_enrolment_leaves_the_gallery_unchanged(gallery_dir: Path) -> Non
 
 def test_truncated_array_file_is_a_gallery_error_naming_it(gallery_dir: Path) -> None:
     Gallery.open(gallery_dir).compact()
-    bits = gallery_dir / "gen-1" / "cylinder_bytes.npy"
+    bits = gallery_dir / "gen-1" / "template_bytes.npy"
     data = bits.read_bytes()
     bits.write_bytes(data[: len(data) // 2])
-    with pytest.raises(GalleryError, match="cylinder_bytes.npy"):
+    with pytest.raises(GalleryError, match="template_bytes.npy"):
         Gallery.open(gallery_dir)
     assert bits.stat().st_size == len(data) // 2  # the damaged file is left for inspection
 
@@ -325,7 +325,7 @@ def test_bulk_build_stores_what_one_by_one_enrolment_stores(tmp_path: Path) -> N
     enrolled = Gallery.create(tmp_path / "enrolled")
     enrolled.enroll_many(items)
     enrolled.compact()
-    for name in ("cylinder_bytes", "code_bytes", "offsets", "entry_subject", "entry_finger", "x"):
+    for name in ("template_bytes", "code_bytes", "offsets", "entry_subject", "entry_finger"):
         a = np.load(tmp_path / "built" / "gen-0" / f"{name}.npy")
         b = np.load(tmp_path / "enrolled" / "gen-1" / f"{name}.npy")
         assert np.array_equal(a, b), name

@@ -127,7 +127,7 @@ def test_templates_are_mapped_for_random_reads_and_compaction_reads_them_in_orde
 ) -> None:
     directory = tmp_path / "g"
     opened = _compacted(directory, 5)
-    x = (directory / f"gen-{opened.generation}" / "x.npy").resolve()
+    x = (directory / f"gen-{opened.generation}" / "template_bytes.npy").resolve()
     codes = x.with_name("code_bytes.npy")
     assert "rr" in _flags_of(x)  # random read: no read-around on a fault
     assert "rr" not in _flags_of(codes)  # read in order when the screen is transposed

@@ -39,7 +39,7 @@ def test_an_intact_gallery_opens_with_or_without_checksums(gallery_dir: Path) ->
     assert first[0].subject_id == "S3"
     assert Gallery.open(gallery_dir, verify=False).search(probe, 3) == first
     manifest = json.loads((gallery_dir / "manifest.json").read_text())
-    assert set(manifest["files"]) >= {"cylinder_bytes", "code_bytes", "subject_ids"}
+    assert set(manifest["files"]) >= {"template_bytes", "code_bytes", "subject_ids"}
     assert all(len(entry["xxh3_64"]) == 16 for entry in manifest["files"].values())
 
 
@@ -50,21 +50,21 @@ def test_an_empty_array_file_is_named(gallery_dir: Path) -> None:
 
 
 def test_a_damaged_npy_header_is_named(gallery_dir: Path) -> None:
-    path = gen_file(gallery_dir, "x.npy")
+    path = gen_file(gallery_dir, "code_sizes.npy")
     data = bytearray(path.read_bytes())
     data[12:40] = b"{'descr': <f4', 'shape': ((("  # not a Python literal any more
     path.write_bytes(bytes(data))
     message = open_error(gallery_dir)
-    assert "x.npy" in message and "header" in message
+    assert "code_sizes.npy" in message and "header" in message
 
 
 def test_a_flipped_bit_is_found_before_anything_is_enrolled_on_top(gallery_dir: Path) -> None:
-    path = gen_file(gallery_dir, "cylinder_bytes.npy")
+    path = gen_file(gallery_dir, "template_bytes.npy")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x10
     path.write_bytes(bytes(data))
     message = open_error(gallery_dir)
-    assert "cylinder_bytes.npy" in message and "checksum" in message
+    assert "template_bytes.npy" in message and "checksum" in message
     # Without checksums the header and size still hold: it opens (a reader's own risk).
     assert len(Gallery.open(gallery_dir, verify=False)) == 6
 
@@ -115,6 +115,6 @@ def test_the_cli_names_the_damaged_file(
 def test_stored_arrays_are_what_numpy_reads(gallery_dir: Path) -> None:
     # The checked memory map reads the same values as numpy's own loader.
     g = Gallery.open(gallery_dir)
-    for name in ("cylinder_bytes", "x", "offsets"):
+    for name in ("template_bytes", "template_starts", "offsets"):
         mapped = g._segments[0].arrays[name]
         assert np.array_equal(np.asarray(mapped), np.load(gen_file(gallery_dir, f"{name}.npy")))

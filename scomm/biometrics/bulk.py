@@ -69,12 +69,13 @@ class PreparedChunk:
 
     @property
     def cylinders(self) -> int:
-        return int(self.arrays["x"].shape[0])
+        return self.rows(storage.CYLINDER)
 
     def rows(self, kind: str) -> int:
-        """How many rows of a kind (:data:`storage.ARRAYS`) the chunk holds."""
-        name = next(n for n, _d, _s, rows in ARRAYS if rows == kind)
-        return int(self.arrays[name].shape[0])
+        """How many rows of a kind (:data:`storage.POINTS_INTO`) the chunk holds: where its
+        array of starts into them ends."""
+        name = next(n for n, points_into in POINTS_INTO.items() if points_into == kind)
+        return int(self.arrays[name][-1])
 
 
 def _checked(subject: Subject) -> list[tuple[int, Template]]:
@@ -165,6 +166,14 @@ def prepare_chunk(subjects: Sequence[Subject]) -> PreparedChunk:
     cylinder_bytes, cylinder_starts = byte_sparse.encode_blocks(
         byte_sparse.cylinder_rows(bits, masks, matcher.DISC_WORDS), offsets
     )
+    template_bytes, template_starts = matcher.join_records(
+        x[index].astype(np.float32),
+        y[index].astype(np.float32),
+        theta[index].astype(np.float32),
+        offsets,
+        cylinder_bytes,
+        cylinder_starts,
+    )
     arrays: dict[str, np.ndarray] = {
         "entry_subject": np.array(rows, dtype=np.int32),
         "entry_finger": np.array(positions, dtype=np.uint8),
@@ -173,11 +182,8 @@ def prepare_chunk(subjects: Sequence[Subject]) -> PreparedChunk:
         "code_starts": code_starts,
         "code_bytes": code_bytes,
         "code_sizes": np.bitwise_count(codes).sum(axis=1).astype(np.float32),
-        "x": x[index].astype(np.float32),
-        "y": y[index].astype(np.float32),
-        "theta": theta[index].astype(np.float32),
-        "cylinder_starts": cylinder_starts,
-        "cylinder_bytes": cylinder_bytes,
+        "template_starts": template_starts,
+        "template_bytes": template_bytes,
     }
     return PreparedChunk([s[0] for s in subjects], arrays)
 

@@ -191,8 +191,9 @@ def info_command(gallery: Annotated[Path, typer.Argument(help="Gallery directory
 def gallery_upgrade_command(
     gallery: Annotated[Path, typer.Argument(help="Gallery directory.")],
 ) -> None:
-    """Rewrite a gallery of an older format (cylinders stored word for word) in this
-    version's, byte-sparse: the same subjects, templates and journal, a third of the disk."""
+    """Rewrite a gallery of an older format in this version's: the same subjects, templates
+    and journal, a chunk at a time. From format 2 or 3 (cylinders word for word) a third of
+    the disk; from 4, each template one record (a search reads fewer pages from disk)."""
     from scomm.biometrics import storage
     from scomm.biometrics.gallery import Gallery
     from scomm.biometrics.upgrade import upgrade_gallery

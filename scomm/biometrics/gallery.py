@@ -364,7 +364,7 @@ class Gallery:
                     heap += size
                 elif name in ("code_bytes", "code_starts", "code_sizes"):
                     mapped["screen_codes"] += size
-                elif name in ("x", "y", "theta", "cylinder_bytes", "cylinder_starts", "offsets"):
+                elif name in ("template_bytes", "template_starts", "offsets"):
                     mapped["full_templates"] += size
                 else:
                     mapped["entries"] += size

@@ -89,6 +89,10 @@ WORDS_PER_LAYER = (NS * NS + 63) // 64  # 4 uint64 words hold one 16 x 16 layer
 assert WORDS_PER_LAYER == 4  # one 256-bit vector per layer in _cylinder_counts
 CYLINDER_WORDS = WORDS_PER_LAYER * ND  # 24
 VERSION = 1  # bump when cylinders change: stored galleries must be rebuilt
+# A gallery's record of a template (:func:`encode_template`) begins with its minutiae: x, y
+# and theta, a float32 each.
+_RECORD_FLOATS = 3
+MINUTIA_BYTES = 4 * _RECORD_FLOATS
 
 
 def _disc_mask() -> np.ndarray:
@@ -993,9 +997,10 @@ def _score_range(
     hi: int,
 ) -> None:
     """Scores of a probe (with its :func:`_probe_side`) against gallery entries
-    ``which[lo:hi]``, in one workspace sized for the largest of them. The entries' cylinders
-    are ``gbits`` and ``gmasks``, or with ``encoded`` the blocks of ``gencoded`` that
-    ``gstarts`` gives, decoded one entry at a time (:mod:`scomm.biometrics.byte_sparse`)."""
+    ``which[lo:hi]``, in one workspace sized for the largest of them. The entries' minutiae
+    are ``gx``, ``gy``, ``gt`` and their cylinders ``gbits`` and ``gmasks``, or with
+    ``encoded`` each entry is the record of ``gencoded`` at ``gstarts`` (its minutiae, then
+    its cylinders byte-sparse: :func:`encode_template`), decoded one entry at a time."""
     largest = 0
     for q in range(lo, hi):
         w = which[q]
@@ -1007,19 +1012,26 @@ def _score_range(
     rows = np.empty((largest if encoded else 0, width), dtype=np.uint64)
     ubits = np.empty((largest if encoded else 0, CYLINDER_WORDS), dtype=np.uint64)
     umasks = np.empty((largest if encoded else 0, WORDS_PER_LAYER), dtype=np.uint64)
+    # a record's minutiae copied out as bytes: its floats need not be aligned in the file
+    minutiae = np.empty(_RECORD_FLOATS * (largest if encoded else 0), dtype=np.float32)
+    minutia_bytes = minutiae.view(np.uint8)
     for q in range(lo, hi):
         w = which[q]
         s, e = offsets[w], offsets[w + 1]
+        k = e - s
         if encoded:
-            k = e - s
-            decode_cylinders(gencoded, gstarts[w], k, DISC_WORDS, rows, ubits, umasks)
+            at = gstarts[w]
+            minutia_bytes[: MINUTIA_BYTES * k] = gencoded[at : at + MINUTIA_BYTES * k]
+            bx, by, bt = minutiae[:k], minutiae[k : 2 * k], minutiae[2 * k : 3 * k]
+            decode_cylinders(gencoded, at + MINUTIA_BYTES * k, k, DISC_WORDS, rows, ubits, umasks)
             cb, cm = ubits[:k], umasks[:k]
         else:
+            bx, by, bt = gx[s:e], gy[s:e], gt[s:e]
             cb, cm = gbits[s:e], gmasks[s:e]
-        _sides_into(gt[s:e], cb, bcos, bsin, bplanes)
+        _sides_into(bt, cb, bcos, bsin, bplanes)
         out[q] = _score_core(
             px, py, acos, asin, pbits, pmasks, aplanes,
-            gx[s:e], gy[s:e], bcos, bsin, cb, cm, bplanes[: e - s], fw, iw, rho,
+            bx, by, bcos, bsin, cb, cm, bplanes[:k], fw, iw, rho,
         )  # fmt: skip
 
 
@@ -1079,24 +1091,23 @@ def compare_many(
 
 def compare_many_encoded(
     probe: Prepared,
-    x: np.ndarray,
-    y: np.ndarray,
-    theta: np.ndarray,
-    encoded: np.ndarray,
+    records: np.ndarray,
     starts: np.ndarray,
     offsets: np.ndarray,
     which: np.ndarray,
     *,
     parallel: bool = True,
 ) -> np.ndarray:
-    """:func:`compare_many` against templates as a gallery stores them: template ``w``'s
-    cylinders are the block of ``encoded`` at ``starts[w]`` (:func:`encode_cylinders`), its
-    minutiae rows ``offsets[w]:offsets[w + 1]`` of ``x``, ``y`` and ``theta``."""
+    """:func:`compare_many` against templates as a gallery stores them: template ``w`` is
+    the record of ``records`` at ``starts[w]`` (:func:`encode_template`), of
+    ``offsets[w + 1] - offsets[w]`` minutiae."""
     return _compare_many(
-        probe, x, y, theta, _NO_WORDS, _NO_WORDS, (encoded, starts), offsets, which, parallel
-    )
+        probe, _NO_FLOATS, _NO_FLOATS, _NO_FLOATS, _NO_WORDS, _NO_WORDS, (records, starts),
+        offsets, which, parallel,
+    )  # fmt: skip
 
 
+_NO_FLOATS = np.zeros(0, dtype=np.float32)
 _NO_WORDS = np.zeros((0, 1), dtype=np.uint64)
 _NO_BYTES = np.zeros(0, dtype=np.uint8)
 _NO_STARTS = np.zeros(0, dtype=np.int64)
@@ -1138,7 +1149,7 @@ def _compare_many(
 
 
 def encode_cylinders(bits: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """A template's cylinders (``bits`` n x 24, ``masks`` n x 4) as a gallery stores them
+    """A template's cylinders (``bits`` n x 24, ``masks`` n x 4), byte-sparse
     (:mod:`scomm.biometrics.byte_sparse`)."""
     return byte_sparse.encode(byte_sparse.cylinder_rows(_words(bits), _words(masks), DISC_WORDS))
 
@@ -1151,3 +1162,62 @@ def decode_cylinder_block(block: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     block = np.ascontiguousarray(block, dtype=np.uint8)
     decode_cylinders(block, 0, k, DISC_WORDS, rows, bits, masks)
     return bits, masks
+
+
+def encode_template(prepared: Prepared) -> np.ndarray:
+    """A prepared template as one record of a gallery's ``template_bytes``: its minutiae's
+    ``x``, then ``y``, then ``theta`` (float32, ``MINUTIA_BYTES`` a minutia), then its
+    cylinders (:func:`encode_cylinders`). One record, not one run in each of four files: a
+    search reading its shortlist from disk reads a template's pages at one place."""
+    floats = np.concatenate(
+        [np.asarray(a, dtype=np.float32) for a in (prepared.x, prepared.y, prepared.theta)]
+    )
+    return np.concatenate([floats.view(np.uint8), encode_cylinders(prepared.bits, prepared.masks)])
+
+
+def decode_template(record: np.ndarray, k: int) -> Prepared:
+    """The template of ``k`` minutiae whose record (:func:`encode_template`) is ``record``."""
+    floats = np.array(record[: MINUTIA_BYTES * k], dtype=np.uint8).view(np.float32)
+    bits, masks = decode_cylinder_block(record[MINUTIA_BYTES * k :], k)
+    return Prepared(
+        x=floats[:k],
+        y=floats[k : 2 * k],
+        theta=floats[2 * k :],
+        bits=bits,
+        masks=masks,
+        minutia_index=np.arange(k, dtype=np.int32),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def join_records(
+    x: np.ndarray,
+    y: np.ndarray,
+    theta: np.ndarray,
+    offsets: np.ndarray,
+    cylinder_bytes: np.ndarray,
+    cylinder_starts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The records (:func:`encode_template`) of many templates at once, and their starts:
+    template ``t``'s minutiae are rows ``offsets[t]:offsets[t + 1]`` of ``x``, ``y`` and
+    ``theta`` and its encoded cylinders bytes ``cylinder_starts[t]:cylinder_starts[t + 1]``
+    of ``cylinder_bytes`` (both from 0)."""
+    templates = offsets.shape[0] - 1
+    starts = np.empty(templates + 1, dtype=np.int64)
+    starts[0] = 0
+    for t in range(templates):
+        size = MINUTIA_BYTES * (offsets[t + 1] - offsets[t])
+        starts[t + 1] = starts[t] + size + cylinder_starts[t + 1] - cylinder_starts[t]
+    records = np.empty(starts[templates], dtype=np.uint8)
+    for t in range(templates):
+        lo, hi = offsets[t], offsets[t + 1]
+        k = hi - lo
+        floats = np.empty(_RECORD_FLOATS * k, dtype=np.float32)
+        floats[:k] = x[lo:hi]
+        floats[k : 2 * k] = y[lo:hi]
+        floats[2 * k :] = theta[lo:hi]
+        at = starts[t]
+        records[at : at + MINUTIA_BYTES * k] = floats.view(np.uint8)
+        c0, c1 = cylinder_starts[t], cylinder_starts[t + 1]
+        records[at + MINUTIA_BYTES * k : starts[t + 1]] = cylinder_bytes[c0:c1]
+    return records, starts

@@ -2,8 +2,8 @@
 
 A gallery larger than the page cache (10,000,000 templates are 50 GB on disk, beside a
 screen index of 19 GB in memory) is read at random by the match stage: each shortlisted
-template is a few kB at its own place in four files. Left to page faults, each miss is one
-synchronous read. Instead, before the comparisons, the byte ranges of the shortlist (in file
+template is a record of about 3.4 kB at its own place in one file. Left to page faults,
+each miss is one synchronous read. Instead, before the comparisons, the byte ranges of the shortlist (in file
 order, neighbours merged) are given to the kernel with ``madvise(MADV_WILLNEED)``: it queues
 those pages' reads at once, many in flight, and reads nothing more. The comparisons then
 find the pages in the cache or on their way.

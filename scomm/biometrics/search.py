@@ -484,7 +484,7 @@ def _compare_entries(prepared: Prepared, segment: Columns, entries: np.ndarray) 
     and a part at a time: the next part's reads are queued on another thread while this
     part is compared, so that on a gallery larger than the page cache the disk and the
     comparisons work together instead of one page fault at a time."""
-    mapped = isinstance(segment.arrays["cylinder_bytes"], np.memmap)
+    mapped = isinstance(segment.arrays["template_bytes"], np.memmap)
     if entries.shape[0] < READ_AHEAD_FROM or not (readahead.AVAILABLE and mapped):
         return _compare_in_memory(prepared, segment, entries)
     order = np.argsort(entries, kind="stable")
@@ -510,11 +510,8 @@ def _compare_entries(prepared: Prepared, segment: Columns, entries: np.ndarray) 
 def _compare_in_memory(prepared: Prepared, segment: Columns, entries: np.ndarray) -> np.ndarray:
     return matcher.compare_many_encoded(
         prepared,
-        segment.view("x"),
-        segment.view("y"),
-        segment.view("theta"),
-        segment.view("cylinder_bytes"),
-        segment.view("cylinder_starts"),
+        segment.view("template_bytes"),
+        segment.view("template_starts"),
         segment.view("offsets"),
         entries,
         parallel=entries.shape[0] >= PARALLEL_COMPARISONS,

@@ -3,44 +3,67 @@
 Versions 2 and 3 stored each cylinder and index code word for word (``bits.npy``,
 ``masks.npy``, ``codes.npy``) and the subject ids as one JSON list (``subjects.json``);
 version 4 stores them byte-sparse (:mod:`scomm.biometrics.byte_sparse`) and as arrays
-(:mod:`scomm.biometrics.subject_ids`), a third of the disk. ``scomm biometrics
-gallery-upgrade DIR`` runs :func:`upgrade_gallery`.
+(:mod:`scomm.biometrics.subject_ids`), a third of the disk, but a template's minutiae and
+cylinders in four files (``x``, ``y``, ``theta``, ``cylinder_bytes``); version 5 stores each
+template as one record (``template_bytes``: :func:`scomm.biometrics.matcher.encode_template`).
+``scomm biometrics gallery-upgrade DIR`` runs :func:`upgrade_gallery`, a chunk of templates
+at a time (a gallery larger than memory is upgraded in the memory of a chunk).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from scomm.biometrics import matcher, subject_ids
 from scomm.biometrics.journal import journal_path, read_records
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
 from scomm.biometrics.screen import CODE_WORDS
 from scomm.biometrics.storage import (
-    ARRAYS,
     BYTE_SPARSE_FROM,
+    FORMAT_VERSION,
     MERGE_CHUNK,
     Columns,
     FileEntry,
     JournalState,
+    Manifest,
     digest,
     open_array,
     read_manifest,
     write_generation,
 )
+from scomm.biometrics.subject_ids import SubjectIds
 from scomm.errors import GalleryError
 from scomm.files import write_bytes_atomic
 
 LEGACY_SUBJECTS_FILE = "subjects.json"
+# The arrays every version from 2 has, with the same meaning.
+_ENTRIES = (
+    ("entry_subject", np.int32, ()),
+    ("entry_finger", np.uint8, ()),
+    ("offsets", np.int64, ()),
+    ("alive", np.bool_, ()),
+)
+_MINUTIAE = (("x", np.float32, ()), ("y", np.float32, ()), ("theta", np.float32, ()))
 # The arrays of a version-2 or -3 generation that version 4 stores otherwise.
 DENSE_ARRAYS = (
     ("codes", np.uint64, (CODE_WORDS,)),
     ("bits", np.uint64, (CYLINDER_WORDS,)),
     ("masks", np.uint64, (WORDS_PER_LAYER,)),
 )
-_KEPT = ("entry_subject", "entry_finger", "offsets", "alive", "x", "y", "theta")
+# The rest of a version-4 generation: the index codes as version 5 keeps them, and a
+# template's cylinders (and its minutiae, above) that version 5 joins into one record.
+FOUR_FILE_ARRAYS = (
+    ("code_starts", np.int64, ()),
+    ("code_bytes", np.uint8, ()),
+    ("code_sizes", np.float32, ()),
+    ("cylinder_starts", np.int64, ()),
+    ("cylinder_bytes", np.uint8, ()),
+)
 
 
 def read_legacy_subjects(path: Path, expected: FileEntry | None, verify: bool) -> list[str | None]:
@@ -62,25 +85,29 @@ def read_legacy_subjects(path: Path, expected: FileEntry | None, verify: bool) -
 
 
 def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
-    """Rewrite a version-2 or -3 gallery as version 4 (its cylinders and codes byte-sparse), as a
-    new generation with the same subjects, templates and committed journal, switched to by
-    the manifest; the old generation is removed after. False if it was version 4 already.
-    Interrupted, the gallery is left as it was (the old generation until the manifest
-    switches, the new one after)."""
+    """Rewrite a gallery of version 2, 3 or 4 as this version's (cylinders and codes
+    byte-sparse, each template one record), as a new generation with the same subjects,
+    templates and committed journal, switched to by the manifest; the old generation is
+    removed after. False if it was this version already. Interrupted, the gallery is left
+    as it was (the old generation until the manifest switches, the new one after)."""
     manifest = read_manifest(directory)
-    if manifest.version >= BYTE_SPARSE_FROM:
+    if manifest.version >= FORMAT_VERSION:
         return False
     old = manifest.generation
     gen_dir = directory / f"gen-{old}"
-    dense = {}
-    for name, dtype, _shape in (
-        *((n, d, s) for n, d, s, r in ARRAYS if n in _KEPT),
-        *DENSE_ARRAYS,
-    ):
-        dense[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
-    subjects = read_legacy_subjects(
-        gen_dir / LEGACY_SUBJECTS_FILE, manifest.files.get(LEGACY_SUBJECTS_FILE), verify
-    )
+    rest = DENSE_ARRAYS if manifest.version < BYTE_SPARSE_FROM else FOUR_FILE_ARRAYS
+    arrays = {
+        name: open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
+        for name, dtype, _shape in (*_ENTRIES, *_MINUTIAE, *rest)
+    }
+    if manifest.version < BYTE_SPARSE_FROM:
+        subjects = read_legacy_subjects(
+            gen_dir / LEGACY_SUBJECTS_FILE, manifest.files.get(LEGACY_SUBJECTS_FILE), verify
+        )
+        rewrite: Callable[[dict[str, np.ndarray], int, int], Columns] = _rewritten
+    else:
+        subjects = _stored_subjects(gen_dir, manifest, verify)
+        rewrite = _joined
     journal = manifest.journal
     old_journal = journal_path(directory, old)
     if journal is None:  # version 2: the journal as it stands is committed
@@ -90,17 +117,58 @@ def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
     new_journal = journal_path(directory, old + 1)
     committed = old_journal.read_bytes()[: journal.bytes] if journal.bytes else b""
     write_bytes_atomic(new_journal, committed, durable=True)
-    entries = int(dense["entry_subject"].shape[0])
-    chunks = (_rewritten(dense, lo, lo + MERGE_CHUNK) for lo in range(0, entries, MERGE_CHUNK))
+    entries = int(arrays["entry_subject"].shape[0])
+    chunks = (rewrite(arrays, lo, lo + MERGE_CHUNK) for lo in range(0, entries, MERGE_CHUNK))
     write_generation(directory, old + 1, subjects, chunks, manifest.threshold, journal)
     shutil.rmtree(gen_dir, ignore_errors=True)
     old_journal.unlink(missing_ok=True)
     return True
 
 
+def _stored_subjects(gen_dir: Path, manifest: Manifest, verify: bool) -> list[str | None]:
+    """The subject ids of a version-4 generation by row (None: removed)."""
+    ids = SubjectIds(
+        {
+            name: open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
+            for name, dtype in subject_ids.ARRAYS
+        }
+    )
+    return [ids[row] for row in range(ids.rows)]
+
+
+def _joined(four: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
+    """Entries ``lo`` to ``hi`` (at most) of a version-4 generation, as this version holds
+    them: each template's minutiae and encoded cylinders joined into its record."""
+    hi = min(hi, int(four["entry_subject"].shape[0]))
+    offsets = np.asarray(four["offsets"][lo : hi + 1])
+    cylinder_starts = np.asarray(four["cylinder_starts"][lo : hi + 1])
+    code_starts = np.asarray(four["code_starts"][lo : hi + 1])
+    c0, c1 = int(offsets[0]), int(offsets[-1])
+    records, record_starts = matcher.join_records(
+        np.asarray(four["x"][c0:c1]),
+        np.asarray(four["y"][c0:c1]),
+        np.asarray(four["theta"][c0:c1]),
+        offsets - c0,
+        np.asarray(four["cylinder_bytes"][cylinder_starts[0] : cylinder_starts[-1]]),
+        cylinder_starts - cylinder_starts[0],
+    )
+    arrays = {
+        "entry_subject": np.asarray(four["entry_subject"][lo:hi]),
+        "entry_finger": np.asarray(four["entry_finger"][lo:hi]),
+        "offsets": offsets - c0,
+        "alive": np.asarray(four["alive"][lo:hi]),
+        "code_starts": code_starts - code_starts[0],
+        "code_bytes": np.asarray(four["code_bytes"][code_starts[0] : code_starts[-1]]),
+        "code_sizes": np.asarray(four["code_sizes"][lo:hi]),
+        "template_starts": record_starts,
+        "template_bytes": records,
+    }
+    return Columns(arrays, growable=False)
+
+
 def _rewritten(dense: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
-    """Entries ``lo`` to ``hi`` (at most) of a version-2 or -3 generation, as version 4 holds
-    them."""
+    """Entries ``lo`` to ``hi`` (at most) of a version-2 or -3 generation, as this version
+    holds them."""
     columns = Columns.empty()
     offsets = dense["offsets"]
     for e in range(lo, min(hi, int(dense["entry_subject"].shape[0]))):
