@@ -411,6 +411,16 @@ def read_generation(
     for name, dtype, _shape, _rows in ARRAYS:
         arrays[name] = open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
     readahead.random_access(arrays[name] for name in READ_AT_RANDOM)
+    ids = read_subject_ids(gen_dir, manifest, verify)
+    _check_consistent(gen_dir, arrays, manifest, ids.rows)
+    base = Columns(arrays, growable=False)
+    base.arrays["alive"] = np.array(arrays["alive"])  # removals flip it in memory
+    return base, ids
+
+
+def read_subject_ids(gen_dir: Path, manifest: Manifest, verify: bool = True) -> SubjectIds:
+    """The subject ids of the generation in ``gen_dir`` (memory-mapped), checked against the
+    manifest and each other."""
     ids = {
         name: open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
         for name, dtype in subject_ids.ARRAYS
@@ -422,10 +432,7 @@ def read_generation(
         or not _delimits(ids["subject_id_starts"], subjects, ids["subject_ids"].shape[0])
     ):
         raise GalleryError(str(gen_dir), "subject id arrays inconsistent with each other")
-    _check_consistent(gen_dir, arrays, manifest, subjects)
-    base = Columns(arrays, growable=False)
-    base.arrays["alive"] = np.array(arrays["alive"])  # removals flip it in memory
-    return base, SubjectIds(ids)
+    return SubjectIds(ids)
 
 
 def write_subject_ids(directory: Path, ids: Sequence[str | None]) -> dict[str, FileEntry]:

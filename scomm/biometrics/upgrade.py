@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scomm.biometrics import matcher, subject_ids
+from scomm.biometrics import matcher
 from scomm.biometrics.journal import journal_path, read_records
 from scomm.biometrics.matcher import CYLINDER_WORDS, WORDS_PER_LAYER, Prepared
 from scomm.biometrics.screen import CODE_WORDS
@@ -34,9 +34,9 @@ from scomm.biometrics.storage import (
     digest,
     open_array,
     read_manifest,
+    read_subject_ids,
     write_generation,
 )
-from scomm.biometrics.subject_ids import SubjectIds
 from scomm.errors import GalleryError
 from scomm.files import write_bytes_atomic
 
@@ -107,7 +107,7 @@ def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
         rewrite: Callable[[dict[str, np.ndarray], int, int], Columns] = _rewritten
     else:
         subjects = _stored_subjects(gen_dir, manifest, verify)
-        rewrite = _joined
+        rewrite = _from_four_files
     journal = manifest.journal
     old_journal = journal_path(directory, old)
     if journal is None:  # version 2: the journal as it stands is committed
@@ -127,16 +127,11 @@ def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
 
 def _stored_subjects(gen_dir: Path, manifest: Manifest, verify: bool) -> list[str | None]:
     """The subject ids of a version-4 generation by row (None: removed)."""
-    ids = SubjectIds(
-        {
-            name: open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
-            for name, dtype in subject_ids.ARRAYS
-        }
-    )
+    ids = read_subject_ids(gen_dir, manifest, verify)
     return [ids[row] for row in range(ids.rows)]
 
 
-def _joined(four: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
+def _from_four_files(four: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
     """Entries ``lo`` to ``hi`` (at most) of a version-4 generation, as this version holds
     them: each template's minutiae and encoded cylinders joined into its record."""
     hi = min(hi, int(four["entry_subject"].shape[0]))
