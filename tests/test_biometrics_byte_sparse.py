@@ -128,6 +128,32 @@ def _drop(gen: Path, files: dict[str, storage.FileEntry], names: tuple[str, ...]
         del files[name]
 
 
+def _as_format_5(directory: Path) -> None:
+    """Rewrite a gallery's generation as scomm wrote it before format 6: the same records,
+    one straight after another, not laid out by page."""
+    manifest = storage.read_manifest(directory)
+    gen = directory / f"gen-{manifest.generation}"
+    segment, _ids = storage.read_generation(directory, manifest)
+    records = [matcher.encode_template(segment.prepared(e)) for e in range(segment.entries)]
+    files = dict(manifest.files)
+    _drop(gen, files, ("template_starts", "template_bytes"))
+    _save(
+        gen,
+        files,
+        {
+            "template_starts": np.cumsum([0] + [len(r) for r in records], dtype=np.int64),
+            "template_bytes": np.concatenate(records),
+        },
+    )
+    storage.write_manifest(directory, manifest.model_copy(update={"version": 5, "files": files}))
+
+
+def _record_bytes(directory: Path) -> int:
+    """The bytes of the records of a gallery's generation, without what pads them to pages."""
+    segment, _ids = storage.read_generation(directory, storage.read_manifest(directory))
+    return sum(len(matcher.encode_template(segment.prepared(e))) for e in range(segment.entries))
+
+
 def _as_format_4(directory: Path) -> None:
     """Rewrite a gallery's generation as scomm wrote it before format 5: each template's
     minutiae in ``x``, ``y`` and ``theta``, its encoded cylinders in ``cylinder_bytes``."""
@@ -202,6 +228,7 @@ def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(
     g.enroll("S10", {1: random_template(10_001)})
     before = _searches(Gallery.open(directory))
     files_before = storage.read_manifest(directory).files
+    padding = (directory / "gen-1" / "template_bytes.npy").stat().st_size - _record_bytes(directory)
     OLDER_FORMATS[version](directory)
     size_older = sum(f.stat().st_size for f in (directory / "gen-1").iterdir())
 
@@ -219,7 +246,8 @@ def test_an_older_gallery_is_refused_until_upgraded_then_holds_the_same(
         k: f.xxh3_64 for k, f in files_before.items()
     }
     size_now = sum(f.stat().st_size for f in (directory / "gen-2").iterdir())
-    assert size_now < size_older  # a third (from 3); three .npy headers fewer (from 4)
+    # a third (from 3); three .npy headers fewer (from 4), the records' padding to pages aside
+    assert 0 < padding < 4096 * len(upgraded) and size_now - padding < size_older
     assert upgrade_gallery(directory) is False  # already this format: nothing to do
 
 
@@ -245,6 +273,34 @@ def test_an_upgrade_rewrites_a_chunk_at_a_time_with_the_same_result(
     assert _searches(Gallery.open(tmp_path / "parts")) == _searches(
         Gallery.open(tmp_path / "whole")
     )
+
+
+def test_a_version_5_gallery_is_read_as_it_is_and_laid_out_by_page_when_upgraded(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "g"
+    g = Gallery.create(directory)
+    for s in range(6):
+        g.enroll(f"S{s}", {1: random_template(1000 * s + 1)})
+    g.compact()
+    before = _searches(Gallery.open(directory))
+    files_before = storage.read_manifest(directory).files
+    _as_format_5(directory)
+    unpadded = (directory / "gen-1" / "template_bytes.npy").stat().st_size
+    five = Gallery.open(directory)
+    assert _searches(five) == before  # the same records, read where they are
+    five.enroll("S6", {1: random_template(6001)})  # the journal's write keeps the arrays' version
+    assert storage.read_manifest(directory).version == 5
+    after = _searches(five)
+    assert upgrade_gallery(directory) is True
+    assert storage.read_manifest(directory).version == storage.FORMAT_VERSION
+    upgraded = Gallery.open(directory)
+    assert "S6" in upgraded and _searches(upgraded) == after
+    files = storage.read_manifest(directory).files
+    assert {k: f.xxh3_64 for k, f in files.items()} == {
+        k: f.xxh3_64 for k, f in files_before.items()
+    }  # as this version writes them: padded to pages again
+    assert (directory / "gen-2" / "template_bytes.npy").stat().st_size > unpadded
 
 
 def test_the_upgrade_command_says_what_it_did(

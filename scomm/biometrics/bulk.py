@@ -285,7 +285,7 @@ class _State:
                 raise GalleryError(subject_id, "enrolled twice in the build")
             self.seen.add(subject_id)
         p = self.progress
-        storage.append_chunk(self.writers, chunk.arrays, p.rows, p.subjects)
+        added = storage.append_chunk(self.writers, chunk.arrays, p.rows, p.subjects)
         lines = b"".join(json.dumps(s).encode() + b"\n" for s in chunk.ids)
         self.ids.write(lines)
         for writer in self.writers.values():
@@ -295,7 +295,7 @@ class _State:
         p.subjects += len(chunk.ids)
         p.entries += chunk.entries
         for kind in POINTS_INTO.values():
-            p.rows[kind] = p.rows.get(kind, 0) + chunk.rows(kind)
+            p.rows[kind] = p.rows.get(kind, 0) + added[kind]
         p.ids_bytes += len(lines)
         write_bytes_atomic(self.dir / PROGRESS_FILE, p.model_dump_json().encode(), durable=True)
 

@@ -74,9 +74,11 @@ def append_committed(directory: Path, kind: bytes, payload: bytes) -> None:
     append_record(path, kind, payload)
     try:
         committed = JournalState(bytes=state.bytes + record, records=state.records + 1)
+        # The arrays stay as they were written (a version-5 gallery's records unpadded), so
+        # the version stays theirs; a version-2 manifest gains version 3's journal field.
+        version = max(manifest.version, 3)
         storage.write_manifest(
-            directory,
-            manifest.model_copy(update={"version": storage.FORMAT_VERSION, "journal": committed}),
+            directory, manifest.model_copy(update={"version": version, "journal": committed})
         )
     except BaseException:
         with open(path, "ab") as handle:

@@ -36,7 +36,7 @@ import numpy as np
 import xxhash
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scomm.biometrics import byte_sparse, matcher, readahead, subject_ids
+from scomm.biometrics import byte_sparse, matcher, readahead, record_pages, subject_ids
 from scomm.biometrics.matcher import CYLINDER_WORDS, MINUTIA_BYTES, WORDS_PER_LAYER, Prepared
 from scomm.biometrics.screen import CODE_WORDS, INDEX_PARAMETERS, code_size, decode_codes
 from scomm.biometrics.subject_ids import SubjectIds
@@ -54,10 +54,15 @@ FORMAT = "scomm-gallery"
 # template_bytes, instead of runs in four files (x, y, theta, cylinder_bytes): a search reading
 # its shortlist from disk reads 273 MiB a search at 10M instead of 603. A version-4 gallery is
 # read only to be rewritten.
-FORMAT_VERSION = 5
-_READABLE_VERSIONS = (2, 3, 4, 5)
+# 6: records laid out by page (scomm.biometrics.record_pages): one that fits in n pages of the
+# file does not straddle n + 1, the bytes before the next page zero. A version-5 gallery is
+# read as it is (the same records, unpadded: a search reads more pages) and laid out by page
+# when it is upgraded or compacted.
+FORMAT_VERSION = 6
+_READABLE_VERSIONS = (2, 3, 4, 5, 6)
 BYTE_SPARSE_FROM = 4
 RECORDS_FROM = 5
+PAGED_FROM = 6
 
 # What one row of an array is: an entry (a template), a cylinder (one of its minutiae, each
 # with its cylinder: no array has a row a cylinder since format 5, but ``offsets`` counts
@@ -524,17 +529,28 @@ def append_chunk(
     arrays: Mapping[str, np.ndarray],
     written: Mapping[str, int],
     subjects_before: int = 0,
-) -> None:
+) -> dict[str, int]:
     """Append a chunk's arrays (:data:`ARRAYS`, each array of starts from 0 with its leading
-    0) to a generation's files after ``written`` rows of each kind: its starts moved past the
-    rows written, its entries' subject rows past ``subjects_before``."""
+    0; its records unpadded) to a generation's files after ``written`` rows of each kind: its
+    records laid out by page (:func:`record_pages.lay_out`), its starts moved past the rows
+    written, its entries' subject rows past ``subjects_before``. Returns the rows it added of
+    each kind (its template bytes with their padding)."""
+    laid = dict(arrays)
+    laid["template_bytes"], laid["template_starts"] = record_pages.lay_out(
+        np.ascontiguousarray(arrays["template_bytes"]),
+        np.ascontiguousarray(arrays["template_starts"], dtype=np.int64),
+        NpyWriter.HEADER + written.get(TEMPLATE_BYTE, 0),
+    )
     for name, _dtype, _shape, _rows in ARRAYS:
-        part = arrays[name]
+        part = laid[name]
         if name in POINTS_INTO:
             part = part[1:] + written.get(POINTS_INTO[name], 0)
         elif name == "entry_subject" and subjects_before:
             part = part + subjects_before
         writers[name].append(part)
+    added = {ENTRY: int(laid["entry_subject"].shape[0])}
+    added.update({kind: int(laid[name][-1]) for name, kind in POINTS_INTO.items()})
+    return added
 
 
 class GenerationWriter:
@@ -561,9 +577,9 @@ class GenerationWriter:
     def append(self, chunk: Columns) -> None:
         """The chunk's templates after those written so far (with the subject rows the chunk
         gives them: the caller numbers subjects across chunks)."""
-        append_chunk(self.writers, {name: chunk.view(name) for name in ROWS}, self.rows)
+        added = append_chunk(self.writers, {name: chunk.view(name) for name in ROWS}, self.rows)
         for kind in self.rows:
-            self.rows[kind] += chunk.rows[kind]
+            self.rows[kind] += added[kind]
 
     def finish(
         self,

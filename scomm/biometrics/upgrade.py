@@ -5,7 +5,9 @@ Versions 2 and 3 stored each cylinder and index code word for word (``bits.npy``
 version 4 stores them byte-sparse (:mod:`scomm.biometrics.byte_sparse`) and as arrays
 (:mod:`scomm.biometrics.subject_ids`), a third of the disk, but a template's minutiae and
 cylinders in four files (``x``, ``y``, ``theta``, ``cylinder_bytes``); version 5 stores each
-template as one record (``template_bytes``: :func:`scomm.biometrics.matcher.encode_template`).
+template as one record (``template_bytes``: :func:`scomm.biometrics.matcher.encode_template`);
+version 6 lays the records out by page (:mod:`scomm.biometrics.record_pages`), and a version-5
+gallery, read as it is, is rewritten so.
 ``scomm biometrics gallery-upgrade DIR`` runs :func:`upgrade_gallery`, a chunk of templates
 at a time (a gallery larger than memory is upgraded in the memory of a chunk).
 """
@@ -27,6 +29,7 @@ from scomm.biometrics.storage import (
     BYTE_SPARSE_FROM,
     FORMAT_VERSION,
     MERGE_CHUNK,
+    RECORDS_FROM,
     Columns,
     FileEntry,
     JournalState,
@@ -54,6 +57,14 @@ DENSE_ARRAYS = (
     ("codes", np.uint64, (CODE_WORDS,)),
     ("bits", np.uint64, (CYLINDER_WORDS,)),
     ("masks", np.uint64, (WORDS_PER_LAYER,)),
+)
+# The rest of a version-5 generation: the same arrays as this version's, the records unpadded.
+RECORD_ARRAYS = (
+    ("code_starts", np.int64, ()),
+    ("code_bytes", np.uint8, ()),
+    ("code_sizes", np.float32, ()),
+    ("template_starts", np.int64, ()),
+    ("template_bytes", np.uint8, ()),
 )
 # The rest of a version-4 generation: the index codes as version 5 keeps them, and a
 # template's cylinders (and its minutiae, above) that version 5 joins into one record.
@@ -85,29 +96,35 @@ def read_legacy_subjects(path: Path, expected: FileEntry | None, verify: bool) -
 
 
 def upgrade_gallery(directory: Path, verify: bool = True) -> bool:
-    """Rewrite a gallery of version 2, 3 or 4 as this version's (cylinders and codes
-    byte-sparse, each template one record), as a new generation with the same subjects,
-    templates and committed journal, switched to by the manifest; the old generation is
-    removed after. False if it was this version already. Interrupted, the gallery is left
-    as it was (the old generation until the manifest switches, the new one after)."""
+    """Rewrite a gallery of version 2 to 5 as this version's (cylinders and codes
+    byte-sparse, each template one record, the records laid out by page), as a new generation
+    with the same subjects, templates and committed journal, switched to by the manifest; the
+    old generation is removed after. False if it was this version already. Interrupted, the
+    gallery is left as it was (the old generation until the manifest switches, the new one
+    after)."""
     manifest = read_manifest(directory)
     if manifest.version >= FORMAT_VERSION:
         return False
     old = manifest.generation
     gen_dir = directory / f"gen-{old}"
-    rest = DENSE_ARRAYS if manifest.version < BYTE_SPARSE_FROM else FOUR_FILE_ARRAYS
+    rewrite: Callable[[dict[str, np.ndarray], int, int], Columns]
+    rest: tuple[tuple[str, type, tuple[int, ...]], ...]
+    if manifest.version < BYTE_SPARSE_FROM:
+        rest, rewrite = (*_MINUTIAE, *DENSE_ARRAYS), _rewritten
+    elif manifest.version < RECORDS_FROM:
+        rest, rewrite = (*_MINUTIAE, *FOUR_FILE_ARRAYS), _from_four_files
+    else:
+        rest, rewrite = RECORD_ARRAYS, _as_recorded
     arrays = {
         name: open_array(gen_dir / f"{name}.npy", dtype, manifest.files.get(name), verify)
-        for name, dtype, _shape in (*_ENTRIES, *_MINUTIAE, *rest)
+        for name, dtype, _shape in (*_ENTRIES, *rest)
     }
     if manifest.version < BYTE_SPARSE_FROM:
         subjects = read_legacy_subjects(
             gen_dir / LEGACY_SUBJECTS_FILE, manifest.files.get(LEGACY_SUBJECTS_FILE), verify
         )
-        rewrite: Callable[[dict[str, np.ndarray], int, int], Columns] = _rewritten
     else:
         subjects = _stored_subjects(gen_dir, manifest, verify)
-        rewrite = _from_four_files
     journal = manifest.journal
     old_journal = journal_path(directory, old)
     if journal is None:  # version 2: the journal as it stands is committed
@@ -131,29 +148,63 @@ def _stored_subjects(gen_dir: Path, manifest: Manifest, verify: bool) -> list[st
     return [ids[row] for row in range(ids.rows)]
 
 
+def _run(
+    stored: dict[str, np.ndarray], starts: str, data: str, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entries ``lo`` to ``hi``'s starts (from 0) into array ``data`` and their rows of it."""
+    at = np.asarray(stored[starts][lo : hi + 1])
+    return at - at[0], np.asarray(stored[data][at[0] : at[-1]])
+
+
+def _entries(stored: dict[str, np.ndarray], lo: int, hi: int) -> dict[str, np.ndarray]:
+    """Entries ``lo`` to ``hi``'s arrays that every version from 2 has alike."""
+    offsets = np.asarray(stored["offsets"][lo : hi + 1])
+    return {
+        "entry_subject": np.asarray(stored["entry_subject"][lo:hi]),
+        "entry_finger": np.asarray(stored["entry_finger"][lo:hi]),
+        "offsets": offsets - offsets[0],
+        "alive": np.asarray(stored["alive"][lo:hi]),
+    }
+
+
+def _as_recorded(five: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
+    """Entries ``lo`` to ``hi`` (at most) of a version-5 generation: its arrays as they are
+    (the writer lays the records out by page)."""
+    hi = min(hi, int(five["entry_subject"].shape[0]))
+    code_starts, code_bytes = _run(five, "code_starts", "code_bytes", lo, hi)
+    template_starts, template_bytes = _run(five, "template_starts", "template_bytes", lo, hi)
+    arrays = {
+        **_entries(five, lo, hi),
+        "code_starts": code_starts,
+        "code_bytes": code_bytes,
+        "code_sizes": np.asarray(five["code_sizes"][lo:hi]),
+        "template_starts": template_starts,
+        "template_bytes": template_bytes,
+    }
+    return Columns(arrays, growable=False)
+
+
 def _from_four_files(four: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
     """Entries ``lo`` to ``hi`` (at most) of a version-4 generation, as this version holds
     them: each template's minutiae and encoded cylinders joined into its record."""
     hi = min(hi, int(four["entry_subject"].shape[0]))
+    entries = _entries(four, lo, hi)
     offsets = np.asarray(four["offsets"][lo : hi + 1])
-    cylinder_starts = np.asarray(four["cylinder_starts"][lo : hi + 1])
-    code_starts = np.asarray(four["code_starts"][lo : hi + 1])
     c0, c1 = int(offsets[0]), int(offsets[-1])
+    cylinder_starts, cylinder_bytes = _run(four, "cylinder_starts", "cylinder_bytes", lo, hi)
     records, record_starts = matcher.join_records(
         np.asarray(four["x"][c0:c1]),
         np.asarray(four["y"][c0:c1]),
         np.asarray(four["theta"][c0:c1]),
-        offsets - c0,
-        np.asarray(four["cylinder_bytes"][cylinder_starts[0] : cylinder_starts[-1]]),
-        cylinder_starts - cylinder_starts[0],
+        entries["offsets"],
+        cylinder_bytes,
+        cylinder_starts,
     )
+    code_starts, code_bytes = _run(four, "code_starts", "code_bytes", lo, hi)
     arrays = {
-        "entry_subject": np.asarray(four["entry_subject"][lo:hi]),
-        "entry_finger": np.asarray(four["entry_finger"][lo:hi]),
-        "offsets": offsets - c0,
-        "alive": np.asarray(four["alive"][lo:hi]),
-        "code_starts": code_starts - code_starts[0],
-        "code_bytes": np.asarray(four["code_bytes"][code_starts[0] : code_starts[-1]]),
+        **entries,
+        "code_starts": code_starts,
+        "code_bytes": code_bytes,
         "code_sizes": np.asarray(four["code_sizes"][lo:hi]),
         "template_starts": record_starts,
         "template_bytes": records,
