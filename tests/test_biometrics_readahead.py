@@ -143,3 +143,52 @@ def test_templates_are_mapped_for_random_reads_and_compaction_reads_them_in_orde
         pass
     assert seen and all("sr" in flags for flags in seen)  # sequential while merging
     assert "rr" in _flags_of(x) and "sr" not in _flags_of(x)  # and random again after
+
+
+def test_a_screen_in_parts_scores_as_one_and_reads_its_likely_shortlist_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scomm.biometrics import screen
+
+    opened = _compacted(tmp_path / "g", 300)
+    probe = search.prepare_probe({1: impression(random_template(1000 * 17 + 1), 4)})
+    code = probe[1][1]
+    whole = search.screen_segment(opened, 0, code, 1)
+    monkeypatch.setattr(screen, "PARALLEL_WORDS", 1)  # 5 words of 64 templates: "wide"
+    monkeypatch.setattr(screen, "COUNT_BLOCK_WORDS", 1)
+    monkeypatch.setattr(screen, "SCREEN_PARTS", 3)  # parts of 2, 2 and 1 words
+    parts: list[np.ndarray] = []
+    in_parts = search.screen_segment(opened, 0, code, 1, lambda e, _s: parts.append(e.copy()))
+    np.testing.assert_array_equal(in_parts, whole)
+    assert [p.shape[0] for p in parts] == [128, 128, 44]
+    assert np.array_equal(np.concatenate(parts), np.arange(300))  # each entry once, in order
+
+    asked: list[np.ndarray] = []
+
+    def will_need(_arrays: object, rows: np.ndarray) -> int:
+        asked.append(rows)
+        return 0
+
+    monkeypatch.setattr(readahead, "will_need", will_need)
+    early = readahead.EarlyReads([], share=0.1)
+    search.screen_segment(opened, 0, code, 1, early)
+    early.close()
+    # the first part's twelfth best score (a tenth of 128) is the bar for every part
+    first = np.sort(whole[:128])[::-1]
+    assert early.threshold == first[11]
+    expected = np.flatnonzero(whole >= early.threshold)
+    assert np.array_equal(np.concatenate(asked), expected) and early.queued == expected.shape[0]
+    assert 17 in expected  # the probe's own subject, best on the screen
+    # A search of the mapped gallery reads early, and finds what it found without.
+    monkeypatch.setattr(search, "READ_AHEAD_FROM", 1)
+    monkeypatch.setattr(search, "SHORTLIST_MIN", 30)
+    calls = []
+    for early_reads in (False, True):
+        monkeypatch.setattr(search, "EARLY_READS", early_reads)
+        asked.clear()
+        found = opened.search({1: impression(random_template(1000 * 17 + 1), 4)}, 5)
+        calls.append(len(asked))
+        if not early_reads:
+            without = found
+    assert found == without and found[0].subject_id == "S17"
+    assert calls[1] == calls[0] + 3  # a call a part of the screen, before the match stage's

@@ -37,7 +37,7 @@ import numpy as np
 
 from scomm.biometrics import matcher, readahead
 from scomm.biometrics.matcher import Prepared
-from scomm.biometrics.screen import _best_by_row, code_size, index_code
+from scomm.biometrics.screen import ScreenPart, _best_by_row, code_size, index_code
 from scomm.biometrics.storage import SHORTLIST_READS, Columns
 from scomm.biometrics.template import FINGER_POSITIONS, UNKNOWN_FINGER, Template
 from scomm.errors import InputError
@@ -66,6 +66,9 @@ READ_AHEAD_FROM = 256
 # The read-ahead's part: its reads are queued while the part before is compared (a few
 # milliseconds of comparisons a part, a few hundred kB of reads).
 READ_AHEAD_PART = 2048
+# Whether a one-finger search of a gallery on disk starts reading its likely shortlist while
+# its screen is still counting (readahead.EarlyReads).
+EARLY_READS = True
 OBSERVED_ROWS = 20  # of a shortlist or a stage's scores, the best this many are shown
 
 
@@ -279,10 +282,19 @@ def _screen_and_match(
     segments: list[int] = []
     screened: list[np.ndarray] = []  # each segment's screen scores
     total = 0
+    # what the screen will keep, as if every template were of the probe's position
+    expected = shortlist_size(
+        sum(segment.entries for segment in gallery._segments), rate, shortlist
+    )
     for s, segment in enumerate(gallery._segments):
         if segment.entries == 0:
             continue
-        out = screen_segment(gallery, s, code, position)
+        early = _early_reads(segment, expected)
+        try:
+            out = screen_segment(gallery, s, code, position, early)
+        finally:
+            if early is not None:
+                early.close()
         total += int(np.count_nonzero(out >= 0))
         segments.append(s)
         screened.append(out)
@@ -399,7 +411,9 @@ def _screen_subjects_and_match(
     return matched
 
 
-def screen_segment(gallery: Gallery, s: int, code: np.ndarray, position: int) -> np.ndarray:
+def screen_segment(
+    gallery: Gallery, s: int, code: np.ndarray, position: int, on_part: ScreenPart | None = None
+) -> np.ndarray:
     """Screen scores of every entry of the gallery's segment ``s`` (-1: another position or
     removed), from its transposed codes (:class:`~scomm.biometrics.screen.SegmentScreen`)."""
     segment = gallery._segments[s]
@@ -410,7 +424,19 @@ def screen_segment(gallery: Gallery, s: int, code: np.ndarray, position: int) ->
         segment.view("alive"),
         code,
         position,
+        on_part,
     )
+
+
+def _early_reads(segment: Columns, keep: int) -> readahead.EarlyReads | None:
+    """Reads of the likely shortlist queued during the screen of a segment on disk (see
+    :class:`~scomm.biometrics.readahead.EarlyReads`), where its match stage will read ahead."""
+    mapped = isinstance(segment.arrays["template_bytes"], np.memmap)
+    if not (EARLY_READS and mapped and readahead.AVAILABLE) or keep < READ_AHEAD_FROM:
+        return None
+    a = segment.arrays
+    ranges = [(a[name], a[starts]) for name, starts in SHORTLIST_READS]
+    return readahead.EarlyReads(ranges, keep / max(segment.entries, 1))
 
 
 def verify(gallery: Gallery, probe: PreparedProbe, subject_ids: Sequence[str]) -> np.ndarray:
