@@ -167,28 +167,34 @@ def _entries(stored: dict[str, np.ndarray], lo: int, hi: int) -> dict[str, np.nd
     }
 
 
+def _with_records(
+    stored: dict[str, np.ndarray], lo: int, hi: int, starts: np.ndarray, records: np.ndarray
+) -> Columns:
+    """Entries ``lo`` to ``hi`` of a version-4 or -5 generation (its entries and index codes as
+    this version keeps them) with the records given."""
+    code_starts, code_bytes = _run(stored, "code_starts", "code_bytes", lo, hi)
+    arrays = {
+        **_entries(stored, lo, hi),
+        "code_starts": code_starts,
+        "code_bytes": code_bytes,
+        "code_sizes": np.asarray(stored["code_sizes"][lo:hi]),
+        "template_starts": starts,
+        "template_bytes": records,
+    }
+    return Columns(arrays, growable=False)
+
+
 def _as_recorded(five: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
     """Entries ``lo`` to ``hi`` (at most) of a version-5 generation: its arrays as they are
     (the writer lays the records out by page)."""
     hi = min(hi, int(five["entry_subject"].shape[0]))
-    code_starts, code_bytes = _run(five, "code_starts", "code_bytes", lo, hi)
-    template_starts, template_bytes = _run(five, "template_starts", "template_bytes", lo, hi)
-    arrays = {
-        **_entries(five, lo, hi),
-        "code_starts": code_starts,
-        "code_bytes": code_bytes,
-        "code_sizes": np.asarray(five["code_sizes"][lo:hi]),
-        "template_starts": template_starts,
-        "template_bytes": template_bytes,
-    }
-    return Columns(arrays, growable=False)
+    return _with_records(five, lo, hi, *_run(five, "template_starts", "template_bytes", lo, hi))
 
 
 def _from_four_files(four: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
     """Entries ``lo`` to ``hi`` (at most) of a version-4 generation, as this version holds
     them: each template's minutiae and encoded cylinders joined into its record."""
     hi = min(hi, int(four["entry_subject"].shape[0]))
-    entries = _entries(four, lo, hi)
     offsets = np.asarray(four["offsets"][lo : hi + 1])
     c0, c1 = int(offsets[0]), int(offsets[-1])
     cylinder_starts, cylinder_bytes = _run(four, "cylinder_starts", "cylinder_bytes", lo, hi)
@@ -196,20 +202,11 @@ def _from_four_files(four: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
         np.asarray(four["x"][c0:c1]),
         np.asarray(four["y"][c0:c1]),
         np.asarray(four["theta"][c0:c1]),
-        entries["offsets"],
+        offsets - c0,
         cylinder_bytes,
         cylinder_starts,
     )
-    code_starts, code_bytes = _run(four, "code_starts", "code_bytes", lo, hi)
-    arrays = {
-        **entries,
-        "code_starts": code_starts,
-        "code_bytes": code_bytes,
-        "code_sizes": np.asarray(four["code_sizes"][lo:hi]),
-        "template_starts": record_starts,
-        "template_bytes": records,
-    }
-    return Columns(arrays, growable=False)
+    return _with_records(four, lo, hi, record_starts, records)
 
 
 def _rewritten(dense: dict[str, np.ndarray], lo: int, hi: int) -> Columns:
