@@ -67,8 +67,11 @@ READ_AHEAD_FROM = 256
 # milliseconds of comparisons a part, a few hundred kB of reads).
 READ_AHEAD_PART = 2048
 # Whether a one-finger search of a gallery on disk starts reading its likely shortlist while
-# its screen is still counting (readahead.EarlyReads).
-EARLY_READS = True
+# its screen is still counting (readahead.EarlyReads). Off until measured where it should pay,
+# at 10,000,000 templates read from disk: the one run there met a disk throttled to 4-10 k
+# reads a second. Against a cached gallery of 1,000,000 it costs 10% of the search (the same
+# probes interleaved, 60 each: median 0.598 s on, 0.540 s off, that disk too).
+EARLY_READS = False
 OBSERVED_ROWS = 20  # of a shortlist or a stage's scores, the best this many are shown
 
 
