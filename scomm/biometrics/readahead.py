@@ -24,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import mmap
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -127,41 +126,3 @@ def in_order(arrays: Sequence[np.ndarray]) -> Iterator[None]:
         yield
     finally:
         random_access(arrays)
-
-
-class EarlyReads:
-    """Reads queued for the templates a screen is likely to keep, while it screens the rest.
-
-    Handed each part of a screen as it is scored (``SegmentScreen.scores``' ``on_part``): the
-    first part sets the score a template must reach, the one that keeps the shortlist's share
-    of that part (the gallery's order is not that of its scores, so the share holds in every
-    part, up to chance); every part's templates at or above it are read ahead on another
-    thread. The match stage then finds most of its shortlist in the page cache or on its way,
-    instead of only then starting to read it; what the estimate missed is read then, what it
-    took and the screen did not keep is a read for nothing.
-    """
-
-    def __init__(self, arrays: Sequence[tuple[np.ndarray, np.ndarray]], share: float) -> None:
-        self.arrays = arrays
-        self.share = share
-        self.threshold: float | None = None
-        self.queued = 0
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scomm-early-reads")
-        self._pending: list[Future[int]] = []
-
-    def __call__(self, entries: np.ndarray, scores: np.ndarray) -> None:
-        part = scores[entries]
-        if self.threshold is None:
-            kept = int(self.share * np.count_nonzero(part >= 0))
-            if kept < 1:
-                return
-            self.threshold = float(np.partition(part, part.shape[0] - kept)[part.shape[0] - kept])
-        likely = entries[part >= self.threshold]
-        self.queued += int(likely.shape[0])
-        self._pending.append(self._reader.submit(will_need, self.arrays, likely))
-
-    def close(self) -> None:
-        """Wait for the reads queued (their calls, not the reads themselves) and stop."""
-        for pending in self._pending:
-            pending.result()
-        self._reader.shutdown()

@@ -22,7 +22,6 @@ transpose again (:class:`SegmentScreen`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -386,31 +385,16 @@ def _count_shared(transposed: np.ndarray, probe: np.ndarray, m: int) -> np.ndarr
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _count_part(
-    transposed: np.ndarray, rows: np.ndarray, m: int, lo: int, hi: int, shared: np.ndarray
-) -> None:
-    """:func:`_count_block` over words ``lo`` to ``hi`` of the transposed codes (``lo`` a
-    multiple of :data:`COUNT_BLOCK_WORDS`), its blocks counted in parallel."""
-    blocks = (hi - lo + COUNT_BLOCK_WORDS - 1) // COUNT_BLOCK_WORDS
-    for block in numba.prange(blocks):
-        first = lo + block * COUNT_BLOCK_WORDS
-        _count_block(transposed, rows, first, min(first + COUNT_BLOCK_WORDS, hi), m, shared)
-
-
-@numba.njit(cache=True, nogil=True)
 def _count_shared_parallel(transposed: np.ndarray, probe: np.ndarray, m: int) -> np.ndarray:
     """:func:`_count_shared` with its blocks counted in parallel."""
     shared = np.zeros(m, dtype=np.int32)
-    _count_part(transposed, _probe_rows(probe), m, 0, transposed.shape[1], shared)
+    words = transposed.shape[1]
+    rows = _probe_rows(probe)
+    blocks = (words + COUNT_BLOCK_WORDS - 1) // COUNT_BLOCK_WORDS
+    for block in numba.prange(blocks):
+        lo = block * COUNT_BLOCK_WORDS
+        _count_block(transposed, rows, lo, min(lo + COUNT_BLOCK_WORDS, words), m, shared)
     return shared
-
-
-# A screen read ahead for (SegmentScreen.scores' ``on_part``) is counted in this many parts:
-# after each, the templates it scored high are read from disk while the next is counted.
-SCREEN_PARTS = 8
-# A screen's part, as given to ``on_part``: the entries it scored (ascending) and the scores
-# array they were written into (indexed by entry).
-ScreenPart = Callable[[np.ndarray, np.ndarray], None]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -501,12 +485,10 @@ class SegmentScreen:
         alive: np.ndarray,
         code: np.ndarray,
         position: int,
-        on_part: ScreenPart | None = None,
     ) -> np.ndarray:
         """Screen scores of every entry (-1: another position or removed): :func:`_screen`'s
         over the codes (encoded, as the segment holds them) folded to the layout, counted from
-        the transposed codes; with ``on_part``, a large screen in :data:`SCREEN_PARTS` parts,
-        each handed to it as soon as it is scored."""
+        the transposed codes."""
         entries = int(fingers.shape[0])
         index = self.index
         tail = entries - (index.entries if index is not None else 0)
@@ -521,9 +503,6 @@ class SegmentScreen:
                 continue
             transposed = index.codes[p]
             wide = transposed.shape[1] >= PARALLEL_WORDS
-            if wide and on_part is not None:
-                _scores_in_parts(transposed, probe, members, index.sizes[p], alive, out, on_part)
-                continue
             count = _count_shared_parallel if wide else _count_shared
             shared = count(transposed, probe, members.shape[0])
             _scores_of(shared, members, index.sizes[p], alive, out)
@@ -532,28 +511,3 @@ class SegmentScreen:
             folded, sizes = fold(decode_codes(code_bytes, code_starts, n, entries), self.layout)
             _screen(folded, sizes, fingers[n:], alive[n:], probe, position, out[n:])
         return out
-
-
-def _scores_in_parts(
-    transposed: np.ndarray,
-    probe: np.ndarray,
-    members: np.ndarray,
-    sizes: np.ndarray,
-    alive: np.ndarray,
-    out: np.ndarray,
-    on_part: ScreenPart,
-) -> None:
-    """The scores of ``members`` (one finger position's transposed codes) into ``out``, a
-    part at a time, each part handed to ``on_part`` once scored."""
-    m = members.shape[0]
-    words = transposed.shape[1]
-    blocks = -(-words // COUNT_BLOCK_WORDS)
-    step = -(-blocks // SCREEN_PARTS) * COUNT_BLOCK_WORDS
-    rows = _probe_rows(probe)
-    shared = np.zeros(m, dtype=np.int32)
-    for lo in range(0, words, step):
-        hi = min(words, lo + step)
-        _count_part(transposed, rows, m, lo, hi, shared)
-        a, b = 64 * lo, min(64 * hi, m)
-        _scores_of(shared[a:b], members[a:b], sizes[a:b], alive, out)
-        on_part(members[a:b], out)

@@ -37,7 +37,7 @@ import numpy as np
 
 from scomm.biometrics import matcher, readahead
 from scomm.biometrics.matcher import Prepared
-from scomm.biometrics.screen import ScreenPart, _best_by_row, code_size, index_code
+from scomm.biometrics.screen import _best_by_row, code_size, index_code
 from scomm.biometrics.storage import SHORTLIST_READS, Columns
 from scomm.biometrics.template import FINGER_POSITIONS, UNKNOWN_FINGER, Template
 from scomm.errors import InputError
@@ -66,12 +66,6 @@ READ_AHEAD_FROM = 256
 # The read-ahead's part: its reads are queued while the part before is compared (a few
 # milliseconds of comparisons a part, a few hundred kB of reads).
 READ_AHEAD_PART = 2048
-# Whether a one-finger search of a gallery on disk starts reading its likely shortlist while
-# its screen is still counting (readahead.EarlyReads). Off until measured where it should pay,
-# at 10,000,000 templates read from disk: the one run there met a disk throttled to 4-10 k
-# reads a second. Against a cached gallery of 1,000,000 it costs 10% of the search (the same
-# probes interleaved, 60 each: median 0.598 s on, 0.540 s off, that disk too).
-EARLY_READS = False
 OBSERVED_ROWS = 20  # of a shortlist or a stage's scores, the best this many are shown
 
 
@@ -285,19 +279,10 @@ def _screen_and_match(
     segments: list[int] = []
     screened: list[np.ndarray] = []  # each segment's screen scores
     total = 0
-    # what the screen will keep, as if every template were of the probe's position
-    expected = shortlist_size(
-        sum(segment.entries for segment in gallery._segments), rate, shortlist
-    )
     for s, segment in enumerate(gallery._segments):
         if segment.entries == 0:
             continue
-        early = _early_reads(segment, expected)
-        try:
-            out = screen_segment(gallery, s, code, position, early)
-        finally:
-            if early is not None:
-                early.close()
+        out = screen_segment(gallery, s, code, position)
         total += int(np.count_nonzero(out >= 0))
         segments.append(s)
         screened.append(out)
@@ -414,9 +399,7 @@ def _screen_subjects_and_match(
     return matched
 
 
-def screen_segment(
-    gallery: Gallery, s: int, code: np.ndarray, position: int, on_part: ScreenPart | None = None
-) -> np.ndarray:
+def screen_segment(gallery: Gallery, s: int, code: np.ndarray, position: int) -> np.ndarray:
     """Screen scores of every entry of the gallery's segment ``s`` (-1: another position or
     removed), from its transposed codes (:class:`~scomm.biometrics.screen.SegmentScreen`)."""
     segment = gallery._segments[s]
@@ -427,19 +410,7 @@ def screen_segment(
         segment.view("alive"),
         code,
         position,
-        on_part,
     )
-
-
-def _early_reads(segment: Columns, keep: int) -> readahead.EarlyReads | None:
-    """Reads of the likely shortlist queued during the screen of a segment on disk (see
-    :class:`~scomm.biometrics.readahead.EarlyReads`), where its match stage will read ahead."""
-    mapped = isinstance(segment.arrays["template_bytes"], np.memmap)
-    if not (EARLY_READS and mapped and readahead.AVAILABLE) or keep < READ_AHEAD_FROM:
-        return None
-    a = segment.arrays
-    ranges = [(a[name], a[starts]) for name, starts in SHORTLIST_READS]
-    return readahead.EarlyReads(ranges, keep / max(segment.entries, 1))
 
 
 def verify(gallery: Gallery, probe: PreparedProbe, subject_ids: Sequence[str]) -> np.ndarray:
