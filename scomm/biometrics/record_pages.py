@@ -5,11 +5,12 @@ the disk reads whole pages: a record of 3.4 kB placed anywhere straddles two pag
 in six, one placed at a page's start straddles none. So the writer moves a record that would
 straddle more pages than its size needs to the next page, leaving the rest of the page
 before it zero (counted in the previous record's range of bytes: a record's decoder reads
-what its map says and ignores what follows). At 10,000,000 templates this is 1.19 pages
-read a template instead of 1.84, for a file a fifth larger.
+what its map says and ignores what follows). On the records of a 200,000-template gallery
+this is 1.19 pages a template instead of 1.84, for a file 22% larger.
 
-This machine's virtual disk (fio, random reads, 256 in flight) serves 67,000 reads of 4 kB a
-second and 49,000 of 8 kB: the reads of a 50,000-template shortlist take about a fifth less.
+This machine's virtual disk (fio, random reads, 256 in flight) served 67,000 reads of 4 kB a
+second and 49,000 of 8 kB, so the reads of a 50,000-template shortlist should take about a
+fifth less (expected from those rates; not yet measured at 10,000,000).
 """
 
 from __future__ import annotations

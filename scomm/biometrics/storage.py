@@ -62,7 +62,6 @@ FORMAT_VERSION = 6
 _READABLE_VERSIONS = (2, 3, 4, 5, 6)
 BYTE_SPARSE_FROM = 4
 RECORDS_FROM = 5
-PAGED_FROM = 6
 
 # What one row of an array is: an entry (a template), a cylinder (one of its minutiae, each
 # with its cylinder: no array has a row a cylinder since format 5, but ``offsets`` counts

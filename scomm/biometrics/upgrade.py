@@ -58,20 +58,18 @@ DENSE_ARRAYS = (
     ("bits", np.uint64, (CYLINDER_WORDS,)),
     ("masks", np.uint64, (WORDS_PER_LAYER,)),
 )
-# The rest of a version-5 generation: the same arrays as this version's, the records unpadded.
-RECORD_ARRAYS = (
+# The index codes as versions 4 and 5 keep them (and this version).
+_CODES = (
     ("code_starts", np.int64, ()),
     ("code_bytes", np.uint8, ()),
     ("code_sizes", np.float32, ()),
-    ("template_starts", np.int64, ()),
-    ("template_bytes", np.uint8, ()),
 )
-# The rest of a version-4 generation: the index codes as version 5 keeps them, and a
-# template's cylinders (and its minutiae, above) that version 5 joins into one record.
+# The rest of a version-5 generation: the same arrays as this version's, the records unpadded.
+RECORD_ARRAYS = (*_CODES, ("template_starts", np.int64, ()), ("template_bytes", np.uint8, ()))
+# The rest of a version-4 generation: its index codes, and a template's cylinders (and its
+# minutiae, above) that version 5 joins into one record.
 FOUR_FILE_ARRAYS = (
-    ("code_starts", np.int64, ()),
-    ("code_bytes", np.uint8, ()),
-    ("code_sizes", np.float32, ()),
+    *_CODES,
     ("cylinder_starts", np.int64, ()),
     ("cylinder_bytes", np.uint8, ()),
 )
