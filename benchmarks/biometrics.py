@@ -330,27 +330,42 @@ def _population(fvc: dict[tuple[str, int, int], Template]) -> Population:
     return Population(given=mates)
 
 
+def _built_from(path: Path) -> str:
+    """The population a gallery the benchmark built was made from, as its build note says."""
+    build_note = path.parent / f"{path.name}.build.json"
+    note = json.loads(build_note.read_text()) if build_note.exists() else {}
+    return str(note.get("population", "not recorded: built before build notes named it"))
+
+
 def _build_or_reuse(
     fvc: dict[tuple[str, int, int], Template], size: int, path: Path
 ) -> tuple[float | None, bool]:
     """The 1:N gallery at ``path``, built unless it is there already: its build time (kept
     beside it, so a later run can still report it) and whether it was built now."""
     build_note = path.parent / f"{path.name}.build.json"
+    population = _population(fvc)
     if (path / "manifest.json").exists():
         gallery = Gallery.open(path)
         if len(gallery) != size:
             raise SystemExit(f"{path} holds {len(gallery)} subjects, not {size}")
-        return (
-            json.loads(build_note.read_text())["build_s"] if build_note.exists() else None
-        ), False
+        note = json.loads(build_note.read_text()) if build_note.exists() else {}
+        built_from = note.get("population")
+        if built_from is not None and built_from != population.name:
+            raise SystemExit(
+                f"{path} was built from {built_from}, not {population.name}: its distractors "
+                "are another model's; build it again (another --gallery, or remove this one)"
+            )
+        return note.get("build_s"), False
     # A build stopped part-way is taken up where it stopped; its time counts what ran before
     # (kept in the note as the build goes on would need the build's own clock: the note
     # records this run's share, and says it was resumed).
     resumed = (path / ".building").exists()
     start = time.perf_counter()
-    Gallery.build(path, _population(fvc), total=size, progress=True)
+    Gallery.build(path, population, total=size, progress=True)
     build_s = time.perf_counter() - start
-    build_note.write_text(json.dumps({"build_s": build_s, "resumed": resumed}))
+    build_note.write_text(
+        json.dumps({"build_s": build_s, "resumed": resumed, "population": population.name})
+    )
     return build_s, True
 
 
@@ -422,6 +437,7 @@ def one_to_n(
         "gallery_templates": gallery.template_count,
         "gallery_composition": "40 FVC2002 first impressions (.iso) + generated distractors "
         "(synthetic.master_template)",
+        "gallery_population": _built_from(path),
         "probes": len(probes),
         "search_s_median": round(statistics.median(times), 4),
         "search_s_mean": round(statistics.fmean(times), 4),

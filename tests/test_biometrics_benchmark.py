@@ -61,3 +61,22 @@ def test_rank1_puts_each_lost_probe_down_to_the_screen_or_the_matcher(tmp_path: 
     # Rank-1 had the screen kept every mate: the probes first now, and those lost to it.
     first_if_kept = result["rank1_rate"] + result["lost_to_the_screen"] / result["probes"]
     assert result["rank1_rate_if_screen_kept_every_mate"] == pytest.approx(first_if_kept, abs=1e-4)
+
+
+@pytest.mark.skipif(
+    not (data_dir() / "fvc2002").is_dir(), reason="FVC2002 not in SCOMM_DATA_DIR (scomm data check)"
+)
+def test_a_gallery_of_another_populations_distractors_is_not_reused(tmp_path: Path) -> None:
+    fvc = bench.fvc_templates(data_dir() / "fvc2002")
+    path = tmp_path / "g"
+    _, built = bench._build_or_reuse(fvc, 60, path)
+    assert built and bench._built_from(path) == bench._population(fvc).name
+    assert bench._build_or_reuse(fvc, 60, path)[1] is False  # the same population: reused
+    note = tmp_path / "g.build.json"
+    recorded = json.loads(note.read_text())
+    note.write_text(json.dumps({**recorded, "population": "Population(40 given, syn-1...)"}))
+    with pytest.raises(SystemExit, match="another model's"):
+        bench._build_or_reuse(fvc, 60, path)
+    note.write_text(json.dumps({"build_s": 1.0}))  # a note from before it named the population
+    assert bench._build_or_reuse(fvc, 60, path) == (1.0, False)
+    assert bench._built_from(path).startswith("not recorded")
