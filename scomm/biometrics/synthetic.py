@@ -22,12 +22,13 @@ sensor noise and rendering to a 500 ppi grey image that :func:`extract` reads.
 **Template path** (fast, well under a millisecond, for galleries and millions of bookings):
 :func:`master_template` does NOT grow ridges: it draws a class's orientation field the same way
 and places minutiae over the fingerprint area with a minimum spacing, each pointing along the
-local ridge flow (its sense towards where the flow spreads out, as FVC2002's minutiae point), ending or bifurcation at the
-proportions seen in FVC data. :func:`template_impression` then applies to those minutiae the
-*same* geometric model as an image impression with the same seed (contact region, Cappelli
-distortion, rotation, translation), and imitates what an extractor does to a real impression:
-it misses some minutiae, adds spurious ones, jitters position and direction and sometimes swaps
-ending and bifurcation. Its rates are calibrated against the image path (extracting impressions
+local ridge flow (its sense towards where the flow spreads out, as ridges that keep their
+spacing make real minutiae point), ending or bifurcation at the proportions seen in FVC data.
+:func:`template_impression` then applies to those minutiae the *same* geometric model as an
+image impression with the same seed (contact region, Cappelli distortion, rotation,
+translation), and imitates what an extractor does to a real impression: it misses some
+minutiae, adds spurious ones, jitters position and direction and sometimes swaps ending and
+bifurcation. Its rates are calibrated against the image path (extracting impressions
 of grown masters), see ``IMPRESSION_MODEL``.
 
 ``MasterFingerprint.template()`` gives the minutiae of a grown master by extraction, for a
@@ -416,21 +417,23 @@ THINNING_ROUNDS = 8
 # in which the flow's divergence is positive. So the sense follows the sign of the orientation
 # field's divergence at the minutia, with a logistic slope for what the field leaves out (ridge
 # period changes, irregular flow, extractor errors).
-# The mechanism was found on FVC2002 (experiments outside the repo): real first impressions
-# whose minutiae keep their positions but take a generated finger's directions score against
-# real probes as generated distractors do (Kolmogorov-Smirnov 0.15-0.16 against real impostors),
-# while real ones with positions jittered by 3 px still score as real impostors (0.011), so the
-# gap was in the directions. Senses drawn as a lean towards one direction plus a smooth random
-# field, as before this model, matched FVC2002's same-sense share but scored lower (KS 0.128,
-# biometrics.json, distractors part, before this change). With the sense from the divergence the
-# mean direction comes out pointing towards the base of the finger (about 269 degrees, ISO)
-# without being asked to: FVC2002's first impressions lean to 254. The slope was chosen on the
-# three sense figures of template_statistics.minutiae_sense (same-sense share of neighbours,
-# share in the majority half-plane, length of the mean direction): 2.5, 3, 3.5 and 4 (times 100
-# px) gave squared errors of 0.0048, 0.0029, 0.0029, 0.0038 against FVC2002's on 400 templates;
-# the impostor scores were then measured, not fitted (biometrics.json, distractors part).
-# Named in a population's name (what a gallery build records): galleries of distractors made by
-# another model of the template path say so.
+#
+# Found on FVC2002, in experiments outside the repo. Real first impressions whose minutiae keep
+# their positions but take a generated finger's directions score against real probes as the
+# generated distractors did (Kolmogorov-Smirnov 0.15-0.16 against real impostors); real ones
+# with their positions jittered by 3 px still score as real impostors do (0.011). So the gap was
+# in the directions. The senses before this model (a lean towards one direction plus a smooth
+# random field) matched FVC2002's same-sense share of neighbours but scored lower: KS 0.128
+# (biometrics.json, distractors part, before this change). From the divergence, the mean
+# direction comes out towards the base of the finger (268 degrees, ISO, over 1,000 templates)
+# without being asked for; FVC2002's first impressions lean to 254. The slope was chosen on the
+# three figures of template_statistics.minutiae_sense (same-sense share of neighbours, share in
+# the majority half-plane, length of the mean direction): slopes of 250, 300, 350 and 400 px
+# gave squared errors of 0.0048, 0.0029, 0.0029 and 0.0038 against FVC2002's, on 400
+# templates. The impostor scores were then measured, not fitted (distractors part).
+#
+# The model is named in a population's name, which a gallery build records: a gallery of
+# distractors made by another model says so.
 DISTRACTOR_MODEL = "senses from flow divergence"
 SENSE_SLOPE = 300.0  # pixels: logistic slope of the forward probability in the divergence (1/px)
 DIVERGENCE_STEP = 4.0  # pixels: the finite-difference step of the divergence
