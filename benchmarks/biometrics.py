@@ -330,10 +330,19 @@ def _population(fvc: dict[tuple[str, int, int], Template]) -> Population:
     return Population(given=mates)
 
 
+def _build_note(path: Path) -> Path:
+    """Where the benchmark keeps what it knows of a gallery it built: beside it."""
+    return path.parent / f"{path.name}.build.json"
+
+
+def _read_build_note(path: Path) -> dict[str, Any]:
+    note = _build_note(path)
+    return dict(json.loads(note.read_text())) if note.exists() else {}
+
+
 def _built_from(path: Path) -> str:
     """The population a gallery the benchmark built was made from, as its build note says."""
-    build_note = path.parent / f"{path.name}.build.json"
-    note = json.loads(build_note.read_text()) if build_note.exists() else {}
+    note = _read_build_note(path)
     return str(note.get("population", "not recorded: built before build notes named it"))
 
 
@@ -342,13 +351,12 @@ def _build_or_reuse(
 ) -> tuple[float | None, bool]:
     """The 1:N gallery at ``path``, built unless it is there already: its build time (kept
     beside it, so a later run can still report it) and whether it was built now."""
-    build_note = path.parent / f"{path.name}.build.json"
     population = _population(fvc)
     if (path / "manifest.json").exists():
         gallery = Gallery.open(path)
         if len(gallery) != size:
             raise SystemExit(f"{path} holds {len(gallery)} subjects, not {size}")
-        note = json.loads(build_note.read_text()) if build_note.exists() else {}
+        note = _read_build_note(path)
         built_from = note.get("population")
         if built_from is not None and built_from != population.name:
             raise SystemExit(
@@ -363,7 +371,7 @@ def _build_or_reuse(
     start = time.perf_counter()
     Gallery.build(path, population, total=size, progress=True)
     build_s = time.perf_counter() - start
-    build_note.write_text(
+    _build_note(path).write_text(
         json.dumps({"build_s": build_s, "resumed": resumed, "population": population.name})
     )
     return build_s, True
