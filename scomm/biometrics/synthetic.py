@@ -490,7 +490,7 @@ def _divergence(
 
     def along(dx: float, dy: float) -> tuple[np.ndarray, np.ndarray]:
         theta = _orientation(x + dx, y + dy, finger_class, cores, deltas, geometry)
-        ux, uy = np.cos(theta.astype(np.float64)), np.sin(theta.astype(np.float64))
+        ux, uy = np.cos(theta, dtype=np.float64), np.sin(theta, dtype=np.float64)
         flip = np.where(ux * tx + uy * ty < 0.0, -1.0, 1.0)
         return ux * flip, uy * flip
 
