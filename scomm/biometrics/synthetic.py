@@ -38,6 +38,7 @@ caller who wants image-grounded masters and can afford the time.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numba
@@ -474,22 +475,18 @@ def _thin(x: np.ndarray, y: np.ndarray, spacing: float, rounds: int) -> np.ndarr
 
 
 def _divergence(
-    x: np.ndarray,
-    y: np.ndarray,
-    finger_class: str,
-    cores: np.ndarray,
-    deltas: np.ndarray,
-    geometry: dict[str, float],
+    orientation: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge orientation (radians [0, pi), image axes) at (x, y) and the divergence (1/px) of
-    the unit field along it, by central differences: each neighbouring orientation is taken in
-    the sense that agrees with the centre's (an orientation field has no sense of its own)."""
-    ridge = _orientation(x, y, finger_class, cores, deltas, geometry).astype(np.float64)
+    """An orientation field's ridge orientation (radians [0, pi), image axes) at (x, y) and the
+    divergence (1/px) of the unit field along it, by central differences: each neighbouring
+    orientation is taken in the sense that agrees with the centre's (an orientation field has
+    no sense of its own)."""
+    ridge = orientation(x, y).astype(np.float64)
     tx, ty = np.cos(ridge), np.sin(ridge)
     h = DIVERGENCE_STEP
 
     def along(dx: float, dy: float) -> tuple[np.ndarray, np.ndarray]:
-        theta = _orientation(x + dx, y + dy, finger_class, cores, deltas, geometry)
+        theta = orientation(x + dx, y + dy)
         ux, uy = np.cos(theta, dtype=np.float64), np.sin(theta, dtype=np.float64)
         flip = np.where(ux * tx + uy * ty < 0.0, -1.0, 1.0)
         return ux * flip, uy * flip
@@ -541,7 +538,11 @@ def master_template(
     cand_x, cand_y = cand_x[inside], cand_y[inside]
     keep = _thin(cand_x, cand_y, MIN_SPACING, THINNING_ROUNDS)
     x, y = cand_x[keep][:count], cand_y[keep][:count]
-    ridge, divergence = _divergence(x, y, finger_class, cores, deltas, geometry)
+
+    def field(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        return _orientation(px, py, finger_class, cores, deltas, geometry)
+
+    ridge, divergence = _divergence(field, x, y)
     sense = _sense(rng, divergence)
     m = np.zeros(len(x), MINUTIA_DTYPE)
     m["x"], m["y"] = x, y
